@@ -1,0 +1,1 @@
+"""The `trainer-sync` command-line tool."""

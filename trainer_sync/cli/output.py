@@ -1,0 +1,44 @@
+"""Shared output helpers: rich tables for people, JSON for scripts, errors without tracebacks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from sync_rules.errors import TrainerSyncError
+
+console = Console()
+error_console = Console(stderr=True)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def print_json(data: Any) -> None:
+    """Print `data` as JSON on stdout, with dates in ISO 8601."""
+    print(json.dumps(data, default=_default, indent=2))
+
+
+def print_table(title: str, columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> None:
+    """Print rows as a rich table with the given columns."""
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if row.get(c) is None else str(_default(row.get(c))) for c in columns))
+    console.print(table)
+
+
+def print_error(exc: TrainerSyncError) -> None:
+    """Print an admin-facing error: what was wrong, then what to do."""
+    error_console.print(f"[bold red]Error:[/] {exc.message}", highlight=False)
+    if exc.hint:
+        error_console.print(f"[yellow]What to do:[/] {exc.hint}", highlight=False)
