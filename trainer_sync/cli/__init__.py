@@ -1,44 +1,65 @@
 """`trainer-sync`: the administrators' command line.
 
-Each command group lives in its own module; this one wires them together and turns
-every `TrainerSyncError` into a one-line message and a non-zero exit, never a traceback.
+Each command group lives in its own module; this one wires them together. Every
+`TrainerSyncError` becomes a message saying what was wrong and what to do, with exit
+code 2 — never a traceback.
 """
 
 from __future__ import annotations
 
-import sys
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
 from sync_rules.errors import TrainerSyncError
-from trainer_sync.cli import emulator
+from trainer_sync.cli import calendar, db, emulator, provider, service, trainer
+from trainer_sync.cli.context import set_database_url
 from trainer_sync.cli.output import print_error
+
+
+class _AdminErrors(TyperGroup):
+    """The root group: turns admin-facing errors into a clean message and exit code 2."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TrainerSyncError as exc:
+            print_error(exc)
+            raise typer.Exit(2) from None
+
 
 app = typer.Typer(
     name="trainer-sync",
+    cls=_AdminErrors,
     help="Sync trainers' platform calendars with their Exchange / Outlook calendars.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _options(
+    database_url: str | None = typer.Option(
+        None,
+        "--database-url",
+        help="SQLAlchemy URL of the platform store [env: TRAINER_SYNC_DATABASE_URL; "
+        "default: sqlite:///trainer_sync.db].",
+    ),
+) -> None:
+    set_database_url(database_url)
+
+
+app.add_typer(db.app, name="db")
+app.add_typer(provider.app, name="provider")
+app.add_typer(service.app, name="service")
+app.add_typer(trainer.app, name="trainer")
+app.add_typer(calendar.events_app, name="events")
+app.add_typer(calendar.unavailability_app, name="unavailability")
+app.command("calendar")(calendar.calendar)
 app.add_typer(emulator.app, name="emulator")
 
 
 def main() -> None:
     """Console-script entry point."""
-    try:
-        app(standalone_mode=False)
-    except TrainerSyncError as exc:
-        print_error(exc)
-        sys.exit(2)
-    except (typer.Abort, KeyboardInterrupt):
-        print_error(TrainerSyncError("Aborted."))
-        sys.exit(130)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except Exception as exc:  # click's own usage errors carry their exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    app()

@@ -1,0 +1,212 @@
+"""The platform calendar: unavailability, a trainer's calendar view, and the extraction queries.
+
+The extraction returns plain rows shaped like `sync_rules`' platform frame, for every linked
+trainer of a provider at once: two queries per provider, never one per trainer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, select, tuple_
+from sqlalchemy.orm import Session
+
+from connectors.platform.models import (
+    Course,
+    EventSession,
+    EventTrainer,
+    Trainer,
+    TrainerLink,
+    TrainingEvent,
+    Unavailability,
+    Venue,
+)
+from connectors.platform.parsing import check_period
+
+SESSION_PREFIX = "session:"
+UNAVAILABILITY_PREFIX = "unavailability:"
+
+
+def add_unavailability(
+    session: Session,
+    trainer: Trainer,
+    start: datetime,
+    end: datetime,
+    all_day: bool = False,
+    reason: str | None = None,
+) -> Unavailability:
+    """Record a platform-origin unavailability block for a trainer."""
+    check_period(start, end, "unavailability")
+    row = Unavailability(
+        trainer_id=trainer.id,
+        start=start,
+        end=end,
+        all_day=all_day,
+        reason=reason,
+        origin="platform",
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _session_rows(window: tuple[datetime, datetime]) -> Select[Any]:
+    start, end = window
+    return (
+        select(
+            EventTrainer.trainer_id,
+            EventSession.id.label("entry_id"),
+            EventSession.start,
+            EventSession.end,
+            Course.name.label("course"),
+            Venue.name.label("venue"),
+            Venue.address.label("venue_address"),
+            TrainingEvent.ref.label("event_ref"),
+            TrainingEvent.event_url,
+            TrainingEvent.delegate_instructions_url,
+            TrainingEvent.trainer_instructions_url,
+        )
+        .join(TrainingEvent, TrainingEvent.id == EventSession.event_id)
+        .join(EventTrainer, EventTrainer.event_id == TrainingEvent.id)
+        .join(Course, Course.id == TrainingEvent.course_id)
+        .outerjoin(Venue, Venue.id == TrainingEvent.venue_id)
+        .where(
+            TrainingEvent.status == "scheduled",
+            EventSession.start < end,
+            EventSession.end > start,
+        )
+    )
+
+
+def _unavailability_rows(window: tuple[datetime, datetime]) -> Select[Any]:
+    start, end = window
+    return select(
+        Unavailability.trainer_id,
+        Unavailability.id.label("entry_id"),
+        Unavailability.start,
+        Unavailability.end,
+        Unavailability.all_day,
+        Unavailability.reason,
+        Unavailability.origin,
+        Unavailability.source_item_id,
+    ).where(Unavailability.start < end, Unavailability.end > start)
+
+
+def _session_record(row: Any) -> dict[str, Any]:
+    return {
+        "trainer_id": row.trainer_id,
+        "entry_key": f"{SESSION_PREFIX}{row.entry_id}",
+        "kind": "session",
+        "origin": "platform",
+        "start": row.start,
+        "end": row.end,
+        "all_day": False,
+        "course": row.course,
+        "venue": row.venue,
+        "venue_address": row.venue_address,
+        "event_ref": row.event_ref,
+        "event_url": row.event_url,
+        "delegate_instructions_url": row.delegate_instructions_url,
+        "trainer_instructions_url": row.trainer_instructions_url,
+        "reason": None,
+        "source_item_id": None,
+    }
+
+
+def _unavailability_record(row: Any) -> dict[str, Any]:
+    return {
+        "trainer_id": row.trainer_id,
+        "entry_key": f"{UNAVAILABILITY_PREFIX}{row.entry_id}",
+        "kind": "unavailability",
+        "origin": row.origin,
+        "start": row.start,
+        "end": row.end,
+        "all_day": row.all_day,
+        "course": None,
+        "venue": None,
+        "venue_address": None,
+        "event_ref": None,
+        "event_url": None,
+        "delegate_instructions_url": None,
+        "trainer_instructions_url": None,
+        "reason": row.reason,
+        "source_item_id": row.source_item_id,
+    }
+
+
+def extract_entries(
+    session: Session, provider_id: int, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    """Every platform entry of the provider's linked trainers overlapping [start, end).
+
+    Sessions of scheduled events (one row per assigned trainer) and unavailability of any
+    origin, as plain rows in the platform frame's columns. Two queries, whatever the size.
+    """
+    window = (start, end)
+    linked = (
+        select(Trainer.id)
+        .join(TrainerLink, TrainerLink.trainer_id == Trainer.id)
+        .where(Trainer.provider_id == provider_id)
+    )
+    sessions = session.execute(
+        _session_rows(window).where(EventTrainer.trainer_id.in_(linked))
+    ).all()
+    blocks = session.execute(
+        _unavailability_rows(window).where(Unavailability.trainer_id.in_(linked))
+    ).all()
+    return [_session_record(r) for r in sessions] + [_unavailability_record(r) for r in blocks]
+
+
+def trainer_calendar(
+    session: Session, trainer: Trainer, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    """One trainer's platform calendar in [start, end), sessions and unavailability, by time."""
+    window = (start, end)
+    sessions = session.execute(
+        _session_rows(window).where(EventTrainer.trainer_id == trainer.id)
+    ).all()
+    blocks = session.execute(
+        _unavailability_rows(window).where(Unavailability.trainer_id == trainer.id)
+    ).all()
+    rows = [_session_record(r) for r in sessions] + [_unavailability_record(r) for r in blocks]
+    return sorted(rows, key=lambda r: (r["start"], r["entry_key"]))
+
+
+def live_entries(session: Session, keys: Iterable[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Of the given (trainer_id, entry_key) pairs, those whose entry still exists for that trainer.
+
+    A session is live while its event is scheduled and the trainer is still assigned; an
+    unavailability row while it exists for that trainer. The outbound rules use this to tell
+    "removed from the platform" from "moved outside the window". Two queries at most.
+    """
+    wanted = set(keys)
+    sessions = {
+        (t, int(k.removeprefix(SESSION_PREFIX))) for t, k in wanted if k.startswith(SESSION_PREFIX)
+    }
+    blocks = {
+        (t, int(k.removeprefix(UNAVAILABILITY_PREFIX)))
+        for t, k in wanted
+        if k.startswith(UNAVAILABILITY_PREFIX)
+    }
+    live: set[tuple[int, str]] = set()
+    if sessions:
+        found = session.execute(
+            select(EventTrainer.trainer_id, EventSession.id)
+            .join(TrainingEvent, TrainingEvent.id == EventSession.event_id)
+            .join(EventTrainer, EventTrainer.event_id == TrainingEvent.id)
+            .where(
+                TrainingEvent.status == "scheduled",
+                tuple_(EventTrainer.trainer_id, EventSession.id).in_(sorted(sessions)),
+            )
+        )
+        live |= {(t, f"{SESSION_PREFIX}{i}") for t, i in found}
+    if blocks:
+        found = session.execute(
+            select(Unavailability.trainer_id, Unavailability.id).where(
+                tuple_(Unavailability.trainer_id, Unavailability.id).in_(sorted(blocks))
+            )
+        )
+        live |= {(t, f"{UNAVAILABILITY_PREFIX}{i}") for t, i in found}
+    return live

@@ -1,0 +1,220 @@
+"""Configuration in the platform store: providers, services (master accounts), trainers, links."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from connectors.platform.models import (
+    ACCESS_TYPES,
+    AUTH_TYPES,
+    BACKENDS,
+    Provider,
+    Service,
+    Trainer,
+    TrainerLink,
+)
+from connectors.platform.parsing import check_direction, domain_of, normalise_email
+from connectors.secrets import parse_secret_ref
+from sync_rules.errors import ConfigurationError
+
+
+def get_provider(session: Session, name: str) -> Provider:
+    provider = session.scalar(select(Provider).where(Provider.name == name))
+    if provider is None:
+        raise ConfigurationError(
+            f"Unknown provider {name!r}.",
+            "See `trainer-sync provider list`, or create it with `trainer-sync provider add`.",
+        )
+    return provider
+
+
+def add_provider(session: Session, name: str, sync_engine_enabled: bool) -> Provider:
+    name = name.strip()
+    if not name:
+        raise ConfigurationError("A provider needs a name.", "Give a non-empty NAME.")
+    if session.scalar(select(Provider).where(Provider.name == name)) is not None:
+        raise ConfigurationError(f"Provider {name!r} already exists.", "Choose another name.")
+    provider = Provider(name=name, sync_engine_enabled=sync_engine_enabled)
+    session.add(provider)
+    session.flush()
+    return provider
+
+
+def list_providers(session: Session) -> list[Provider]:
+    return list(session.scalars(select(Provider).order_by(Provider.name)))
+
+
+def get_service(session: Session, name: str) -> Service:
+    service = session.scalar(select(Service).where(Service.name == name))
+    if service is None:
+        raise ConfigurationError(
+            f"Unknown service {name!r}.",
+            "See `trainer-sync service list`, or add it with `trainer-sync service add`.",
+        )
+    return service
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What an administrator gives to add a master account."""
+
+    provider: str
+    name: str
+    endpoint: str
+    username: str
+    secret_ref: str
+    access_type: str = "delegate"
+    auth_type: str = "basic"
+    backend: str = "ews"
+    tenant_id: str | None = None
+    client_id: str | None = None
+    authority_host: str | None = None
+    server_version: str | None = None
+    verify_tls: bool = True
+    ca_bundle: str | None = None
+    max_connections: int = 8
+
+
+def _choice(value: str, allowed: tuple[str, ...], what: str) -> str:
+    if value not in allowed:
+        raise ConfigurationError(f"Unknown {what} {value!r}.", f"Use one of: {', '.join(allowed)}.")
+    return value
+
+
+def check_service_spec(session: Session, spec: ServiceSpec) -> Provider:
+    """Validate a service before anything is written; return its provider."""
+    provider = get_provider(session, spec.provider)
+    if session.scalar(select(Service).where(Service.name == spec.name)) is not None:
+        raise ConfigurationError(f"Service {spec.name!r} already exists.", "Choose another name.")
+    _choice(spec.access_type, ACCESS_TYPES, "access type")
+    _choice(spec.auth_type, AUTH_TYPES, "auth type")
+    _choice(spec.backend, BACKENDS, "backend")
+    url = urlparse(spec.endpoint)
+    if url.scheme not in ("http", "https") or not url.netloc:
+        raise ConfigurationError(
+            f"Endpoint {spec.endpoint!r} is not an http(s) URL.",
+            "Give the EWS URL, e.g. https://mail.example.com/EWS/Exchange.asmx.",
+        )
+    parse_secret_ref(spec.secret_ref)
+    if spec.auth_type == "oauth2" and not (spec.tenant_id and spec.client_id):
+        raise ConfigurationError(
+            "OAuth2 needs a tenant id and a client id.", "Pass --tenant and --client-id."
+        )
+    if not 1 <= spec.max_connections <= 27:
+        raise ConfigurationError(
+            f"max connections {spec.max_connections} is outside 1–27.",
+            "Exchange allows 27 concurrent requests per account; choose 8 unless told otherwise.",
+        )
+    return provider
+
+
+def add_service(session: Session, spec: ServiceSpec) -> Service:
+    provider = check_service_spec(session, spec)
+    fields = {k: v for k, v in vars(spec).items() if k != "provider"}
+    service = Service(provider_id=provider.id, **fields)
+    session.add(service)
+    session.flush()
+    return service
+
+
+def list_services(session: Session) -> list[Service]:
+    return list(session.scalars(select(Service).order_by(Service.name)))
+
+
+def find_trainer(session: Session, email: str, provider: Provider | None = None) -> Trainer:
+    """The trainer with this email (within `provider`, when given)."""
+    email = normalise_email(email)
+    query = select(Trainer).where(Trainer.email == email)
+    if provider is not None:
+        query = query.where(Trainer.provider_id == provider.id)
+    trainers = list(session.scalars(query))
+    if not trainers:
+        where = f" in provider {provider.name!r}" if provider else ""
+        raise ConfigurationError(
+            f"Unknown trainer {email!r}{where}.",
+            "See `trainer-sync trainer list`, or add it with `trainer-sync trainer add`.",
+        )
+    if len(trainers) > 1:
+        raise ConfigurationError(
+            f"{email!r} is a trainer of several providers.", "Say which with --provider."
+        )
+    return trainers[0]
+
+
+def add_trainer(session: Session, provider: Provider, name: str, email: str) -> Trainer:
+    email = normalise_email(email)
+    name = name.strip()
+    if not name:
+        raise ConfigurationError(f"Trainer {email!r} needs a name.", "Give --name.")
+    duplicate = session.scalar(
+        select(Trainer).where(Trainer.provider_id == provider.id, Trainer.email == email)
+    )
+    if duplicate is not None:
+        raise ConfigurationError(
+            f"Provider {provider.name!r} already has a trainer with email {email!r}.",
+            "Each trainer's email is unique within a provider; edit that trainer instead.",
+        )
+    trainer = Trainer(provider_id=provider.id, name=name, email=email)
+    session.add(trainer)
+    session.flush()
+    return trainer
+
+
+def check_same_domain(service: Service, mailbox: str) -> None:
+    """The seed's rule: a trainer's mailbox is in the master account's domain."""
+    master_domain = service.domain
+    if master_domain and domain_of(mailbox) != master_domain:
+        raise ConfigurationError(
+            f"Mailbox {mailbox!r} is in domain {domain_of(mailbox)!r}, but the master account "
+            f"{service.username!r} of service {service.name!r} is in domain {master_domain!r}.",
+            "Use the trainer's mailbox in the master account's domain, "
+            "or a service of the mailbox's domain.",
+        )
+
+
+def link_trainer(
+    session: Session,
+    service: Service,
+    trainer: Trainer,
+    direction: str,
+    calendar_enabled: bool = True,
+    mailbox: str | None = None,
+) -> TrainerLink:
+    """Create or replace a trainer's Exchange options."""
+    direction = check_direction(direction)
+    mailbox = normalise_email(mailbox or trainer.email, "mailbox")
+    if service.provider_id != trainer.provider_id:
+        raise ConfigurationError(
+            f"Service {service.name!r} and trainer {trainer.email!r} "
+            "belong to different providers.",
+            "Link the trainer to a service of its own provider.",
+        )
+    check_same_domain(service, mailbox)
+    link = trainer.link or TrainerLink(trainer_id=trainer.id)
+    link.service_id = service.id
+    link.direction = direction
+    link.calendar_enabled = calendar_enabled
+    link.mailbox = mailbox
+    trainer.link = link
+    session.flush()
+    return link
+
+
+def unlink_trainer(session: Session, trainer: Trainer) -> None:
+    if trainer.link is None:
+        raise ConfigurationError(
+            f"Trainer {trainer.email!r} is not linked.", "Nothing to do; see `trainer list`."
+        )
+    trainer.link = None
+    session.flush()
+
+
+def list_trainers(session: Session, provider: Provider | None = None) -> list[Trainer]:
+    query = select(Trainer).order_by(Trainer.provider_id, Trainer.email)
+    if provider is not None:
+        query = query.where(Trainer.provider_id == provider.id)
+    return list(session.scalars(query))

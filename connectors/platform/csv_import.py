@@ -1,0 +1,335 @@
+"""Bulk imports from CSV: trainers with their links, and training events with their sessions.
+
+Every row is checked before anything is written; one bad row rejects the whole file, and
+the error lists each bad row by its line number.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from connectors.platform.configuration import (
+    check_same_domain,
+    get_provider,
+    get_service,
+    link_trainer,
+)
+from connectors.platform.models import (
+    EVENT_STATUSES,
+    Course,
+    EventSession,
+    EventTrainer,
+    Provider,
+    Trainer,
+    TrainingEvent,
+    Venue,
+)
+from connectors.platform.parsing import (
+    check_direction,
+    check_period,
+    normalise_email,
+    parse_aware_time,
+    parse_bool,
+)
+from sync_rules.errors import ConfigurationError, TrainerSyncError
+
+TRAINER_COLUMNS = ("provider", "name", "email", "service", "direction", "calendar")
+EVENT_COLUMNS = (
+    "event_ref",
+    "course",
+    "venue",
+    "venue_address",
+    "status",
+    "session_start",
+    "session_end",
+    "trainer_emails",
+    "event_url",
+    "delegate_instructions_url",
+    "trainer_instructions_url",
+)
+MAX_LISTED_ERRORS = 20
+
+
+@dataclass
+class RowErrors:
+    """Errors found in a file, by line; raised together so the admin fixes them in one go."""
+
+    path: Path
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+    def add(self, line: int, message: str) -> None:
+        self.errors.append((line, message))
+
+    def raise_if_any(self) -> None:
+        if not self.errors:
+            return
+        listed = "\n".join(f"  line {line}: {msg}" for line, msg in self.errors[:MAX_LISTED_ERRORS])
+        more = len(self.errors) - MAX_LISTED_ERRORS
+        if more > 0:
+            listed += f"\n  … and {more} more"
+        raise ConfigurationError(
+            f"{self.path}: {len(self.errors)} bad row(s); nothing was imported.\n{listed}",
+            "Fix those rows and import the file again.",
+        )
+
+
+def _read_rows(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise ConfigurationError(
+            f"Cannot read {path}: {exc.strerror}.", "Check the path."
+        ) from None
+    with handle:
+        reader = csv.DictReader(handle)
+        header = [name.strip() for name in reader.fieldnames or []]
+        missing = [c for c in columns if c not in header]
+        if missing:
+            raise ConfigurationError(
+                f"{path}: missing column(s) {', '.join(missing)}.",
+                f"The header must name: {', '.join(columns)}.",
+            )
+        reader.fieldnames = header
+        for row in reader:
+            yield reader.line_num, {k: (v or "").strip() for k, v in row.items() if k}
+
+
+def _checked(errors: RowErrors, line: int, check, *args):  # type: ignore[no-untyped-def]
+    """Run one check; record its message against the line instead of stopping."""
+    try:
+        return check(*args)
+    except TrainerSyncError as exc:
+        errors.add(line, exc.message)
+        return None
+
+
+# --- trainers ---------------------------------------------------------------------------------
+
+
+def import_trainers(session: Session, path: Path) -> dict[str, int]:
+    """Create or update trainers and their links from CSV; all or nothing."""
+    errors = RowErrors(path)
+    plans: list[tuple[int, dict[str, object]]] = []
+    seen: dict[tuple[str, str], int] = {}
+    for line, row in _read_rows(path, TRAINER_COLUMNS):
+        provider = _checked(errors, line, get_provider, session, row["provider"])
+        service = _checked(errors, line, get_service, session, row["service"])
+        email = _checked(errors, line, normalise_email, row["email"])
+        direction = _checked(errors, line, check_direction, row["direction"])
+        calendar = _checked(errors, line, parse_bool, row["calendar"] or "true", "calendar")
+        if not row["name"]:
+            errors.add(line, "name is empty")
+        if provider and service and service.provider_id != provider.id:
+            errors.add(line, f"service {service.name!r} is not a service of {provider.name!r}")
+        if service and email:
+            _checked(errors, line, check_same_domain, service, email)
+        if provider and email:
+            first = seen.setdefault((provider.name, email), line)
+            if first != line:
+                errors.add(line, f"{email} appears twice for {provider.name!r} (also line {first})")
+        plans.append(
+            (
+                line,
+                dict(
+                    provider=provider,
+                    service=service,
+                    email=email,
+                    name=row["name"],
+                    direction=direction,
+                    calendar=calendar,
+                ),
+            )
+        )
+    errors.raise_if_any()
+
+    created = updated = 0
+    for _, plan in plans:
+        provider = plan["provider"]
+        assert isinstance(provider, Provider)
+        trainer = session.scalar(
+            select(Trainer).where(
+                Trainer.provider_id == provider.id, Trainer.email == plan["email"]
+            )
+        )
+        if trainer is None:
+            trainer = Trainer(provider_id=provider.id, name=plan["name"], email=plan["email"])
+            session.add(trainer)
+            session.flush()
+            created += 1
+        else:
+            trainer.name = str(plan["name"])
+            updated += 1
+        link_trainer(
+            session, plan["service"], trainer, str(plan["direction"]), bool(plan["calendar"])
+        )  # type: ignore[arg-type]
+    return {"created": created, "updated": updated}
+
+
+# --- training events ---------------------------------------------------------------------------
+
+
+@dataclass
+class _EventRows:
+    fields: dict[str, str | None]
+    sessions: list[tuple[datetime, datetime]] = field(default_factory=list)
+    trainer_emails: set[str] = field(default_factory=set)
+    first_line: int = 0
+
+
+_EVENT_FIELDS = (
+    "course",
+    "venue",
+    "venue_address",
+    "status",
+    "event_url",
+    "delegate_instructions_url",
+    "trainer_instructions_url",
+)
+
+
+def _parse_event_rows(
+    session: Session, provider: Provider, path: Path
+) -> tuple[dict[str, _EventRows], dict[str, Trainer]]:
+    errors = RowErrors(path)
+    events: dict[str, _EventRows] = {}
+    trainers = {
+        t.email: t
+        for t in session.scalars(select(Trainer).where(Trainer.provider_id == provider.id))
+    }
+    for line, row in _read_rows(path, EVENT_COLUMNS):
+        ref = row["event_ref"]
+        if not ref:
+            errors.add(line, "event_ref is empty")
+            continue
+        if not row["course"]:
+            errors.add(line, "course is empty")
+        status = row["status"].lower() or "scheduled"
+        if status not in EVENT_STATUSES:
+            errors.add(line, f"status {row['status']!r} is not one of {', '.join(EVENT_STATUSES)}")
+        start = _checked(errors, line, parse_aware_time, row["session_start"], "session_start")
+        end = _checked(errors, line, parse_aware_time, row["session_end"], "session_end")
+        if start and end:
+            _checked(errors, line, check_period, start, end, "session")
+        fields: dict[str, str | None] = {k: (row[k] or None) for k in _EVENT_FIELDS}
+        fields["status"] = status
+        event = events.setdefault(ref, _EventRows(fields=fields, first_line=line))
+        for key in _EVENT_FIELDS:
+            if event.fields[key] != fields[key]:
+                errors.add(
+                    line,
+                    f"{key} of event {ref!r} differs from line {event.first_line} "
+                    f"({fields[key]!r} vs {event.fields[key]!r})",
+                )
+        for raw in filter(None, (e.strip() for e in row["trainer_emails"].split(";"))):
+            email = _checked(errors, line, normalise_email, raw, "trainer_emails")
+            if email and email not in trainers:
+                errors.add(line, f"trainer {email} is not a trainer of {provider.name!r}")
+            elif email:
+                event.trainer_emails.add(email)
+        if start and end and end > start:
+            if (start, end) in event.sessions:
+                errors.add(line, f"session {start.isoformat()} of event {ref!r} is listed twice")
+            event.sessions.append((start, end))
+    errors.raise_if_any()
+    return events, trainers
+
+
+def _get_or_create(session: Session, model, provider: Provider, name: str):  # type: ignore[no-untyped-def]
+    found = session.scalar(
+        select(model).where(model.provider_id == provider.id, model.name == name)
+    )
+    if found is None:
+        found = model(provider_id=provider.id, name=name)
+        session.add(found)
+        session.flush()
+    return found
+
+
+def _sync_sessions(
+    session: Session, event: TrainingEvent, wanted: Iterable[tuple[datetime, datetime]]
+) -> int:
+    """Make the event's sessions equal `wanted`, updating in place where a session moved.
+
+    The file has no session id, so identical times match first, then the remaining old
+    and new sessions pair up in time order (a rescheduled session keeps its identity and
+    so its Outlook item); leftovers are created or removed.
+    """
+    wanted_left = sorted(set(wanted))
+    existing_left = []
+    for existing in sorted(event.sessions, key=lambda s: (s.start, s.end)):
+        if (existing.start, existing.end) in wanted_left:
+            wanted_left.remove((existing.start, existing.end))
+        else:
+            existing_left.append(existing)
+    changes = 0
+    for existing, (start, end) in zip(existing_left, wanted_left, strict=False):
+        existing.start, existing.end = start, end
+        changes += 1
+    for existing in existing_left[len(wanted_left) :]:
+        session.delete(existing)
+        changes += 1
+    for start, end in wanted_left[len(existing_left) :]:
+        event.sessions.append(EventSession(start=start, end=end))
+        changes += 1
+    return changes
+
+
+def import_events(session: Session, provider: Provider, path: Path) -> dict[str, int]:
+    """Create or update training events, their sessions and trainers from CSV; all or nothing.
+
+    Re-importing the same file changes nothing; a changed row updates its event in place.
+    """
+    events, trainers = _parse_event_rows(session, provider, path)
+    counts = {"events_created": 0, "events_updated": 0, "sessions_changed": 0}
+    for ref, rows in events.items():
+        course = _get_or_create(session, Course, provider, rows.fields["course"])
+        venue = None
+        if rows.fields["venue"]:
+            venue = _get_or_create(session, Venue, provider, rows.fields["venue"])
+            if rows.fields["venue_address"] and venue.address != rows.fields["venue_address"]:
+                venue.address = rows.fields["venue_address"]
+        event = session.scalar(
+            select(TrainingEvent).where(
+                TrainingEvent.provider_id == provider.id, TrainingEvent.ref == ref
+            )
+        )
+        created = event is None
+        if event is None:
+            event = TrainingEvent(provider_id=provider.id, ref=ref, course_id=course.id)
+            session.add(event)
+        values = {
+            "course_id": course.id,
+            "venue_id": venue.id if venue else None,
+            "status": rows.fields["status"],
+            "event_url": rows.fields["event_url"],
+            "delegate_instructions_url": rows.fields["delegate_instructions_url"],
+            "trainer_instructions_url": rows.fields["trainer_instructions_url"],
+        }
+        changed = False
+        for key, value in values.items():
+            if getattr(event, key) != value:
+                setattr(event, key, value)
+                changed = True
+        session.flush()
+        sessions_changed = _sync_sessions(session, event, rows.sessions)
+        assigned = {a.trainer_id for a in event.assignments}
+        wanted = {trainers[email].id for email in rows.trainer_emails}
+        if assigned != wanted:
+            event.assignments = [a for a in event.assignments if a.trainer_id in wanted] + [
+                EventTrainer(trainer_id=tid) for tid in sorted(wanted - assigned)
+            ]
+            changed = True
+        counts["sessions_changed"] += sessions_changed
+        if created:
+            counts["events_created"] += 1
+        elif changed or sessions_changed:
+            counts["events_updated"] += 1
+    session.flush()
+    return counts

@@ -1,0 +1,318 @@
+"""SQLAlchemy models of the platform store: configuration, the platform calendar, sync state.
+
+The schema itself is owned by the Alembic migrations in `migrations/`; these models must
+match them (a test compares the two).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from connectors.platform.types import UTCDateTime
+
+DIRECTIONS = ("in", "out", "both")
+ACCESS_TYPES = ("delegate", "impersonation")
+AUTH_TYPES = ("basic", "ntlm", "oauth2")
+BACKENDS = ("ews",)
+EVENT_STATUSES = ("scheduled", "cancelled")
+ORIGINS = ("platform", "exchange")
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+# --- configuration -----------------------------------------------------------------------
+
+
+class Provider(Base):
+    __tablename__ = "providers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    sync_engine_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/London")
+    rules: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    services: Mapped[list[Service]] = relationship(back_populates="provider")
+    trainers: Mapped[list[Trainer]] = relationship(back_populates="provider")
+
+
+class Service(Base):
+    """A master account: one Exchange connection of a provider."""
+
+    __tablename__ = "services"
+    __table_args__ = (
+        CheckConstraint(_in("access_type", ACCESS_TYPES), name="access_type"),
+        CheckConstraint(_in("auth_type", AUTH_TYPES), name="auth_type"),
+        CheckConstraint(_in("backend", BACKENDS), name="backend"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    backend: Mapped[str] = mapped_column(String(16), default="ews")
+    endpoint: Mapped[str] = mapped_column(String(500))
+    username: Mapped[str] = mapped_column(String(320))
+    auth_type: Mapped[str] = mapped_column(String(16), default="basic")
+    access_type: Mapped[str] = mapped_column(String(16), default="delegate")
+    secret_ref: Mapped[str] = mapped_column(String(300))
+    tenant_id: Mapped[str | None] = mapped_column(String(100), default=None)
+    client_id: Mapped[str | None] = mapped_column(String(100), default=None)
+    authority_host: Mapped[str | None] = mapped_column(String(300), default=None)
+    server_version: Mapped[str | None] = mapped_column(String(32), default=None)
+    verify_tls: Mapped[bool] = mapped_column(Boolean, default=True)
+    ca_bundle: Mapped[str | None] = mapped_column(String(500), default=None)
+    max_connections: Mapped[int] = mapped_column(Integer, default=8)
+    last_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    last_verification_ok: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    last_verification_message: Mapped[str | None] = mapped_column(Text, default=None)
+
+    provider: Mapped[Provider] = relationship(back_populates="services")
+
+    @property
+    def domain(self) -> str | None:
+        """The master account's mail domain, when its username is an address."""
+        _, at, domain = self.username.rpartition("@")
+        return domain.lower() if at else None
+
+
+class Trainer(Base):
+    __tablename__ = "trainers"
+    __table_args__ = (UniqueConstraint("provider_id", "email", name="uq_trainers_provider_email"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320), index=True)
+
+    provider: Mapped[Provider] = relationship(back_populates="trainers")
+    link: Mapped[TrainerLink | None] = relationship(
+        back_populates="trainer", uselist=False, cascade="all, delete-orphan"
+    )
+
+
+class TrainerLink(Base):
+    """A trainer's Exchange options: which service, on/off, direction, mailbox."""
+
+    __tablename__ = "trainer_links"
+    __table_args__ = (CheckConstraint(_in("direction", DIRECTIONS), name="direction"),)
+
+    trainer_id: Mapped[int] = mapped_column(
+        ForeignKey("trainers.id", ondelete="CASCADE"), primary_key=True
+    )
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"), index=True)
+    calendar_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    direction: Mapped[str] = mapped_column(String(8))
+    mailbox: Mapped[str] = mapped_column(String(320))
+
+    trainer: Mapped[Trainer] = relationship(back_populates="link")
+    service: Mapped[Service] = relationship()
+
+
+# --- the platform calendar -----------------------------------------------------------------
+
+
+class Course(Base):
+    __tablename__ = "courses"
+    __table_args__ = (UniqueConstraint("provider_id", "name", name="uq_courses_provider_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(300))
+
+
+class Venue(Base):
+    __tablename__ = "venues"
+    __table_args__ = (UniqueConstraint("provider_id", "name", name="uq_venues_provider_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(300))
+    address: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class TrainingEvent(Base):
+    __tablename__ = "training_events"
+    __table_args__ = (
+        UniqueConstraint("provider_id", "ref", name="uq_training_events_provider_ref"),
+        CheckConstraint(_in("status", EVENT_STATUSES), name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"))
+    ref: Mapped[str] = mapped_column(String(100))
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id"))
+    venue_id: Mapped[int | None] = mapped_column(ForeignKey("venues.id"), default=None)
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    event_url: Mapped[str | None] = mapped_column(String(1000), default=None)
+    delegate_instructions_url: Mapped[str | None] = mapped_column(String(1000), default=None)
+    trainer_instructions_url: Mapped[str | None] = mapped_column(String(1000), default=None)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    course: Mapped[Course] = relationship()
+    venue: Mapped[Venue | None] = relationship()
+    sessions: Mapped[list[EventSession]] = relationship(
+        back_populates="event", cascade="all, delete-orphan", order_by="EventSession.start"
+    )
+    assignments: Mapped[list[EventTrainer]] = relationship(
+        back_populates="event", cascade="all, delete-orphan"
+    )
+
+
+class EventSession(Base):
+    """One sitting of a training event; each becomes one Outlook item per assigned trainer."""
+
+    __tablename__ = "event_sessions"
+    __table_args__ = (
+        CheckConstraint('"end" > start', name="ends_after_start"),
+        Index("ix_event_sessions_window", "start", "end"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(
+        ForeignKey("training_events.id", ondelete="CASCADE"), index=True
+    )
+    start: Mapped[datetime] = mapped_column(UTCDateTime)
+    end: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    event: Mapped[TrainingEvent] = relationship(back_populates="sessions")
+
+
+class EventTrainer(Base):
+    """A trainer's assignment to a training event (and so to all its sessions)."""
+
+    __tablename__ = "event_trainers"
+
+    event_id: Mapped[int] = mapped_column(
+        ForeignKey("training_events.id", ondelete="CASCADE"), primary_key=True
+    )
+    trainer_id: Mapped[int] = mapped_column(
+        ForeignKey("trainers.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+    event: Mapped[TrainingEvent] = relationship(back_populates="assignments")
+    trainer: Mapped[Trainer] = relationship()
+
+
+class Unavailability(Base):
+    __tablename__ = "unavailability"
+    __table_args__ = (
+        CheckConstraint('"end" > start', name="ends_after_start"),
+        CheckConstraint(_in("origin", ORIGINS), name="origin"),
+        CheckConstraint(
+            "(origin = 'exchange') = (source_item_id IS NOT NULL)", name="source_item_for_exchange"
+        ),
+        UniqueConstraint("trainer_id", "source_item_id", name="uq_unavailability_source_item"),
+        Index("ix_unavailability_trainer_window", "trainer_id", "start", "end"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trainer_id: Mapped[int] = mapped_column(ForeignKey("trainers.id", ondelete="CASCADE"))
+    start: Mapped[datetime] = mapped_column(UTCDateTime)
+    end: Mapped[datetime] = mapped_column(UTCDateTime)
+    all_day: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str | None] = mapped_column(String(300), default=None)
+    origin: Mapped[str] = mapped_column(String(16), default="platform")
+    source_item_id: Mapped[str | None] = mapped_column(String(512), default=None)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+# --- sync state ----------------------------------------------------------------------------
+
+
+class ItemLink(Base):
+    """What the engine last wrote to Exchange for one platform entry of one trainer."""
+
+    __tablename__ = "item_links"
+    __table_args__ = (
+        UniqueConstraint("trainer_id", "entry_key", name="uq_item_links_trainer_entry"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trainer_id: Mapped[int] = mapped_column(ForeignKey("trainers.id", ondelete="CASCADE"))
+    entry_key: Mapped[str] = mapped_column(String(100))
+    item_id: Mapped[str] = mapped_column(String(512))
+    change_key: Mapped[str | None] = mapped_column(String(512), default=None)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class TrainerCursor(Base):
+    """Per-trainer change-gate state: the mailbox sync state and the platform fingerprint."""
+
+    __tablename__ = "trainer_cursors"
+
+    trainer_id: Mapped[int] = mapped_column(
+        ForeignKey("trainers.id", ondelete="CASCADE"), primary_key=True
+    )
+    exchange_sync_state: Mapped[str | None] = mapped_column(Text, default=None)
+    platform_fingerprint: Mapped[str | None] = mapped_column(String(64), default=None)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class SyncRun(Base):
+    __tablename__ = "sync_runs"
+    __table_args__ = (Index("ix_sync_runs_trainer_started", "trainer_id", "started_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    flow_run_id: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"))
+    trainer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("trainers.id", ondelete="CASCADE"), default=None
+    )
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    status: Mapped[str] = mapped_column(String(32))
+    counts: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class SyncChange(Base):
+    __tablename__ = "sync_changes"
+    __table_args__ = (Index("ix_sync_changes_trainer_created", "trainer_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("sync_runs.id", ondelete="CASCADE"), index=True)
+    trainer_id: Mapped[int] = mapped_column(ForeignKey("trainers.id", ondelete="CASCADE"))
+    side: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(64))
+    entry_key: Mapped[str | None] = mapped_column(String(100), default=None)
+    item_id: Mapped[str | None] = mapped_column(String(512), default=None)
+    held: Mapped[bool] = mapped_column(Boolean, default=False)
+    outcome: Mapped[str] = mapped_column(String(16), default="applied")
+    summary: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

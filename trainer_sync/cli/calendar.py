@@ -1,0 +1,108 @@
+"""`trainer-sync events|unavailability|calendar`: the platform calendar."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import typer
+
+from connectors.platform import configuration
+from connectors.platform.calendar import add_unavailability, trainer_calendar
+from connectors.platform.csv_import import import_events
+from connectors.platform.parsing import check_period, parse_aware_time
+from sync_rules.errors import ConfigurationError
+from trainer_sync.cli.context import store
+from trainer_sync.cli.output import console, print_json, print_table
+
+events_app = typer.Typer(help="Training events and their sessions.", no_args_is_help=True)
+unavailability_app = typer.Typer(help="Trainers' unavailability.", no_args_is_help=True)
+
+
+@events_app.command("import")
+def import_(
+    path: Path = typer.Argument(..., help="CSV file."),
+    provider: str = typer.Option(..., help="Provider the events belong to."),
+) -> None:
+    """Add or update training events from CSV (all rows, or none); re-importing changes nothing.
+
+    Columns: event_ref, course, venue, venue_address, status, session_start, session_end,
+    trainer_emails (;-separated), event_url, delegate_instructions_url, trainer_instructions_url.
+    """
+    with store() as session:
+        counts = import_events(session, configuration.get_provider(session, provider), path)
+    console.print(
+        f"Imported {path}: {counts['events_created']} event(s) created, "
+        f"{counts['events_updated']} updated, {counts['sessions_changed']} session change(s)."
+    )
+
+
+@unavailability_app.command("add")
+def add(
+    trainer: str = typer.Option(..., help="Trainer's email."),
+    start: str = typer.Option(..., help="ISO 8601 with offset, e.g. 2026-03-02T09:00+00:00"),
+    end: str = typer.Option(..., help="ISO 8601 with offset."),
+    all_day: bool = typer.Option(False, "--all-day", help="Whole days."),
+    reason: str | None = typer.Option(None, help="Why (shown in the platform)."),
+) -> None:
+    """Mark a trainer unavailable."""
+    begins, ends = parse_aware_time(start, "--start"), parse_aware_time(end, "--end")
+    with store() as session:
+        row = add_unavailability(
+            session, configuration.find_trainer(session, trainer), begins, ends, all_day, reason
+        )
+    console.print(f"Added unavailability:{row.id} for {trainer} ({begins} – {ends}).")
+
+
+def _day_or_time(text: str, option: str) -> datetime:
+    """A date (taken as UTC midnight) or an ISO 8601 time with offset."""
+    try:
+        return (
+            datetime.fromisoformat(text).replace(tzinfo=UTC)
+            if len(text) == 10
+            else (parse_aware_time(text, option))
+        )
+    except ValueError:
+        raise ConfigurationError(
+            f"{option}: {text!r} is not a date.", "Write it like 2026-03-02."
+        ) from None
+
+
+def calendar(
+    trainer: str = typer.Option(..., help="Trainer's email."),
+    from_: str | None = typer.Option(None, "--from", help="First day (default: today)."),
+    to: str | None = typer.Option(None, "--to", help="Day after the last (default: +30 days)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show a trainer's platform calendar: sessions and unavailability with their origin."""
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = _day_or_time(from_, "--from") if from_ else today
+    end = _day_or_time(to, "--to") if to else start + timedelta(days=30)
+    check_period(start, end, "calendar range")
+    with store() as session:
+        who = configuration.find_trainer(session, trainer)
+        zone = ZoneInfo(who.provider.timezone)
+        rows = trainer_calendar(session, who, start, end)
+    if as_json:
+        print_json(rows)
+        return
+    shown = [
+        {
+            "start": r["start"].astimezone(zone).strftime("%a %d %b %Y %H:%M"),
+            "end": r["end"].astimezone(zone).strftime("%a %d %b %Y %H:%M"),
+            "what": _title(r),
+            "origin": r["origin"],
+            "key": r["entry_key"],
+        }
+        for r in rows
+    ]
+    print_table(
+        f"{who.name} <{who.email}> ({zone.key})", ["start", "end", "what", "origin", "key"], shown
+    )
+
+
+def _title(row: dict) -> str:  # type: ignore[type-arg]
+    if row["kind"] == "session":
+        return " — ".join(filter(None, [row["course"], row["venue"]]))
+    return "Unavailable" + (f" ({row['reason']})" if row["reason"] else "")

@@ -1,0 +1,41 @@
+"""The database the CLI works on, chosen once by the global `--database-url` option."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.orm import Session
+
+from connectors.platform.db import current_revision, database_url, transaction
+from sync_rules.errors import ConfigurationError
+
+_state: dict[str, str | None] = {"database_url": None}
+
+
+def set_database_url(url: str | None) -> None:
+    _state["database_url"] = url
+
+
+def db_url() -> str:
+    return database_url(_state["database_url"])
+
+
+@contextmanager
+def store() -> Iterator[Session]:
+    """One transaction on the configured database: all of a command's writes, or none."""
+    url = db_url()
+    if current_revision(url) is None:
+        raise ConfigurationError(
+            f"The database {_safe(url)} has no trainer-sync schema yet.",
+            "Run `trainer-sync db upgrade` first.",
+        )
+    with transaction(url) as session:
+        yield session
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

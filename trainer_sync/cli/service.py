@@ -1,0 +1,114 @@
+"""`trainer-sync service ...`: master accounts (one per Exchange service of a provider)."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from connectors.platform import configuration
+from connectors.platform.configuration import ServiceSpec
+from sync_rules.errors import ConfigurationError
+from trainer_sync.cli.context import store
+from trainer_sync.cli.output import console, print_json, print_table
+
+app = typer.Typer(help="Master accounts: Exchange services.", no_args_is_help=True)
+
+SERVICE_COLUMNS = [
+    "name",
+    "provider",
+    "backend",
+    "endpoint",
+    "username",
+    "access_type",
+    "auth_type",
+    "secret_ref",
+    "last_verified_at",
+    "last_verification_ok",
+]
+
+
+@app.command("add")
+def add(
+    provider: str = typer.Option(..., help="Provider name."),
+    name: str = typer.Option(..., help="A name for this service."),
+    endpoint: str = typer.Option(
+        ..., help="EWS URL, e.g. https://mail.example.com/EWS/Exchange.asmx"
+    ),
+    username: str = typer.Option(..., help="The master account, e.g. master@example.com"),
+    secret: str | None = typer.Option(
+        None, help="Secret reference: env:VARIABLE or prefect-secret:BLOCK."
+    ),
+    secret_stdin: bool = typer.Option(
+        False, "--secret-stdin", help="Read the secret from standard input into a Prefect Secret."
+    ),
+    access: str = typer.Option("delegate", help="delegate or impersonation."),
+    auth: str = typer.Option("basic", help="basic, ntlm or oauth2."),
+    tenant: str | None = typer.Option(None, help="OAuth2 tenant id."),
+    client_id: str | None = typer.Option(None, help="OAuth2 client (application) id."),
+    authority_host: str | None = typer.Option(None, help="OAuth2 authority host."),
+    server_version: str | None = typer.Option(None, help="Pin the server version, e.g. 15.2."),
+    ca_bundle: str | None = typer.Option(None, help="CA bundle to verify the server with."),
+    max_connections: int = typer.Option(8, help="Concurrent requests to this service (≤ 27)."),
+) -> None:
+    """Add a master account."""
+    if (secret is None) == (not secret_stdin):
+        raise ConfigurationError(
+            "Give exactly one of --secret REF and --secret-stdin.",
+            "Use --secret env:VARIABLE, or --secret-stdin to type the secret "
+            "into a Prefect Secret block.",
+        )
+    spec = ServiceSpec(
+        provider=provider,
+        name=name,
+        endpoint=endpoint,
+        username=username,
+        secret_ref=secret or "prefect-secret:pending",
+        access_type=access,
+        auth_type=auth,
+        tenant_id=tenant,
+        client_id=client_id,
+        authority_host=authority_host,
+        server_version=server_version,
+        ca_bundle=ca_bundle,
+        max_connections=max_connections,
+    )
+    with store() as session:
+        configuration.check_service_spec(session, spec)
+        if secret_stdin:
+            from tasks.secrets import secret_block_name, store_secret
+
+            value = sys.stdin.readline().rstrip("\r\n")
+            spec = ServiceSpec(
+                **{**vars(spec), "secret_ref": store_secret(secret_block_name(name), value)}
+            )
+        service = configuration.add_service(session, spec)
+    console.print(
+        f"Added service {service.name!r} for {provider!r} ({service.username}, "
+        f"{service.access_type}, secret {service.secret_ref}). Not verified yet."
+    )
+
+
+@app.command("list")
+def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List services (secret references only, never secrets)."""
+    with store() as session:
+        rows = [
+            {
+                "name": s.name,
+                "provider": s.provider.name,
+                "backend": s.backend,
+                "endpoint": s.endpoint,
+                "username": s.username,
+                "access_type": s.access_type,
+                "auth_type": s.auth_type,
+                "secret_ref": s.secret_ref,
+                "last_verified_at": s.last_verified_at,
+                "last_verification_ok": s.last_verification_ok,
+            }
+            for s in configuration.list_services(session)
+        ]
+    if as_json:
+        print_json(rows)
+    else:
+        print_table("Services", SERVICE_COLUMNS, rows)
