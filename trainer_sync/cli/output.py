@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -12,8 +13,9 @@ from rich.table import Table
 
 from sync_rules.errors import TrainerSyncError
 
-console = Console()
-error_console = Console(stderr=True)
+PIPE_WIDTH = 200
+console = Console(soft_wrap=True)
+error_console = Console(stderr=True, soft_wrap=True)
 
 
 def _default(value: Any) -> Any:
@@ -31,10 +33,12 @@ def print_table(title: str, columns: Sequence[str], rows: Iterable[Mapping[str, 
     """Print rows as a rich table with the given columns."""
     table = Table(title=title)
     for column in columns:
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(*("" if row.get(c) is None else str(_default(row.get(c))) for c in columns))
-    console.print(table)
+    # Piped output has no terminal width to respect: keep rows whole for grep and logs.
+    wide = Console(soft_wrap=True, width=None if sys.stdout.isatty() else PIPE_WIDTH)
+    wide.print(table)
 
 
 def print_error(exc: TrainerSyncError) -> None:
