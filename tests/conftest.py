@@ -52,3 +52,12 @@ def db_url(empty_db_url: str) -> str:
     """A migrated, empty platform store."""
     db.upgrade(empty_db_url)
     return empty_db_url
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[None]:
+    """One Prefect test harness (a temporary API and database) for the whole test session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
