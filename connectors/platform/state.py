@@ -1,0 +1,275 @@
+"""Sync state in the platform store: item links, change-gate cursors, run history, mirrors.
+
+These are the writes the engine makes on the platform side. Each function works inside the
+caller's transaction, so a trainer's platform changes and their history commit together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from connectors.platform.calendar import UNAVAILABILITY_PREFIX
+from connectors.platform.models import (
+    ItemLink,
+    Provider,
+    SyncChange,
+    SyncRun,
+    Trainer,
+    TrainerCursor,
+    TrainerLink,
+    Unavailability,
+    utcnow,
+)
+
+MIRROR_TITLE = "Unavailable"
+
+
+# --- item links --------------------------------------------------------------------------------
+
+
+def load_links(session: Session, trainer_ids: Iterable[int]) -> list[dict[str, Any]]:
+    """The engine's item links of these trainers, as rows of the link-state frame."""
+    rows = session.execute(
+        select(
+            ItemLink.trainer_id,
+            ItemLink.entry_key,
+            ItemLink.item_id,
+            ItemLink.change_key,
+            ItemLink.content_hash,
+        ).where(ItemLink.trainer_id.in_(list(trainer_ids)))
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+def save_links(session: Session, trainer_id: int, written: Sequence[Mapping[str, Any]]) -> None:
+    """Record what was just written to Exchange: upsert links, drop those of deleted items.
+
+    Each element has `entry_key`, `action` and, unless deleted, `item_id`, `change_key` and
+    `content_hash`.
+    """
+    existing = {
+        link.entry_key: link
+        for link in session.scalars(select(ItemLink).where(ItemLink.trainer_id == trainer_id))
+    }
+    for change in written:
+        key = change["entry_key"]
+        link = existing.get(key)
+        if change["action"] == "delete":
+            # A deleted duplicate leaves the kept item's link alone.
+            if link is not None and link.item_id == change.get("item_id"):
+                session.delete(link)
+                existing.pop(key)
+            continue
+        if link is None:
+            link = ItemLink(trainer_id=trainer_id, entry_key=key)
+            session.add(link)
+            existing[key] = link
+        link.item_id = change["item_id"]
+        link.change_key = change.get("change_key")
+        link.content_hash = change["content_hash"]
+    session.flush()
+
+
+# --- change-gate cursors ----------------------------------------------------------------------
+
+
+def load_cursors(session: Session, trainer_ids: Iterable[int]) -> dict[int, TrainerCursor]:
+    return {
+        c.trainer_id: c
+        for c in session.scalars(
+            select(TrainerCursor).where(TrainerCursor.trainer_id.in_(list(trainer_ids)))
+        )
+    }
+
+
+def save_cursor(
+    session: Session,
+    trainer_id: int,
+    exchange_sync_state: str | None = None,
+    platform_fingerprint: str | None = None,
+) -> None:
+    """Store a trainer's cursors; a None argument leaves that cursor as it was."""
+    cursor = session.get(TrainerCursor, trainer_id)
+    if cursor is None:
+        cursor = TrainerCursor(trainer_id=trainer_id)
+        session.add(cursor)
+    if exchange_sync_state is not None:
+        cursor.exchange_sync_state = exchange_sync_state
+    if platform_fingerprint is not None:
+        cursor.platform_fingerprint = platform_fingerprint
+    cursor.updated_at = utcnow()
+    session.flush()
+
+
+def forget_exchange_cursor(session: Session, trainer_id: int) -> None:
+    """Force the next cycle to read the mailbox in full (e.g. after a failed write)."""
+    cursor = session.get(TrainerCursor, trainer_id)
+    if cursor is not None:
+        cursor.exchange_sync_state = None
+        cursor.platform_fingerprint = None
+        session.flush()
+
+
+# --- inbound mirrors ---------------------------------------------------------------------------
+
+
+def apply_mirror_changes(
+    session: Session, trainer_id: int, actions: Sequence[Mapping[str, Any]]
+) -> None:
+    """Create, move or delete a trainer's exchange-origin "Unavailable" blocks.
+
+    Only start, end and all-day are ever copied; a mirror carries no subject or details.
+    """
+    for action in actions:
+        kind = action["action"]
+        if kind == "create":
+            session.add(
+                Unavailability(
+                    trainer_id=trainer_id,
+                    start=action["start"],
+                    end=action["end"],
+                    all_day=bool(action["all_day"]),
+                    origin="exchange",
+                    source_item_id=action["source_item_id"],
+                )
+            )
+            continue
+        mirror_id = int(str(action["entry_key"]).removeprefix(UNAVAILABILITY_PREFIX))
+        mirror = session.get(Unavailability, mirror_id)
+        if mirror is None or mirror.trainer_id != trainer_id or mirror.origin != "exchange":
+            continue  # already gone: deleting or moving it again is a no-op
+        if kind == "delete":
+            session.delete(mirror)
+        else:
+            mirror.start, mirror.end = action["start"], action["end"]
+            mirror.all_day = bool(action["all_day"])
+    session.flush()
+
+
+# --- run history -------------------------------------------------------------------------------
+
+
+def start_run(
+    session: Session, provider_id: int, trainer_id: int | None, flow_run_id: str | None
+) -> SyncRun:
+    run = SyncRun(
+        provider_id=provider_id, trainer_id=trainer_id, flow_run_id=flow_run_id, status="running"
+    )
+    session.add(run)
+    session.flush()
+    return run
+
+
+def finish_run(
+    session: Session,
+    run_id: int,
+    status: str,
+    counts: Mapping[str, Any] | None = None,
+    error: str | None = None,
+    finished_at: datetime | None = None,
+) -> None:
+    run = session.get(SyncRun, run_id)
+    if run is None:
+        return
+    run.status = status
+    run.counts = dict(counts) if counts else None
+    run.error = error
+    run.finished_at = finished_at or utcnow()
+    session.flush()
+
+
+def record_changes(session: Session, run_id: int, changes: Iterable[Mapping[str, Any]]) -> int:
+    """Append change rows (trainer, side, action, reason, keys, summary, held, outcome)."""
+    fields = ("trainer_id", "side", "action", "reason", "entry_key", "item_id", "summary")
+    rows = [
+        SyncChange(
+            run_id=run_id,
+            held=bool(change.get("held", False)),
+            outcome=str(change.get("outcome", "applied")),
+            **{f: change.get(f) for f in fields},
+        )
+        for change in changes
+    ]
+    session.add_all(rows)
+    session.flush()
+    return len(rows)
+
+
+def last_results(session: Session, provider: Provider | None = None) -> list[dict[str, Any]]:
+    """Each linked trainer's most recent run, for `trainer-sync status`."""
+    latest = (
+        select(SyncRun.trainer_id, SyncRun.id)
+        .where(SyncRun.trainer_id.is_not(None))
+        .order_by(SyncRun.trainer_id, SyncRun.started_at.desc(), SyncRun.id.desc())
+    )
+    newest: dict[int, int] = {}
+    for trainer_id, run_id in session.execute(latest):
+        newest.setdefault(trainer_id, run_id)
+    query = (
+        select(Trainer, TrainerLink, Provider)
+        .join(TrainerLink, TrainerLink.trainer_id == Trainer.id)
+        .join(Provider, Provider.id == Trainer.provider_id)
+        .order_by(Provider.name, Trainer.email)
+    )
+    if provider is not None:
+        query = query.where(Trainer.provider_id == provider.id)
+    runs = {
+        r.id: r for r in session.scalars(select(SyncRun).where(SyncRun.id.in_(newest.values())))
+    }
+    results = []
+    for trainer, link, prov in session.execute(query):
+        run = runs.get(newest.get(trainer.id, -1))
+        results.append(
+            {
+                "provider": prov.name,
+                "trainer": trainer.email,
+                "direction": link.direction,
+                "calendar": link.calendar_enabled,
+                "status": run.status if run else "never synced",
+                "finished_at": run.finished_at if run else None,
+                "counts": run.counts if run else None,
+                "error": run.error if run else None,
+                "flow_run_id": run.flow_run_id if run else None,
+            }
+        )
+    return results
+
+
+def change_history(
+    session: Session, trainer: Trainer | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    """The newest changes with their reasons and runs, for `trainer-sync history`."""
+    query = (
+        select(SyncChange, SyncRun.flow_run_id, Trainer.email)
+        .join(SyncRun, SyncRun.id == SyncChange.run_id)
+        .join(Trainer, Trainer.id == SyncChange.trainer_id)
+        .order_by(SyncChange.created_at.desc(), SyncChange.id.desc())
+        .limit(limit)
+    )
+    if trainer is not None:
+        query = query.where(SyncChange.trainer_id == trainer.id)
+    return [
+        {
+            "at": change.created_at,
+            "trainer": email,
+            "side": change.side,
+            "action": change.action,
+            "reason": change.reason,
+            "held": change.held,
+            "outcome": change.outcome,
+            "entry_key": change.entry_key,
+            "item_id": change.item_id,
+            "summary": change.summary,
+            "flow_run_id": flow_run_id,
+        }
+        for change, flow_run_id, email in session.execute(query)
+    ]
+
+
+def delete_links_of(session: Session, trainer_id: int) -> None:
+    session.execute(delete(ItemLink).where(ItemLink.trainer_id == trainer_id))
