@@ -91,7 +91,7 @@ def _date_parts(local: pd.DatetimeIndex) -> dict[str, np.ndarray]:
     uniq, inverse = np.unique(years, return_inverse=True)
     year_text = np.array([str(y) for y in uniq], dtype=object)[inverse]
     date = (
-        _DAYS[local.dayofweek.to_numpy()]
+        _DAYS[local.day_of_week.to_numpy()]
         + " "
         + _NUM[local.day.to_numpy()]
         + " "
