@@ -280,7 +280,25 @@ class TrainerCursor(Base):
     )
     exchange_sync_state: Mapped[str | None] = mapped_column(Text, default=None)
     platform_fingerprint: Mapped[str | None] = mapped_column(String(64), default=None)
+    # The last permission check, so it need not cost requests every cycle.
+    access_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    access_direction: Mapped[str | None] = mapped_column(String(8), default=None)
+    access_ok: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    access_message: Mapped[str | None] = mapped_column(Text, default=None)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class SyncLock(Base):
+    """Who is syncing a provider right now: schedules and manual runs never double-write."""
+
+    __tablename__ = "sync_locks"
+
+    provider_id: Mapped[int] = mapped_column(
+        ForeignKey("providers.id", ondelete="CASCADE"), primary_key=True
+    )
+    holder: Mapped[str] = mapped_column(String(100))
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class SyncRun(Base):

@@ -24,6 +24,7 @@ TABLES = {
     "trainer_cursors",
     "sync_runs",
     "sync_changes",
+    "sync_locks",
 }
 
 
