@@ -5,3 +5,29 @@ from __future__ import annotations
 import typer
 
 app = typer.Typer(help="Run a local, loopback-only stand-in for Exchange.", no_args_is_help=True)
+
+
+@app.command("ews")
+def ews(
+    host: str = typer.Option("127.0.0.1", help="Address to bind (loopback unless --allow-remote)."),
+    port: int = typer.Option(8765, help="TCP port (0 picks a free one)."),
+    state: str | None = typer.Option(None, "--state", help="JSON file keeping mailboxes."),
+    latency_ms: float = typer.Option(0.0, "--latency-ms", help="Fixed latency per EWS request."),
+    tls: bool = typer.Option(False, "--tls", help="Serve HTTPS with a generated CA certificate."),
+    allow_remote: bool = typer.Option(
+        False, "--allow-remote", help="Allow binding a non-loopback address."
+    ),
+) -> None:
+    """Run the EWS (Exchange Web Services) emulator in the foreground."""
+    from emulators.ews.cli import main  # lazy: keeps `trainer-sync --help` fast
+
+    argv = ["--host", host, "--port", str(port), "--latency-ms", str(latency_ms)]
+    if state:
+        argv += ["--state", state]
+    if tls:
+        argv.append("--tls")
+    if allow_remote:
+        argv.append("--allow-remote")
+    code = main(argv)
+    if code:
+        raise typer.Exit(code)

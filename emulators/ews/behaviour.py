@@ -1,0 +1,182 @@
+"""Latency, injected faults, throttling and request counters."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import EwsError, HttpFailure
+
+SERVER_ERROR_PAGE = (
+    b"<html><head><title>Runtime Error</title></head><body>"
+    b"<h1>Server Error in '/EWS' Application.</h1></body></html>"
+)
+
+
+@dataclass
+class Behaviour:
+    """Everything about how the server misbehaves; changed at start and through the control API."""
+
+    latency_ms: float = 0.0
+    latency_jitter_ms: float = 0.0
+    error_rate: float = 0.0
+    drop_rate: float = 0.0
+    max_concurrent: int | None = None
+    back_off_ms: int = 2000
+    schedules: list[dict[str, Any]] = field(default_factory=list)
+    refusals: list[dict[str, Any]] = field(default_factory=list)
+    inflight: Counter = field(default_factory=Counter)
+    throttled_until: dict[str, float] = field(default_factory=dict)
+    counters: Counter = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    rng: random.Random = field(default_factory=random.Random)
+
+    # --- configuration ------------------------------------------------------------------------
+    def set_faults(self, cfg: dict[str, Any]) -> None:
+        """Apply a /_control/faults body (see README)."""
+        with self.lock:
+            if cfg.get("clear"):
+                self.latency_ms = self.latency_jitter_ms = self.error_rate = self.drop_rate = 0.0
+                self.schedules, self.refusals = [], []
+            for key in ("latency_ms", "latency_jitter_ms", "error_rate", "drop_rate"):
+                if key in cfg:
+                    setattr(self, key, float(cfg[key]))
+            for s in cfg.get("schedule", []):
+                self.schedules.append(
+                    {
+                        "operation": s["operation"],
+                        "remaining": int(s.get("count", 1)),
+                        "response_code": s.get("response_code"),
+                        "http_status": s.get("http_status"),
+                        "message": s.get("message"),
+                    }
+                )
+            for r in cfg.get("refuse", []):
+                self.refusals.append(
+                    {
+                        "operation": r.get("operation", "CreateItem"),
+                        "subject_matches": r["subject_matches"],
+                        "response_code": r.get("response_code", "ErrorInvalidValueForProperty"),
+                        "message": r.get("message"),
+                    }
+                )
+
+    def set_throttling(self, cfg: dict[str, Any]) -> None:
+        """Apply a /_control/throttling body (see README)."""
+        with self.lock:
+            if "max_concurrent" in cfg:
+                v = cfg["max_concurrent"]
+                self.max_concurrent = int(v) if v else None
+            if "back_off_ms" in cfg:
+                self.back_off_ms = int(cfg["back_off_ms"])
+            for account, ms in (cfg.get("throttle") or {}).items():
+                self.throttled_until[account.lower()] = time.monotonic() + int(ms) / 1000
+            if cfg.get("clear"):
+                self.max_concurrent = None
+                self.throttled_until.clear()
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "latency_ms": self.latency_ms,
+                "latency_jitter_ms": self.latency_jitter_ms,
+                "error_rate": self.error_rate,
+                "drop_rate": self.drop_rate,
+                "max_concurrent": self.max_concurrent,
+                "back_off_ms": self.back_off_ms,
+                "schedules": [dict(s) for s in self.schedules],
+                "refusals": [dict(r) for r in self.refusals],
+            }
+
+    # --- per request --------------------------------------------------------------------------
+    def delay(self) -> None:
+        extra = self.latency_jitter_ms * self.rng.random() if self.latency_jitter_ms else 0.0
+        total = self.latency_ms + extra
+        if total > 0:
+            time.sleep(total / 1000)
+
+    def random_failure(self) -> None:
+        """Dropped connection or HTTP 500, by configured share."""
+        if self.drop_rate and self.rng.random() < self.drop_rate:
+            raise HttpFailure(None)
+        if self.error_rate and self.rng.random() < self.error_rate:
+            raise HttpFailure(500, SERVER_ERROR_PAGE)
+
+    def scheduled_failure(self, operation: str) -> None:
+        """Consume one scheduled failure of this operation, if any."""
+        with self.lock:
+            for s in self.schedules:
+                if s["operation"] == operation and s["remaining"] > 0:
+                    s["remaining"] -= 1
+                    chosen = dict(s)
+                    break
+            else:
+                return
+            self.schedules = [s for s in self.schedules if s["remaining"] > 0]
+        if chosen.get("http_status"):
+            raise HttpFailure(int(chosen["http_status"]), SERVER_ERROR_PAGE)
+        code = chosen.get("response_code") or "ErrorInternalServerError"
+        raise EwsError(code, chosen.get("message") or f"Injected failure of {operation}.")
+
+    def refusals_for(self, operation: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [r for r in self.refusals if r["operation"] == operation]
+
+    def enter(self, account: str) -> None:
+        """Admit a request of an account, or raise ErrorServerBusy (with the back-off to honour)."""
+        key = account.lower()
+        now = time.monotonic()
+        with self.lock:
+            until = self.throttled_until.get(key, 0.0)
+            if until > now:
+                self._busy(int((until - now) * 1000) + 1)
+            if self.max_concurrent is not None and self.inflight[key] >= self.max_concurrent:
+                self.throttled_until[key] = now + self.back_off_ms / 1000
+                self._busy(self.back_off_ms)
+            self.inflight[key] += 1
+
+    def leave(self, account: str) -> None:
+        with self.lock:
+            self.inflight[account.lower()] -= 1
+
+    @staticmethod
+    def _busy(ms: int) -> None:
+        raise EwsError(
+            "ErrorServerBusy",
+            "The server cannot service this request right now. Try again later.",
+            {"BackOffMilliseconds": str(ms)},
+        )
+
+    def count(self, account: str, mailbox: str, operation: str) -> None:
+        with self.lock:
+            self.counters[(account, mailbox, operation)] += 1
+
+    def counter_report(self) -> dict[str, Any]:
+        """Totals by account, by mailbox, by operation, and every (account, mailbox, operation)."""
+        with self.lock:
+            rows = list(self.counters.items())
+        by_account: Counter = Counter()
+        by_mailbox: Counter = Counter()
+        by_operation: Counter = Counter()
+        for (a, mb, op), n in rows:
+            by_account[a] += n
+            by_mailbox[mb] += n
+            by_operation[op] += n
+        return {
+            "total": sum(n for _, n in rows),
+            "by_account": dict(by_account),
+            "by_mailbox": dict(by_mailbox),
+            "by_operation": dict(by_operation),
+            "entries": [
+                {"account": a, "mailbox": mb, "operation": op, "count": n}
+                for (a, mb, op), n in rows
+            ],
+        }
+
+    def reset_counters(self) -> None:
+        with self.lock:
+            self.counters.clear()

@@ -1,0 +1,141 @@
+"""Expansion of EWS recurrence patterns into occurrences, in the series' own time zone."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from lxml import etree
+
+from .xmlutil import children, local, text_of
+
+# Windows time-zone ids as Exchange uses them, for the zones a deployment is likely to meet.
+MS_TO_IANA = {
+    "UTC": "UTC",
+    "GMT Standard Time": "Europe/London",
+    "Greenwich Standard Time": "Atlantic/Reykjavik",
+    "W. Europe Standard Time": "Europe/Berlin",
+    "Romance Standard Time": "Europe/Paris",
+    "Central Europe Standard Time": "Europe/Budapest",
+    "Central European Standard Time": "Europe/Warsaw",
+    "E. Europe Standard Time": "Europe/Chisinau",
+    "FLE Standard Time": "Europe/Kiev",
+    "GTB Standard Time": "Europe/Bucharest",
+    "Russian Standard Time": "Europe/Moscow",
+    "Eastern Standard Time": "America/New_York",
+    "Central Standard Time": "America/Chicago",
+    "Mountain Standard Time": "America/Denver",
+    "Pacific Standard Time": "America/Los_Angeles",
+    "India Standard Time": "Asia/Calcutta",
+    "China Standard Time": "Asia/Shanghai",
+    "Tokyo Standard Time": "Asia/Tokyo",
+    "AUS Eastern Standard Time": "Australia/Sydney",
+    "Singapore Standard Time": "Asia/Singapore",
+    "South Africa Standard Time": "Africa/Johannesburg",
+}
+WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+MAX_OCCURRENCES = 2000
+
+
+def zone_for(tz_elem: etree._Element | None) -> dt.tzinfo:
+    """The tzinfo of a StartTimeZone/MeetingTimeZone element (UTC when unknown)."""
+    if tz_elem is None:
+        return dt.UTC
+    ms_id = tz_elem.get("Id") or tz_elem.get("TimeZoneName") or ""
+    iana = MS_TO_IANA.get(ms_id, ms_id)
+    try:
+        return ZoneInfo(iana) if iana else dt.UTC
+    except (ZoneInfoNotFoundError, ValueError):
+        return dt.UTC
+
+
+def _date(value: str | None) -> dt.date | None:
+    if not value:
+        return None
+    return dt.date.fromisoformat(value.strip()[:10])
+
+
+@dataclass
+class Occurrence:
+    """One generated instance of a series (1-based index, UTC times)."""
+
+    index: int
+    start: dt.datetime
+    end: dt.datetime
+
+
+def _local_dates(pattern: etree._Element, start_date: dt.date) -> Iterator[dt.date]:
+    kind = local(pattern.tag)
+    interval = max(1, int(text_of(pattern, "Interval") or "1"))
+    if kind == "DailyRecurrence":
+        d = start_date
+        while True:
+            yield d
+            d += dt.timedelta(days=interval)
+    elif kind == "WeeklyRecurrence":
+        names = (text_of(pattern, "DaysOfWeek") or "").split()
+        days = sorted({WEEKDAYS.index(n) for n in names if n in WEEKDAYS}) or [start_date.weekday()]
+        first = WEEKDAYS.index(text_of(pattern, "FirstDayOfWeek") or "Sunday")
+        week_start = start_date - dt.timedelta(days=(start_date.weekday() - first) % 7)
+        order = sorted(days, key=lambda wd: (wd - first) % 7)
+        while True:
+            for wd in order:
+                d = week_start + dt.timedelta(days=(wd - first) % 7)
+                if d >= start_date:
+                    yield d
+            week_start += dt.timedelta(weeks=interval)
+    elif kind == "AbsoluteMonthlyRecurrence":
+        dom = int(text_of(pattern, "DayOfMonth") or start_date.day)
+        y, mo = start_date.year, start_date.month
+        while True:
+            try:
+                d = dt.date(y, mo, dom)
+                if d >= start_date:
+                    yield d
+            except ValueError:
+                pass
+            mo += interval
+            y, mo = y + (mo - 1) // 12, (mo - 1) % 12 + 1
+    else:
+        raise ValueError(f"Unsupported recurrence pattern {kind}")
+
+
+def expand(
+    recurrence: etree._Element,
+    start: dt.datetime,
+    end: dt.datetime,
+    tz: dt.tzinfo,
+    until: dt.datetime | None = None,
+) -> list[Occurrence]:
+    """Occurrences of a series whose master runs start..end, generated in tz, up to until."""
+    parts = children(recurrence)
+    ranges = ("NoEndRecurrence", "EndDateRecurrence", "NumberedRecurrence")
+    pattern = next((p for p in parts if local(p.tag) not in ranges), None)
+    rng = next((p for p in parts if local(p.tag) in ranges), None)
+    if pattern is None or rng is None:
+        return []
+    local_start = start.astimezone(tz)
+    duration = end - start
+    range_start = _date(text_of(rng, "StartDate")) or local_start.date()
+    end_date = _date(text_of(rng, "EndDate")) if local(rng.tag) == "EndDateRecurrence" else None
+    count = (
+        int(text_of(rng, "NumberOfOccurrences") or "0")
+        if local(rng.tag) == "NumberedRecurrence"
+        else None
+    )
+    out: list[Occurrence] = []
+    for index, day in enumerate(_local_dates(pattern, range_start), start=1):
+        if count is not None and index > count:
+            break
+        if end_date is not None and day > end_date:
+            break
+        if index > MAX_OCCURRENCES:
+            break
+        naive = dt.datetime.combine(day, local_start.time().replace(tzinfo=None))
+        occ_start = naive.replace(tzinfo=tz).astimezone(dt.UTC)
+        if until is not None and occ_start >= until and count is None and end_date is None:
+            break
+        out.append(Occurrence(index, occ_start, occ_start + duration))
+    return out
