@@ -185,7 +185,35 @@ def _validate(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> pd.DataFrame:
         raise pa.errors.SchemaError(
             schema, frame, f"{schema.name} frame is missing column(s): {', '.join(missing)}"
         )
+    for name, column in schema.columns.items():
+        values = frame[name]
+        # Coercion would silently turn a missing flag into False or read a naive time as
+        # UTC: refuse both before coercing.
+        if not column.nullable and values.isna().any():
+            raise pa.errors.SchemaError(
+                schema, frame, f"{schema.name} frame: column '{name}' has missing values"
+            )
+        if (
+            column.dtype is not None
+            and str(column.dtype).startswith("datetime64")
+            and _naive(values)
+        ):
+            raise pa.errors.SchemaError(
+                schema,
+                frame,
+                f"{schema.name} frame: column '{name}' holds timezone-naive timestamps "
+                "(give UTC-aware times)",
+            )
     return schema.validate(frame.loc[:, list(schema.columns)], lazy=False)
+
+
+def _naive(values: pd.Series) -> bool:
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return False
+    if pd.api.types.is_datetime64_dtype(values.dtype):
+        return True
+    present = values.dropna()
+    return any(pd.Timestamp(v).tzinfo is None for v in present)
 
 
 def validate_trainers(frame: pd.DataFrame) -> pd.DataFrame:
