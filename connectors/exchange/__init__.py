@@ -1,0 +1,57 @@
+"""The Exchange connector: how the engine talks to trainers' Exchange calendars.
+
+`connect(config)` resolves the service's secret and returns an `ExchangeConnector` for its
+backend (EWS today; a Microsoft Graph backend can slot in beside it). See `base` for the
+contract, `errors` for the failure classes and `retry` for the throttling/back-off policy.
+"""
+
+from __future__ import annotations
+
+from connectors.exchange.base import (
+    AccessProblem,
+    AccessResult,
+    ActionResult,
+    ChangeCheck,
+    ExchangeAction,
+    ExchangeConnector,
+    ExchangeRow,
+    KnownItem,
+    VerificationResult,
+    own_changes_from,
+)
+from connectors.exchange.config import ServiceConfig
+from connectors.exchange.errors import is_transient, is_transient_error_name
+from connectors.exchange.retry import RetryPolicy
+from connectors.secrets import resolve_secret
+from sync_rules.errors import ConfigurationError
+
+
+def connect(config: ServiceConfig, *, retry_policy: RetryPolicy | None = None) -> ExchangeConnector:
+    """A connector for the service's backend; the secret is resolved here and only here."""
+    if config.backend == "ews":
+        from connectors.exchange.ews import EwsConnector
+
+        return EwsConnector(config, resolve_secret(config.secret_ref), retry_policy=retry_policy)
+    raise ConfigurationError(
+        f"Exchange backend {config.backend!r} of service {config.name!r} is not available.",
+        "Use backend 'ews'.",
+    )
+
+
+__all__ = [
+    "AccessProblem",
+    "AccessResult",
+    "ActionResult",
+    "ChangeCheck",
+    "ExchangeAction",
+    "ExchangeConnector",
+    "ExchangeRow",
+    "KnownItem",
+    "RetryPolicy",
+    "ServiceConfig",
+    "VerificationResult",
+    "connect",
+    "is_transient",
+    "is_transient_error_name",
+    "own_changes_from",
+]

@@ -1,0 +1,231 @@
+"""The backend-neutral contract between the engine and an Exchange backend.
+
+Only plain dataclasses cross this boundary: no exchangelib (or Graph SDK) type ever does, so a
+Microsoft Graph backend can sit beside the EWS one. Times are tz-aware UTC datetimes.
+
+Per-trainer problems are *returned* (`AccessResult`, `ActionResult`), never raised, so one
+trainer cannot stop the others; service-wide failures (credentials, network, TLS) raise the
+classified errors of `connectors.exchange.errors`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+Direction = Literal["in", "out", "both"]
+ShowAs = Literal["Free", "Tentative", "Busy", "OOF", "WorkingElsewhere", "NoData"]
+DeleteMode = Literal["move_to_deleted_items", "soft_delete", "hard_delete"]
+
+DIRECTIONS = ("in", "out", "both")
+ACTIONS = ("create", "update", "delete")
+DELETE_MODES = ("move_to_deleted_items", "soft_delete", "hard_delete")
+# Fields an update may name in `ExchangeAction.changed_fields`.
+UPDATABLE_FIELDS = (
+    "subject",
+    "body",
+    "location",
+    "start",
+    "end",
+    "all_day",
+    "timezone",
+    "show_as",
+    "categories",
+    "reminder_minutes",
+)
+
+
+@dataclass(frozen=True)
+class VerificationResult:
+    """The outcome of checking a service's credentials and reachability ("Save verifies")."""
+
+    ok: bool
+    service: str
+    message: str
+    hint: str | None = None
+    error: str | None = None  # error class name when not ok, e.g. "AuthenticationFailed"
+    server_version: str | None = None
+
+
+@dataclass(frozen=True)
+class AccessProblem:
+    """One reason a trainer's mailbox cannot be synced, with what the admin must do."""
+
+    code: str  # "domain_mismatch" | "mailbox_not_found" | "insufficient_rights" | ...
+    message: str
+
+
+@dataclass(frozen=True)
+class AccessResult:
+    """Whether the master account may sync one mailbox in one direction."""
+
+    mailbox: str
+    direction: str
+    ok: bool
+    problems: tuple[AccessProblem, ...] = ()
+    rights: tuple[str, ...] = ()  # rights found on the calendar, e.g. ("read", "create")
+
+
+@dataclass(frozen=True)
+class ExchangeRow:
+    """One calendar item (an occurrence, for recurring series) for the exchange frame.
+
+    `tag_key`/`tag_hash` come from the engine's tag; both None means the trainer's own item.
+    """
+
+    item_id: str
+    change_key: str
+    start: dt.datetime
+    end: dt.datetime
+    all_day: bool
+    subject: str
+    location: str
+    body: str
+    show_as: str
+    is_cancelled: bool
+    sensitivity: str
+    tag_key: str | None
+    tag_hash: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The row as a plain dict with the exchange frame's column names."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ChangeCheck:
+    """The answer of the change gate: did the calendar change, and the cursor to keep."""
+
+    changed: bool
+    cursor: str
+
+
+@dataclass(frozen=True)
+class ExchangeAction:
+    """One write to a trainer's calendar, planned by the engine.
+
+    All-day items carry `start`/`end` as the UTC instants of local midnights in `timezone`.
+    `changed_fields` (for update) limits the write to those fields; the tag is always rewritten
+    because it carries `content_hash`. `change_key` guards an update: if the item moved on
+    since it was read, the update is refused with a `Conflict` result.
+    """
+
+    action: str
+    entry_key: str
+    item_id: str | None = None
+    change_key: str | None = None
+    subject: str = ""
+    body: str = ""
+    location: str = ""
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    all_day: bool = False
+    timezone: str = "UTC"
+    show_as: str = "Busy"
+    categories: tuple[str, ...] = ()
+    reminder_minutes: int | None = None
+    content_hash: str = ""
+    changed_fields: tuple[str, ...] = ()
+    delete_mode: str = "move_to_deleted_items"
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """The outcome of one action, in the order the actions were given."""
+
+    ok: bool
+    item_id: str | None = None
+    change_key: str | None = None
+    error: str | None = None  # error class name, e.g. "ItemNotFound", "Conflict"
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class KnownItem:
+    """What the caller already knows of an item: its change key when read, and the row read."""
+
+    change_key: str
+    row: ExchangeRow
+
+
+@runtime_checkable
+class ExchangeConnector(Protocol):
+    """What the engine needs from an Exchange backend (EWS today, Microsoft Graph later)."""
+
+    def verify_service(self) -> VerificationResult:
+        """Check the master account's credentials and endpoint; failures are returned."""
+        ...
+
+    def check_access(self, mailbox: str, direction: str) -> AccessResult:
+        """Check that the master account may sync `mailbox` in `direction` (`in`/`out`/`both`)."""
+        ...
+
+    def read_window(
+        self,
+        mailbox: str,
+        start: dt.datetime,
+        end: dt.datetime,
+        known: Mapping[str, KnownItem] | None = None,
+    ) -> list[ExchangeRow]:
+        """All items overlapping [start, end), occurrences expanded.
+
+        Items whose change key equals the one in `known` (or, without `known`, in the
+        connector's own per-mailbox cache) are not re-read: their known row is returned.
+        """
+        ...
+
+    def changed_since(
+        self,
+        mailbox: str,
+        cursor: str | None,
+        own_changes: Mapping[str, str | None] | None = None,
+    ) -> ChangeCheck:
+        """Whether the calendar changed since `cursor`; returns the cursor to store.
+
+        `own_changes` maps item ids to the change keys the engine's own writes produced (None
+        for deletions): those changes do not count, so calling this right after `apply` with
+        the results advances the cursor past the engine's writes without hiding a trainer's.
+        """
+        ...
+
+    def apply(self, mailbox: str, actions: Sequence[ExchangeAction]) -> list[ActionResult]:
+        """Perform the writes; one result per action, in order. One bad item fails alone."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+def own_changes_from(
+    actions: Sequence[ExchangeAction], results: Sequence[ActionResult]
+) -> dict[str, str | None]:
+    """The `own_changes` mapping for `changed_since`, from an `apply` call and its results."""
+    out: dict[str, str | None] = {}
+    for action, result in zip(actions, results, strict=True):
+        if not result.ok:
+            continue
+        if action.action == "delete" and action.item_id:
+            out[action.item_id] = None
+        elif result.item_id:
+            out[result.item_id] = result.change_key
+    return out
+
+
+@dataclass
+class RequestStats:
+    """Requests a connector sent, by EWS operation (for benchmarks and logs)."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, operation: str) -> None:
+        with self._lock:
+            self.counts[operation] = self.counts.get(operation, 0) + 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())

@@ -1,0 +1,489 @@
+"""The EWS backend of the Exchange connector (exchangelib 5.6).
+
+Request budget (see the module docs of ews_ops for how each request is built):
+
+- `changed_since` on an untouched calendar: 1 SyncFolderItems. More only when changes exceed
+  512 per page (the cursor is always drained to the end so the next check is idle again).
+- `read_window` of N items: 1 FindItem CalendarView (IdOnly) per 1,000 items in view (a
+  truncated view is split in half and re-read), plus ceil(M/100) GetItem for the M items that
+  are new or whose change key moved; unchanged items come from `known` or the cache.
+- `apply` of N actions: ceil(N/100) requests per kind (delete per mode, update, create).
+- `check_access`: 1 GetFolder(calendar, EffectiveRights). `verify_service`: 1 request.
+
+Every request waits at the account's throttling gate and is retried per `RetryPolicy`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from functools import partial
+from typing import TypeVar
+
+from exchangelib import errors as ews
+
+from connectors.exchange import ews_ops as ops
+from connectors.exchange.base import (
+    ACTIONS,
+    DELETE_MODES,
+    DIRECTIONS,
+    UPDATABLE_FIELDS,
+    AccessProblem,
+    AccessResult,
+    ActionResult,
+    ChangeCheck,
+    ExchangeAction,
+    ExchangeRow,
+    KnownItem,
+    RequestStats,
+    VerificationResult,
+)
+from connectors.exchange.config import ServiceConfig
+from connectors.exchange.errors import (
+    AccessDenied,
+    ExchangeError,
+    ItemNotFound,
+    MailboxNotFound,
+    ServerBusy,
+)
+from connectors.exchange.ews_errors import Context, classify, grant_instruction, item_error
+from connectors.exchange.ews_transport import AccountPool, build_protocol
+from connectors.exchange.retry import RetryPolicy, gate_for, run_with_retry
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+NEEDED_RIGHTS = {
+    "in": ("read",),
+    "out": ("read", "create", "modify", "delete"),
+    "both": ("read", "create", "modify", "delete"),
+}
+MAX_VIEW_SPAN = dt.timedelta(days=730)  # Exchange refuses longer CalendarView ranges
+MIN_VIEW_SPAN = dt.timedelta(minutes=1)  # below this, a truncated view cannot be split further
+MAX_SYNC_PAGES = 1000
+
+
+def _chunks(seq: Sequence[T], size: int) -> list[Sequence[T]]:
+    return [seq[i : i + size] for i in range(0, len(seq), size)]
+
+
+class EwsConnector:
+    """`ExchangeConnector` over EWS for one service (master account)."""
+
+    def __init__(
+        self,
+        config: ServiceConfig,
+        secret: str,
+        *,
+        retry_policy: RetryPolicy | None = None,
+        view_max_entries: int = 1000,
+    ) -> None:
+        self.config = config
+        self.retry_policy = retry_policy or RetryPolicy()
+        self.view_max_entries = view_max_entries
+        self.stats = RequestStats()
+        self._protocol = build_protocol(config, secret)
+        self._accounts = AccountPool(self._protocol, config.access_type)
+        self._gate = gate_for(config.endpoint, config.username)
+        self._ctx = Context(
+            service=config.name,
+            endpoint=config.endpoint,
+            username=config.username,
+            access_type=config.access_type,
+            secret_ref=config.secret_ref,
+        )
+        self._cache: dict[str, dict[str, KnownItem]] = {}
+        self._cache_lock = threading.Lock()
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _call(
+        self,
+        op: Callable[[], T],
+        *,
+        mailbox: str | None = None,
+        idempotent: bool = True,
+        policy: RetryPolicy | None = None,
+    ) -> T:
+        ctx = replace(self._ctx, mailbox=mailbox)
+        return run_with_retry(
+            op,
+            gate=self._gate,
+            classify=lambda exc: classify(exc, ctx),
+            policy=policy or self.retry_policy,
+            idempotent=idempotent,
+        )
+
+    def close(self) -> None:
+        """Close the service's HTTP sessions."""
+        self._accounts.close()
+
+    # -- verification ---------------------------------------------------------------------
+
+    def verify_service(self) -> VerificationResult:
+        """Sign in with the master account: one request, no retries beyond throttling."""
+        cfg = self.config
+        policy = replace(self.retry_policy, max_attempts=1, max_elapsed=30.0)
+        own = cfg.username if "@" in cfg.username else None
+        note = ""
+        try:
+            if own:
+                account = self._accounts.get(own, access_type=self._own_access_type())
+                self._call(
+                    lambda: ops.calendar_rights(account, own, self.stats),
+                    mailbox=own,
+                    policy=policy,
+                )
+            else:
+                self._call(
+                    lambda: ops.resolve_name(self._protocol, cfg.username, self.stats),
+                    policy=policy,
+                )
+        except (MailboxNotFound, AccessDenied) as exc:
+            if cfg.auth_type == "oauth2":
+                return self._failed(exc)
+            # The login worked and EWS answered; the master account just has no calendar to show.
+            note = f" (its own calendar is not available: {type(exc).__name__})"
+        except ExchangeError as exc:
+            return self._failed(exc)
+        version = self._protocol.config.version
+        return VerificationResult(
+            ok=True,
+            service=cfg.name,
+            message=f"Signed in to {cfg.endpoint} as {cfg.username}{note}.",
+            server_version=str(version.build) if version and version.build else None,
+        )
+
+    def _own_access_type(self) -> str:
+        # Application (OAuth2) identities always act through impersonation; a user account
+        # reads its own calendar directly.
+        return "impersonation" if self.config.auth_type == "oauth2" else "delegate"
+
+    def _failed(self, exc: ExchangeError) -> VerificationResult:
+        return VerificationResult(
+            ok=False,
+            service=self.config.name,
+            message=exc.message,
+            hint=exc.hint,
+            error=type(exc).__name__,
+        )
+
+    # -- permissions ----------------------------------------------------------------------
+
+    def check_access(self, mailbox: str, direction: str) -> AccessResult:
+        """Domain, existence and calendar rights for one trainer; problems are returned."""
+        cfg = self.config
+
+        def result(*problems: AccessProblem, rights: tuple[str, ...] = ()) -> AccessResult:
+            return AccessResult(mailbox, direction, not problems, tuple(problems), rights)
+
+        if direction not in DIRECTIONS:
+            return result(
+                AccessProblem(
+                    "invalid_direction",
+                    f"Direction {direction!r} is not one of in, out, both.",
+                )
+            )
+        local, at, domain = mailbox.rpartition("@")
+        if not at or not local or not domain:
+            return result(
+                AccessProblem("invalid_address", f"{mailbox!r} is not a mailbox address.")
+            )
+        master = cfg.master_domain
+        if master and domain.lower() != master:
+            return result(
+                AccessProblem(
+                    "domain_mismatch",
+                    f"The mailbox {mailbox} is in domain {domain.lower()}, but the master account "
+                    f"{cfg.username} is in domain {master}; trainers' mailboxes must be in the "
+                    "master account's domain. Correct the address or use a service of that domain.",
+                )
+            )
+        role = "Reviewer" if direction == "in" else "Editor"
+        ctx = replace(self._ctx, mailbox=mailbox)
+        account = self._accounts.get(mailbox)
+        try:
+            rights = self._call(
+                lambda: ops.calendar_rights(account, mailbox, self.stats), mailbox=mailbox
+            )
+        except MailboxNotFound as exc:
+            return result(AccessProblem("mailbox_not_found", str(exc)))
+        except AccessDenied as exc:
+            return result(
+                AccessProblem(
+                    "no_access",
+                    f"{exc.message} {grant_instruction(ctx, mailbox, role)}",
+                )
+            )
+        granted = tuple(r for r, ok in rights.items() if ok)
+        missing = [r for r in NEEDED_RIGHTS[direction] if not rights[r]]
+        if missing:
+            return result(
+                AccessProblem(
+                    "insufficient_rights",
+                    f"The master account {cfg.username} lacks {', '.join(missing)} on the Calendar "
+                    f"of {mailbox} (it has: {', '.join(granted) or 'nothing'}); direction "
+                    f"'{direction}' needs {', '.join(NEEDED_RIGHTS[direction])}. "
+                    + grant_instruction(ctx, mailbox, role),
+                ),
+                rights=granted,
+            )
+        return result(rights=granted)
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def read_window(
+        self,
+        mailbox: str,
+        start: dt.datetime,
+        end: dt.datetime,
+        known: Mapping[str, KnownItem] | None = None,
+    ) -> list[ExchangeRow]:
+        """Items overlapping [start, end), occurrences expanded, in start order.
+
+        Ids and change keys come first (CalendarView IdOnly); full reads (GetItem, 100 a call)
+        only for items not in `known` or whose change key moved. Without `known`, the
+        connector's per-mailbox cache of the previous read plays that part.
+        """
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ValueError("read_window needs timezone-aware start and end")
+        if end <= start:
+            raise ValueError("read_window needs start < end")
+        account = self._accounts.get(mailbox)
+        ids = self._view_ids(account, mailbox, start, end)
+        cache = known if known is not None else self._cached(mailbox)
+        rows: dict[str, ExchangeRow] = {}
+        need: list[str] = []
+        for item_id, change_key in ids.items():
+            hit = cache.get(item_id)
+            if hit is not None and change_key and hit.change_key == change_key:
+                rows[item_id] = hit.row
+            else:
+                need.append(item_id)
+        ctx = replace(self._ctx, mailbox=mailbox)
+        for chunk in _chunks(need, ops.BATCH_SIZE):
+            got = self._call(
+                lambda c=chunk: _no_busy(ops.get_rows(account, c, self.stats)), mailbox=mailbox
+            )
+            if len(got) != len(chunk):
+                raise ExchangeError(f"GetItem answered {len(got)} items for {len(chunk)} ids.")
+            for item_id, value in zip(chunk, got, strict=True):
+                if isinstance(value, Exception):
+                    err = item_error(value, ctx)
+                    if isinstance(err, ItemNotFound):
+                        continue  # deleted between the view and the read
+                    raise err from value
+                rows[item_id] = value
+        out = [rows[i] for i in ids if i in rows]
+        if known is None:
+            with self._cache_lock:
+                self._cache[mailbox.lower()] = {r.item_id: KnownItem(r.change_key, r) for r in out}
+        return out
+
+    def _cached(self, mailbox: str) -> dict[str, KnownItem]:
+        with self._cache_lock:
+            return dict(self._cache.get(mailbox.lower(), {}))
+
+    def _view_ids(self, account, mailbox: str, start: dt.datetime, end: dt.datetime) -> dict:
+        """Ids + change keys of every item in view; truncated views are split, never dropped."""
+        spans: list[tuple[dt.datetime, dt.datetime]] = []
+        cur = start
+        while cur < end:
+            spans.append((cur, min(end, cur + MAX_VIEW_SPAN)))
+            cur = spans[-1][1]
+        stack = list(reversed(spans))
+        out: dict[str, str] = {}
+        while stack:
+            s, e = stack.pop()
+            page = self._call(
+                lambda s=s, e=e: ops.calendar_view_ids(
+                    account, mailbox, s, e, self.view_max_entries, self.stats
+                ),
+                mailbox=mailbox,
+            )
+            if not page.complete:
+                if e - s <= MIN_VIEW_SPAN:
+                    raise ExchangeError(
+                        f"More than {self.view_max_entries} calendar items of {mailbox} fall "
+                        f"between {s:%Y-%m-%d %H:%M} and {e:%H:%M} UTC; the view cannot be split "
+                        "further.",
+                        "Clean up the calendar (a runaway recurring series?).",
+                    )
+                mid = s + (e - s) / 2
+                stack.extend([(mid, e), (s, mid)])
+                continue
+            for item_id, change_key in page.items:
+                out.setdefault(item_id, change_key)
+        return out
+
+    # -- change gate ----------------------------------------------------------------------
+
+    def changed_since(
+        self,
+        mailbox: str,
+        cursor: str | None,
+        own_changes: Mapping[str, str | None] | None = None,
+    ) -> ChangeCheck:
+        """SyncFolderItems from `cursor` to the end; an untouched calendar costs one request.
+
+        No cursor, or one Exchange no longer accepts, counts as changed (with a fresh cursor).
+        """
+        account = self._accounts.get(mailbox)
+        own = own_changes or {}
+        state = cursor or None
+        changed = state is None
+        for _ in range(MAX_SYNC_PAGES):
+            try:
+                page = self._call(
+                    lambda st=state: ops.sync_page(account, mailbox, st, self.stats),
+                    mailbox=mailbox,
+                )
+            except ops.StaleCursor:
+                log.info("sync state of %s no longer valid; starting over", mailbox)
+                state, changed = None, True
+                continue
+            if not changed:
+                changed = any(not _is_own(kind, i, ck, own) for kind, i, ck in page.changes)
+            state = page.state
+            if page.complete:
+                return ChangeCheck(changed=changed, cursor=state)
+        raise ExchangeError(f"The calendar of {mailbox} reports changes without end.")
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def apply(self, mailbox: str, actions: Sequence[ExchangeAction]) -> list[ActionResult]:
+        """Deletes, then updates, then creates, 100 items a request; one result per action.
+
+        A refused item fails alone. A failure of a whole request (after retries) fails its
+        items and the ones not yet sent, with that error's class name.
+        """
+        account = self._accounts.get(mailbox)
+        results: list[ActionResult | None] = [None] * len(actions)
+        groups: dict[tuple[str, str], list[tuple[int, object]]] = {}
+        for index, action in enumerate(actions):
+            try:
+                prepared = self._prepare(account, action)
+            except (ValueError, TypeError, KeyError, ews.EWSError) as exc:
+                results[index] = ActionResult(
+                    ok=False,
+                    item_id=action.item_id,
+                    error="InvalidItem",
+                    message=f"Action {action.action} for {action.entry_key} is invalid: {exc}",
+                )
+                continue
+            key = (action.action, action.delete_mode if action.action == "delete" else "")
+            groups.setdefault(key, []).append((index, prepared))
+        order = [("delete", m) for m in DELETE_MODES] + [("update", ""), ("create", "")]
+        aborted: ExchangeError | None = None
+        for key in order:
+            for chunk in _chunks(groups.get(key, []), ops.BATCH_SIZE):
+                if aborted is None:
+                    try:
+                        self._write(key, account, mailbox, chunk, actions, results)
+                    except ExchangeError as exc:
+                        aborted = exc
+                if aborted is not None:
+                    for index, _ in chunk:
+                        if results[index] is None:
+                            results[index] = ActionResult(
+                                ok=False,
+                                item_id=actions[index].item_id,
+                                error=type(aborted).__name__,
+                                message=str(aborted),
+                            )
+        return [r for r in results if r is not None]
+
+    def _prepare(self, account, action: ExchangeAction):
+        if action.action not in ACTIONS:
+            raise ValueError(f"unknown action {action.action!r}")
+        if action.action == "delete":
+            if not action.item_id:
+                raise ValueError("delete needs item_id")
+            if action.delete_mode not in DELETE_MODES:
+                raise ValueError(f"unknown delete_mode {action.delete_mode!r}")
+            return action.item_id
+        if action.action == "create":
+            if action.start is None or action.end is None:
+                raise ValueError("create needs start and end")
+            return ops.calendar_item(account, action)
+        if not action.item_id or not action.change_key:
+            raise ValueError("update needs item_id and the change key read with the item")
+        unknown = set(action.changed_fields) - set(UPDATABLE_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown changed_fields {sorted(unknown)}")
+        return ops.calendar_item(account, action), ops.update_fieldnames(action)
+
+    def _write(self, key, account, mailbox, chunk, actions, results) -> None:
+        kind, mode = key
+        ctx = replace(self._ctx, mailbox=mailbox)
+        policy = self.retry_policy
+        started = time.monotonic()
+        pending = list(chunk)
+        while pending:
+            answers = self._call(
+                partial(self._send, kind, mode, account, mailbox, [p for _, p in pending]),
+                mailbox=mailbox,
+                idempotent=kind != "create",
+            )
+            if len(answers) != len(pending):
+                raise ExchangeError(
+                    f"Exchange answered {len(answers)} results for {len(pending)} items."
+                )
+            busy, back_off = [], 0.0
+            for (index, prepared), answer in zip(pending, answers, strict=True):
+                if isinstance(answer, ews.ErrorServerBusy | ews.ErrorBatchProcessingStopped):
+                    busy.append((index, prepared))
+                    back_off = max(back_off, getattr(answer, "back_off", None) or 0.0)
+                else:
+                    results[index] = _result(kind, actions[index], answer, ctx)
+            if busy:
+                wait = back_off or policy.default_busy_backoff
+                if time.monotonic() - started + wait > policy.max_elapsed:
+                    raise ServerBusy(
+                        f"Exchange kept throttling writes to {mailbox}.",
+                        "Retry later; lower the parallelism of this service if it persists.",
+                    )
+                self._gate.hold(wait)
+            pending = busy
+
+    def _send(self, kind: str, mode: str, account, mailbox: str, payload: list) -> list:
+        if kind == "delete":
+            return ops.delete_items(account, payload, ops.DELETE_TYPES[mode], self.stats)
+        if kind == "update":
+            return ops.update_items(account, payload, self.stats)
+        return ops.create_items(account, mailbox, payload, self.stats)
+
+
+def _no_busy(values: list) -> list:
+    """Raise a per-item throttling answer so the whole (idempotent) read is retried."""
+    for value in values:
+        if isinstance(value, ews.ErrorServerBusy):
+            raise value
+    return values
+
+
+def _is_own(kind: str, item_id: str, change_key: str | None, own: Mapping[str, str | None]):
+    if item_id not in own:
+        return False
+    expected = own[item_id]
+    if kind == "delete":
+        return expected is None
+    return expected is not None and change_key == expected
+
+
+def _result(kind: str, action: ExchangeAction, answer, ctx: Context) -> ActionResult:
+    if isinstance(answer, Exception):
+        err = item_error(answer, ctx)
+        if kind == "delete" and isinstance(err, ItemNotFound):
+            return ActionResult(ok=True, item_id=action.item_id, message="already deleted")
+        return ActionResult(
+            ok=False, item_id=action.item_id, error=type(err).__name__, message=str(err)
+        )
+    if kind == "delete":
+        return ActionResult(ok=True, item_id=action.item_id)
+    item_id, change_key = answer
+    return ActionResult(ok=True, item_id=item_id or action.item_id, change_key=change_key)
