@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import urlparse
 
 from sqlalchemy import select
@@ -218,3 +219,13 @@ def list_trainers(session: Session, provider: Provider | None = None) -> list[Tr
     if provider is not None:
         query = query.where(Trainer.provider_id == provider.id)
     return list(session.scalars(query))
+
+
+def record_verification(
+    session: Session, service: Service, ok: bool, message: str, at: datetime
+) -> None:
+    """Store the outcome of verifying a master account ("Save verifies")."""
+    service.last_verified_at = at
+    service.last_verification_ok = ok
+    service.last_verification_message = message
+    session.flush()

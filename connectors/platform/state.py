@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors.platform.calendar import UNAVAILABILITY_PREFIX
@@ -103,6 +103,21 @@ def save_cursor(
     if platform_fingerprint is not None:
         cursor.platform_fingerprint = platform_fingerprint
     cursor.updated_at = utcnow()
+    session.flush()
+
+
+def save_access(
+    session: Session, trainer_id: int, direction: str, ok: bool, message: str | None, at: datetime
+) -> None:
+    """Remember a permission check, so a passed one need not be repeated every cycle."""
+    cursor = session.get(TrainerCursor, trainer_id)
+    if cursor is None:
+        cursor = TrainerCursor(trainer_id=trainer_id)
+        session.add(cursor)
+    cursor.access_checked_at = at
+    cursor.access_direction = direction
+    cursor.access_ok = ok
+    cursor.access_message = message
     session.flush()
 
 
@@ -269,7 +284,3 @@ def change_history(
         }
         for change, flow_run_id, email in session.execute(query)
     ]
-
-
-def delete_links_of(session: Session, trainer_id: int) -> None:
-    session.execute(delete(ItemLink).where(ItemLink.trainer_id == trainer_id))

@@ -1,0 +1,289 @@
+"""Exchange-side tasks: verify a service, extract mailboxes (change-gated), load writes.
+
+A task handles a chunk of trainers (`runtime.TRAINERS_PER_TASK`) on a small thread pool;
+each trainer's failure is caught and reported on its own, so one trainer never stops the
+others. The connector itself retries transient errors and honours server back-off.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.logging import get_run_logger
+
+from connectors.exchange.base import (
+    AccessResult,
+    ActionResult,
+    ExchangeAction,
+    VerificationResult,
+    own_changes_from,
+)
+from connectors.exchange.config import ServiceConfig
+from connectors.platform import configuration
+from connectors.platform.db import transaction
+from connectors.platform.models import utcnow
+from connectors.platform.state import save_links
+from sync_rules.errors import TrainerSyncError
+from sync_rules.frames import split_list
+from tasks.context import ProviderRun, TrainerInfo
+from tasks.runtime import connector_for, db_url, retry_if_transient
+
+#: A successful permission check is trusted this long; a failed one is re-checked every run.
+ACCESS_RECHECK = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class TrainerOutcome:
+    """What happened to one trainer in this run, stage by stage."""
+
+    trainer: TrainerInfo
+    status: str  # "idle" | "read" | "disabled" | "failed" | "synced"
+    error: str | None = None
+    rows: tuple[dict[str, Any], ...] = ()
+    cursor: str | None = None  # the mailbox cursor taken before reading
+    access: AccessResult | None = None  # set when the permission check ran this time
+    cursor_to_store: str | None = None
+    write_results: tuple[dict[str, Any], ...] = field(default=())
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "failed"
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter:  # type: ignore[type-arg]
+    try:
+        return get_run_logger()
+    except Exception:  # called outside a run (tests of helpers)
+        return logging.getLogger("trainer_sync")
+
+
+def _pool_size(run: ProviderRun, chunk: Sequence[Any]) -> int:
+    return max(
+        1, min(len(chunk), max((s.max_connections for s in run.services.values()), default=1))
+    )
+
+
+# --- verification ------------------------------------------------------------------------------
+
+
+@task(name="validate-service", cache_policy=NO_CACHE, timeout_seconds=120)
+def validate_service(config: ServiceConfig) -> VerificationResult:
+    """Check the master account's credentials and endpoint ("Save verifies"); record it."""
+    result = connector_for(config).verify_service()
+    with transaction(db_url()) as session:
+        service = configuration.get_service(session, config.name)
+        message = result.message + (f" {result.hint}" if result.hint and not result.ok else "")
+        configuration.record_verification(session, service, result.ok, message, utcnow())
+    log = _logger()
+    if result.ok:
+        log.info("Service %s verified (%s)", config.name, result.message)
+    else:
+        log.error(
+            "Service %s failed verification: %s %s", config.name, result.message, result.hint or ""
+        )
+    return result
+
+
+def _access_due(trainer: TrainerInfo, now: datetime) -> bool:
+    return (
+        not trainer.access_ok
+        or trainer.access_direction != trainer.direction
+        or trainer.access_checked_at is None
+        or now - trainer.access_checked_at > ACCESS_RECHECK
+    )
+
+
+# --- extraction --------------------------------------------------------------------------------
+
+
+def _extract_one(run: ProviderRun, trainer: TrainerInfo, fingerprint: str) -> TrainerOutcome:
+    if not trainer.calendar_enabled and run.rules.on_direction_off == "keep":
+        return TrainerOutcome(trainer, "disabled")
+    connector = connector_for(run.services[trainer.service])
+    access = None
+    try:
+        if _access_due(trainer, run.now):
+            access = connector.check_access(trainer.mailbox, trainer.direction)
+            if not access.ok:
+                message = " ".join(p.message for p in access.problems)
+                return TrainerOutcome(trainer, "failed", error=message, access=access)
+        check = connector.changed_since(trainer.mailbox, trainer.exchange_cursor)
+        if not check.changed and fingerprint == trainer.platform_fingerprint:
+            return TrainerOutcome(
+                trainer, "idle", cursor=check.cursor, access=access, cursor_to_store=check.cursor
+            )
+        start, end = run.window
+        rows = connector.read_window(trainer.mailbox, start, end)
+        return TrainerOutcome(
+            trainer,
+            "read",
+            rows=tuple({"trainer_id": trainer.trainer_id, **r.as_dict()} for r in rows),
+            cursor=check.cursor,
+            access=access,
+        )
+    except TrainerSyncError as exc:
+        return TrainerOutcome(trainer, "failed", error=str(exc), access=access)
+    except Exception as exc:  # unexpected: report it on this trainer, keep the others going
+        _logger().exception("Unexpected error reading %s", trainer.mailbox)
+        return TrainerOutcome(trainer, "failed", error=f"unexpected error: {exc!r}", access=access)
+
+
+@task(
+    name="extract-exchange",
+    cache_policy=NO_CACHE,
+    timeout_seconds=1800,
+    retries=1,
+    retry_delay_seconds=10,
+    retry_condition_fn=retry_if_transient,
+)
+def extract_exchange(
+    run: ProviderRun, trainers: list[TrainerInfo], fingerprints: dict[int, str]
+) -> list[TrainerOutcome]:
+    """Check each trainer's access (when due) and mailbox; read the window of changed ones.
+
+    An idle trainer (mailbox unchanged, platform fingerprint unchanged) costs one request.
+    """
+    with ThreadPoolExecutor(_pool_size(run, trainers), thread_name_prefix="extract") as pool:
+        outcomes = list(
+            pool.map(lambda t: _extract_one(run, t, fingerprints.get(t.trainer_id, "")), trainers)
+        )
+    log = _logger()
+    for o in outcomes:
+        if o.failed:
+            log.warning("%s: %s", o.trainer.email, o.error)
+    return outcomes
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+
+
+def to_action(row: Any, run: ProviderRun) -> ExchangeAction:
+    """A plan row (exchange side) as the connector's action."""
+    common = {
+        "action": row.action,
+        "entry_key": _text(row.entry_key) or "",
+        "item_id": _text(row.item_id),
+        "change_key": _text(row.change_key),
+        "timezone": run.rules.timezone,
+        "delete_mode": run.rules.delete_mode,
+    }
+    if row.action == "delete":
+        return ExchangeAction(**common)
+    return ExchangeAction(
+        **common,
+        subject=_text(row.subject) or "",
+        body=_text(row.body) or "",
+        location=_text(row.location) or "",
+        start=row.start.to_pydatetime(),
+        end=row.end.to_pydatetime(),
+        all_day=bool(row.all_day),
+        show_as=_text(row.show_as) or "Busy",
+        categories=tuple(split_list(row.categories)),
+        reminder_minutes=None if pd.isna(row.reminder_minutes) else int(row.reminder_minutes),
+        content_hash=_text(row.content_hash) or "",
+        changed_fields=tuple(split_list(row.changed_fields)),
+    )
+
+
+def _succeeded(action: ExchangeAction, result: ActionResult) -> bool:
+    # Deleting an item that is already gone has the effect that was wanted.
+    return result.ok or (action.action == "delete" and result.error == "ItemNotFound")
+
+
+def _load_one(run: ProviderRun, outcome: TrainerOutcome, rows: pd.DataFrame) -> TrainerOutcome:
+    trainer = outcome.trainer
+    if outcome.status != "read":
+        return outcome
+    if rows.empty:
+        return replace(outcome, status="synced", cursor_to_store=outcome.cursor)
+    connector = connector_for(run.services[trainer.service])
+    actions = [to_action(row, run) for row in rows.itertuples(index=False)]
+    try:
+        results = connector.apply(trainer.mailbox, actions)
+    except TrainerSyncError as exc:
+        return replace(outcome, status="failed", error=str(exc))
+    written, reports, failures = [], [], []
+    for action, result in zip(actions, results, strict=True):
+        ok = _succeeded(action, result)
+        reports.append(
+            {
+                "entry_key": action.entry_key,
+                "item_id": result.item_id or action.item_id,
+                "action": action.action,
+                "ok": ok,
+                "error": result.message,
+            }
+        )
+        if ok:
+            written.append(
+                {
+                    "entry_key": action.entry_key,
+                    "action": action.action,
+                    "item_id": result.item_id or action.item_id,
+                    "change_key": result.change_key,
+                    "content_hash": action.content_hash,
+                }
+            )
+        else:
+            failures.append(f"{action.action} {action.entry_key}: {result.message or result.error}")
+    with transaction(db_url()) as session:
+        save_links(session, trainer.trainer_id, written)
+    cursor = outcome.cursor
+    try:
+        # Step the cursor past the engine's own writes, unless the trainer changed something
+        # meanwhile: then keep the old cursor so the next cycle looks again.
+        after = connector.changed_since(
+            trainer.mailbox, outcome.cursor, own_changes_from(actions, results)
+        )
+        cursor = outcome.cursor if after.changed else after.cursor
+    except TrainerSyncError:
+        cursor = None  # unknown state: read in full next time
+    if failures:
+        error = f"{len(failures)} of {len(actions)} Exchange writes failed: " + "; ".join(
+            failures[:3]
+        )
+        return replace(
+            outcome,
+            status="failed",
+            error=error,
+            write_results=tuple(reports),
+            cursor_to_store=cursor,
+        )
+    return replace(outcome, status="synced", write_results=tuple(reports), cursor_to_store=cursor)
+
+
+@task(name="load-exchange", cache_policy=NO_CACHE, timeout_seconds=3600)
+def load_exchange(
+    run: ProviderRun, outcomes: list[TrainerOutcome], plan: pd.DataFrame
+) -> list[TrainerOutcome]:
+    """Apply each trainer's unheld Exchange actions, 100 per request, results per item.
+
+    Not retried as a whole: a repeated create would duplicate items; the connector already
+    retries what is safe to retry, and the next cycle repairs the rest.
+    """
+    todo = plan[(plan["side"] == "exchange") & ~plan["held"].astype(bool)]
+    by_trainer = {tid: rows for tid, rows in todo.groupby("trainer_id")}
+    empty = todo.iloc[0:0]
+    with ThreadPoolExecutor(_pool_size(run, outcomes), thread_name_prefix="load") as pool:
+        loaded = list(
+            pool.map(
+                lambda o: _load_one(run, o, by_trainer.get(o.trainer.trainer_id, empty)), outcomes
+            )
+        )
+    log = _logger()
+    for o in loaded:
+        if o.failed and o.error:
+            log.warning("%s: %s", o.trainer.email, o.error)
+    return loaded

@@ -1,0 +1,56 @@
+"""The planning task: one vectorised plan over all trainers of a provider."""
+
+from __future__ import annotations
+
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from connectors.platform.calendar import live_entries
+from connectors.platform.db import transaction
+from connectors.platform.state import load_links
+from sync_rules.frames import EXCHANGE_COLUMNS, LINKS_COLUMNS
+from sync_rules.plan import build_plan
+from tasks.context import ProviderRun
+from tasks.exchange import TrainerOutcome
+from tasks.runtime import db_url
+
+
+@task(name="plan", cache_policy=NO_CACHE, timeout_seconds=600)
+def plan_provider(
+    run: ProviderRun, platform: pd.DataFrame, outcomes: list[TrainerOutcome]
+) -> pd.DataFrame:
+    """Diff both sides of every trainer whose mailbox was read, in one call.
+
+    Tagged items whose entry is not in the window's platform frame are looked up once more:
+    an entry that still exists elsewhere in time is not deleted (the window rule).
+    """
+    read_ids = {o.trainer.trainer_id for o in outcomes if o.status == "read"}
+    exchange = pd.DataFrame(
+        [row for o in outcomes if o.status == "read" for row in o.rows],
+        columns=list(EXCHANGE_COLUMNS),
+    )
+    with transaction(db_url()) as session:
+        links = pd.DataFrame(load_links(session, read_ids), columns=list(LINKS_COLUMNS))
+        tagged = exchange.loc[exchange["tag_key"].notna(), ["trainer_id", "tag_key"]]
+        merged = tagged.rename(columns={"tag_key": "entry_key"}).merge(
+            platform[["trainer_id", "entry_key"]].drop_duplicates(), how="left", indicator=True
+        )
+        orphans = {
+            (int(t), str(k))
+            for t, k in merged.loc[merged["_merge"] == "left_only", ["trainer_id", "entry_key"]]
+            .drop_duplicates()
+            .itertuples(index=False, name=None)
+        }
+        live = live_entries(session, orphans) if orphans else set()
+    live_elsewhere = pd.DataFrame(sorted(live), columns=["trainer_id", "entry_key"])
+    return build_plan(
+        run.trainers_frame(read_ids),
+        platform,
+        exchange,
+        links,
+        run.rules,
+        run.now,
+        live_elsewhere=live_elsewhere,
+        allow_mass_delete=run.allow_mass_delete,
+    )

@@ -1,0 +1,84 @@
+"""Platform-side tasks: extract the provider's calendar, apply inbound mirror changes."""
+
+from __future__ import annotations
+
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from sqlalchemy.exc import OperationalError
+
+from connectors.platform.calendar import extract_entries
+from connectors.platform.db import transaction
+from connectors.platform.state import apply_mirror_changes
+from sync_rules.frames import PLATFORM_COLUMNS
+from sync_rules.gate import platform_fingerprints
+from tasks.context import ProviderRun
+from tasks.runtime import db_url
+
+
+def _retry_db(task, task_run, state) -> bool:  # type: ignore[no-untyped-def]
+    try:
+        state.result()
+    except OperationalError:
+        return True  # lost connection, lock timeout: worth another go
+    except Exception:
+        return False
+    return False
+
+
+def _platform_frame(run: ProviderRun) -> pd.DataFrame:
+    start, end = run.window
+    with transaction(db_url()) as session:
+        rows = extract_entries(session, run.provider_id, start, end)
+    ids = {t.trainer_id for t in run.trainers}
+    frame = pd.DataFrame(rows, columns=list(PLATFORM_COLUMNS))
+    return frame[frame["trainer_id"].isin(ids)].reset_index(drop=True)
+
+
+def fingerprints_of(run: ProviderRun, platform: pd.DataFrame) -> dict[int, str]:
+    series = platform_fingerprints(platform, run.trainers_frame(set()), run.rules_digest)
+    return {int(k): str(v) for k, v in series.items()}
+
+
+@task(
+    name="extract-platform",
+    cache_policy=NO_CACHE,
+    timeout_seconds=600,
+    retries=2,
+    retry_delay_seconds=[2, 10],
+    retry_condition_fn=_retry_db,
+)
+def extract_platform(run: ProviderRun) -> tuple[pd.DataFrame, dict[int, str]]:
+    """The provider's platform entries in the window (one extraction), and per-trainer
+    fingerprints for the change gate."""
+    frame = _platform_frame(run)
+    return frame, fingerprints_of(run, frame)
+
+
+@task(
+    name="load-platform",
+    cache_policy=NO_CACHE,
+    timeout_seconds=600,
+    retries=2,
+    retry_delay_seconds=[2, 10],
+    retry_condition_fn=_retry_db,
+)
+def load_platform(run: ProviderRun, plan: pd.DataFrame, trainer_ids: list[int]) -> int:
+    """Apply the unheld platform-side actions of these trainers in one transaction."""
+    todo = plan[
+        (plan["side"] == "platform")
+        & ~plan["held"].astype(bool)
+        & plan["trainer_id"].isin(trainer_ids)
+    ]
+    if todo.empty:
+        return 0
+    with transaction(db_url()) as session:
+        for trainer_id, rows in todo.groupby("trainer_id"):
+            apply_mirror_changes(session, int(trainer_id), rows.to_dict("records"))
+    return len(todo)
+
+
+@task(name="refresh-fingerprints", cache_policy=NO_CACHE, timeout_seconds=600)
+def refresh_fingerprints(run: ProviderRun) -> dict[int, str]:
+    """Fingerprints after this run's own platform writes, so they don't wake the next cycle."""
+    return fingerprints_of(run, _platform_frame(run))

@@ -1,0 +1,28 @@
+"""Small configuration reads for the flows."""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from sqlalchemy import select
+
+from connectors.exchange.config import ServiceConfig
+from connectors.platform import configuration
+from connectors.platform.db import transaction
+from connectors.platform.models import Provider
+from tasks.runtime import db_url, service_config
+
+
+@task(name="list-enabled-providers", cache_policy=NO_CACHE, timeout_seconds=60, retries=2)
+def enabled_providers() -> list[str]:
+    """Names of the providers whose sync engine is enabled."""
+    with transaction(db_url()) as session:
+        query = select(Provider.name).where(Provider.sync_engine_enabled).order_by(Provider.name)
+        return list(session.scalars(query))
+
+
+@task(name="load-service", cache_policy=NO_CACHE, timeout_seconds=60)
+def service_config_named(name: str) -> ServiceConfig:
+    """A stored service's connector configuration (a secret reference, never the secret)."""
+    with transaction(db_url()) as session:
+        return service_config(configuration.get_service(session, name))
