@@ -35,8 +35,7 @@ from exchangelib.services import (
     UpdateItem,
 )
 from exchangelib.services.common import EWSService
-from exchangelib.util import MNS, TNS
-from exchangelib.version import EXCHANGE_2013
+from exchangelib.util import MNS, TNS, create_element
 
 from connectors.exchange.base import ExchangeAction, ExchangeRow
 from connectors.exchange.errors import ExchangeError
@@ -273,15 +272,14 @@ def calendar_view_ids(
 # --- item reads ----------------------------------------------------------------------------
 
 
-def _read_fields(version) -> list[FieldPath]:
-    body = "text_body" if version.build >= EXCHANGE_2013 else "body"
+def _read_fields() -> list[FieldPath]:
     names = (
         "subject",
         "start",
         "end",
         "is_all_day",
         "location",
-        body,
+        "body",
         "legacy_free_busy_status",
         "is_cancelled",
         "sensitivity",
@@ -291,6 +289,15 @@ def _read_fields(version) -> list[FieldPath]:
 
 
 _TAGS = re.compile(r"<[^>]+>")
+
+
+def _ask_text_body(payload) -> None:
+    """Ask for bodies as plain text (ItemShape/BodyType, right after BaseShape; any version)."""
+    shape = payload.find(f"{{{MNS}}}ItemShape")
+    base = shape.find(f"{{{TNS}}}BaseShape")
+    body_type = create_element("t:BodyType")
+    body_type.text = "Text"
+    base.addnext(body_type)
 
 
 def _body_text(elem) -> str:
@@ -347,9 +354,10 @@ def get_rows(account, ids: Sequence[str], stats) -> list[ExchangeRow | Exception
     svc = _GetItem(account=account)
     payload = svc.get_payload(
         items=[ItemId(id=i) for i in ids],
-        additional_fields=_read_fields(account.version),
+        additional_fields=_read_fields(),
         shape="IdOnly",
     )
+    _ask_text_body(payload)
     stats.add("GetItem")
     out: list[ExchangeRow | Exception] = []
     for message in _messages(svc, payload):

@@ -1,0 +1,152 @@
+"""Reading a window and the change gate, against the EWS emulator."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from exchangelib import CalendarItem, EWSDate, EWSDateTime, EWSTimeZone
+from exchangelib.recurrence import DailyPattern, Recurrence
+
+from connectors.exchange import ExchangeAction, own_changes_from
+from tests.connectors.exchange.conftest import as_trainer, master_requests, utc
+
+TRAINER = "editor@contoso.test"
+AMS = EWSTimeZone("Europe/Amsterdam")
+WINDOW = (utc(2026, 11, 30), utc(2026, 12, 31))
+
+
+def _own_appointment(account, subject, start, end, **kwargs):
+    item = CalendarItem(
+        account=account, folder=account.calendar, subject=subject, start=start, end=end, **kwargs
+    )
+    item.save()
+    return item
+
+
+def test_window_expands_series_and_reads_all_day_items(world, connector):
+    trainer = as_trainer(world, TRAINER)
+    _own_appointment(
+        trainer,
+        "Dentist",
+        EWSDateTime(2026, 12, 7, 9, 0, tzinfo=AMS),
+        EWSDateTime(2026, 12, 7, 10, 0, tzinfo=AMS),
+        recurrence=Recurrence(
+            pattern=DailyPattern(interval=1), start=EWSDate(2026, 12, 7), number=3
+        ),
+        location="Clinic",
+        body="private note",
+        legacy_free_busy_status="OOF",
+    )
+    # exchangelib's all-day end date is inclusive: a one-day item ends on its own date.
+    _own_appointment(
+        trainer, "Holiday", EWSDate(2026, 12, 24), EWSDate(2026, 12, 24), is_all_day=True
+    )
+
+    rows = connector.read_window(TRAINER, *WINDOW)
+
+    series = [r for r in rows if r.subject == "Dentist"]
+    assert [r.start for r in series] == [utc(2026, 12, d, 8) for d in (7, 8, 9)]
+    assert all(r.end - r.start == dt.timedelta(hours=1) for r in series)
+    assert len({r.item_id for r in series}) == 3
+    assert series[0].location == "Clinic" and series[0].body == "private note"
+    assert series[0].show_as == "OOF" and series[0].tag_key is None and series[0].tag_hash is None
+    (holiday,) = [r for r in rows if r.subject == "Holiday"]
+    assert holiday.all_day
+    assert holiday.end - holiday.start == dt.timedelta(days=1)
+    assert holiday.start.tzinfo == dt.UTC
+    # Items outside the window are not read.
+    assert connector.read_window(TRAINER, utc(2027, 1, 1), utc(2027, 2, 1)) == []
+
+
+def test_unchanged_items_are_not_read_again(world, connector):
+    trainer = as_trainer(world, TRAINER)
+    items = [
+        _own_appointment(trainer, f"Own {i}", utc(2026, 12, 1 + i, 9), utc(2026, 12, 1 + i, 10))
+        for i in range(5)
+    ]
+    first = connector.read_window(TRAINER, *WINDOW)
+    assert len(first) == 5
+    world.control.reset_counters()
+
+    assert connector.read_window(TRAINER, *WINDOW) == first
+    assert world.control.counters()["by_operation"] == {"FindItem": 1}
+
+    items[2].subject = "Moved"
+    items[2].save(update_fields=["subject"])
+    world.control.reset_counters()
+    again = connector.read_window(TRAINER, *WINDOW)
+    assert world.control.counters()["by_operation"] == {"FindItem": 1, "GetItem": 1}
+    assert [r.subject for r in again] == ["Own 0", "Own 1", "Moved", "Own 3", "Own 4"]
+
+    # The caller may hold the known rows instead of the connector's cache.
+    known = {r.item_id: r for r in again}
+    world.control.reset_counters()
+    rows = connector.read_window(
+        TRAINER, *WINDOW, known={i: _known(r) for i, r in known.items() if r.subject != "Own 0"}
+    )
+    assert rows == again
+    assert world.control.counters()["by_operation"] == {"FindItem": 1, "GetItem": 1}
+
+
+def _known(row):
+    from connectors.exchange import KnownItem
+
+    return KnownItem(row.change_key, row)
+
+
+def test_truncated_views_are_split_so_no_item_is_dropped(world, make_connector):
+    connector = make_connector()
+    connector.view_max_entries = 4
+    actions = [
+        ExchangeAction(
+            "create",
+            f"entry-{i}",
+            subject=f"Session {i}",
+            start=utc(2026, 12, 1, 8) + dt.timedelta(hours=5 * i),
+            end=utc(2026, 12, 1, 9) + dt.timedelta(hours=5 * i),
+            content_hash="h",
+        )
+        for i in range(23)
+    ]
+    assert all(r.ok for r in connector.apply(TRAINER, actions))
+    rows = connector.read_window(TRAINER, *WINDOW)
+    assert sorted(r.tag_key for r in rows) == sorted(a.entry_key for a in actions)
+    assert connector.stats.counts["FindItem"] > 6  # it had to split
+
+
+def test_idle_mailbox_costs_exactly_one_request(world, connector):
+    first = connector.changed_since(TRAINER, None)
+    assert first.changed  # no cursor yet: everything is new
+    world.control.reset_counters()
+
+    check = connector.changed_since(TRAINER, first.cursor)
+
+    assert not check.changed
+    assert master_requests(world) == 1
+    assert world.control.counters()["by_operation"] == {"SyncFolderItems": 1}
+
+
+def test_a_trainer_edit_is_a_change_the_engine_own_writes_are_not(world, connector):
+    cursor = connector.changed_since(TRAINER, None).cursor
+    actions = [
+        ExchangeAction(
+            "create", "s-1", subject="Course", start=utc(2026, 12, 2, 9), end=utc(2026, 12, 2, 17)
+        )
+    ]
+    results = connector.apply(TRAINER, actions)
+    after_write = connector.changed_since(TRAINER, cursor, own_changes_from(actions, results))
+    assert not after_write.changed
+    assert not connector.changed_since(TRAINER, after_write.cursor).changed
+
+    trainer = as_trainer(world, TRAINER)
+    _own_appointment(trainer, "Gym", utc(2026, 12, 3, 18), utc(2026, 12, 3, 19))
+    check = connector.changed_since(TRAINER, after_write.cursor)
+    assert check.changed
+    assert not connector.changed_since(TRAINER, check.cursor).changed
+
+
+def test_invalid_cursor_falls_back_to_changed_with_a_fresh_cursor(world, connector):
+    check = connector.changed_since(TRAINER, "bm90LWEtc3luYy1zdGF0ZQ==")
+    assert check.changed
+    assert check.cursor and check.cursor != "bm90LWEtc3luYy1zdGF0ZQ=="
+    assert not connector.changed_since(TRAINER, check.cursor).changed
