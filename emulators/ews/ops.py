@@ -236,6 +236,10 @@ class Operations:
             mx = sub(msg, m("MessageXml"))
             for k, v in err.values.items():
                 sub(mx, t("Value"), v, Name=k)
+        if op == "SyncFolderItems":
+            # Exchange keeps these (empty) in error messages too, and clients read them.
+            sub(msg, m("SyncState"))
+            sub(msg, m("IncludesLastItemInRange"), "true")
         return msg
 
     def each(self, op: str, elems: list, fn: Callable) -> etree._Element:

@@ -1,0 +1,122 @@
+"""Who may do what on the EWS emulator, observed through exchangelib."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from exchangelib import IMPERSONATION, CalendarItem, EWSDateTime
+from exchangelib.errors import (
+    ErrorAccessDenied,
+    ErrorImpersonateUserDenied,
+    ErrorNameResolutionNoResults,
+    ErrorNonExistentMailbox,
+    UnauthorizedError,
+)
+
+from .conftest import LONDON, MASTER, TRAINER, TRAINER_PW, account
+
+
+def _event(acc, subject: str = "Session") -> CalendarItem:
+    return CalendarItem(
+        folder=acc.calendar,
+        subject=subject,
+        start=EWSDateTime(2026, 5, 4, 9, tzinfo=LONDON),
+        end=EWSDateTime(2026, 5, 4, 10, tzinfo=LONDON),
+    )
+
+
+def test_version_probe_without_pinned_version(org):
+    acc = account(org, version=None)
+    assert acc.version.build.major_version == 15
+    assert acc.version.build.minor_version == 2
+    assert org.control.counters()["by_operation"]["ConvertId"] >= 1
+
+
+def test_pinned_version_sends_no_probe(org):
+    acc = account(org)
+    assert acc.calendar.name == "Calendar"
+    assert "ConvertId" not in org.control.counters()["by_operation"]
+
+
+def test_delegate_editor_can_write_and_rights_are_reported(org):
+    acc = account(org)
+    rights = acc.calendar.effective_rights
+    assert (rights.read, rights.modify, rights.delete, rights.create_contents) == (
+        True,
+        True,
+        True,
+        True,
+    )
+    _event(acc).save()
+    assert [i["subject"] for i in org.control.items(TRAINER)] == ["Session"]
+
+
+def test_reviewer_can_read_but_not_write(org):
+    org.control.grant(owner=TRAINER, grantee=MASTER, kind="delegate", calendar_role="Reviewer")
+    _event(account(org, user=TRAINER, password=TRAINER_PW), "Own").save()
+    acc = account(org)
+    assert acc.calendar.effective_rights.modify is False
+    assert [i.subject for i in acc.calendar.all()] == ["Own"]
+    with pytest.raises(ErrorAccessDenied):
+        _event(acc).save()
+    assert len(org.control.items(TRAINER)) == 1
+
+
+def test_role_none_and_no_grant_are_denied(org):
+    org.control.add_account("trainer2@contoso.test", "pw2")
+    with pytest.raises(ErrorAccessDenied):
+        account(org, mailbox="trainer2@contoso.test").calendar  # noqa: B018
+    org.control.grant(owner=TRAINER, grantee=MASTER, kind="delegate", calendar_role="None")
+    with pytest.raises(ErrorAccessDenied):
+        account(org).calendar  # noqa: B018
+
+
+def test_unknown_mailbox(org):
+    with pytest.raises(ErrorNonExistentMailbox):
+        account(org, mailbox="ghost@contoso.test").calendar  # noqa: B018
+    acc = account(org)
+    resolved = acc.protocol.resolve_names([TRAINER, "ghost@contoso.test"])
+    assert resolved[0].email_address == TRAINER
+    assert isinstance(resolved[1], ErrorNameResolutionNoResults)
+
+
+def test_wrong_password_is_refused_fast(org):
+    started = time.monotonic()
+    with pytest.raises(UnauthorizedError):
+        account(org, password="wrong").calendar  # noqa: B018
+    assert time.monotonic() - started < 2
+
+
+def test_impersonation_needs_an_impersonation_grant(org):
+    with pytest.raises(ErrorImpersonateUserDenied):
+        account(org, access_type=IMPERSONATION).calendar  # noqa: B018
+    org.control.grant(owner=TRAINER, grantee=MASTER, kind="impersonation")
+    acc = account(org, access_type=IMPERSONATION)
+    _event(acc, "Impersonated").save()
+    assert acc.calendar.effective_rights.modify is True
+    assert [i["subject"] for i in org.control.items(TRAINER)] == ["Impersonated"]
+
+
+def test_owner_has_full_access(org):
+    acc = account(org, user=TRAINER, password=TRAINER_PW)
+    rights = acc.calendar.effective_rights
+    assert rights.view_private_items and rights.create_hierarchy
+    item = _event(acc)
+    item.save()
+    item.delete()
+    assert org.control.items(TRAINER) == []
+
+
+def test_counters_by_account_mailbox_and_operation(org):
+    org.control.reset_counters()
+    acc = account(org)
+    _event(acc).save()
+    list(acc.calendar.all())
+    report = org.control.counters()
+    assert report["by_account"] == {MASTER: report["total"]}
+    assert report["by_mailbox"] == {TRAINER: report["total"]}
+    assert report["by_operation"]["CreateItem"] == 1
+    assert report["by_operation"]["FindItem"] == 1
+    org.control.reset_counters()
+    assert org.control.counters()["total"] == 0
