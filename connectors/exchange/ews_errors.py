@@ -99,7 +99,6 @@ _TRANSIENT = (
     ews.ErrorInternalServerError,
     ews.ErrorProxyCallFailed,
     ews.ErrorBatchProcessingStopped,
-    ews.CASError,
 )
 _VERSION = (
     ews.ErrorInvalidServerVersion,
@@ -228,6 +227,10 @@ def classify(exc: BaseException, ctx: Context) -> Failure:
     connection = _connection_failure(exc, ctx)
     if connection is not None:
         return connection
+    if isinstance(exc, ews.CASError):
+        return Failure(
+            "transient", ServiceUnavailable(f"{ctx.endpoint} failed transiently ({exc.cas_error}).")
+        )
     if isinstance(exc, ews.ResponseMessageError):
         return Failure(*_response_error(exc, ctx))
     if isinstance(exc, ews.RedirectError):
@@ -271,7 +274,9 @@ def _response_error(exc: ews.ResponseMessageError, ctx: Context) -> tuple[str, E
         isinstance(exc, ews.ErrorTimeoutExpired) and not str(exc).startswith("Reraised")
     ):
         return "transient", ServiceUnavailable(
-            f"Exchange failed transiently ({type(exc).__name__}) for {mailbox}."
+            f"Exchange at {ctx.endpoint} failed transiently for {mailbox}: {exc} "
+            f"({type(exc).__name__}).",
+            "Usually passes by itself; the sync is retried on the next run.",
         )
     if isinstance(exc, _ACCESS):
         return "permanent", AccessDenied(

@@ -30,12 +30,8 @@ def session(key: str, hour: int = 9, day: int = 2, **kwargs) -> ExchangeAction:
 
 
 def test_250_creates_with_one_refused_item_fail_only_that_item(world, connector):
-    world.control.faults(
-        refuse=[{"operation": "CreateItem", "subject_matches": "^Course s-137$"}]
-    )
-    actions = [
-        session(f"s-{i}", hour=6 + i % 12, day=1 + i // 12) for i in range(250)
-    ]
+    world.control.faults(refuse=[{"operation": "CreateItem", "subject_matches": "^Course s-137$"}])
+    actions = [session(f"s-{i}", hour=6 + i % 12, day=1 + i // 12) for i in range(250)]
 
     results = connector.apply(TRAINER, actions)
 
@@ -158,7 +154,8 @@ def test_default_delete_moves_to_deleted_items_and_a_gone_item_is_not_an_error(w
 def test_update_of_a_deleted_item_is_item_not_found(world, connector):
     (created,) = connector.apply(TRAINER, [session("s-1")])
     connector.apply(
-        TRAINER, [ExchangeAction("delete", "s-1", item_id=created.item_id, delete_mode="hard_delete")]
+        TRAINER,
+        [ExchangeAction("delete", "s-1", item_id=created.item_id, delete_mode="hard_delete")],
     )
     update = ExchangeAction(
         "update",
