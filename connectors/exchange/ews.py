@@ -95,6 +95,8 @@ class EwsConnector:
             username=config.username,
             access_type=config.access_type,
             secret_ref=config.secret_ref,
+            auth_type=config.auth_type,
+            client_id=config.client_id,
         )
         self._cache: dict[str, dict[str, KnownItem]] = {}
         self._cache_lock = threading.Lock()

@@ -41,6 +41,8 @@ class Context:
     access_type: str
     secret_ref: str
     mailbox: str | None = None
+    auth_type: str = "basic"
+    client_id: str | None = None
 
 
 def grant_instruction(ctx: Context, mailbox: str, role: str = "Editor") -> str:
@@ -48,6 +50,12 @@ def grant_instruction(ctx: Context, mailbox: str, role: str = "Editor") -> str:
 
     `role` is the delegate calendar role needed: Reviewer (read) for `in`, Editor otherwise.
     """
+    if ctx.auth_type == "oauth2":
+        return (
+            f"Give the application {ctx.client_id} access to {mailbox}: the Exchange application "
+            "permission full_access_as_app (EWS), scoped to the trainers' mailboxes with an "
+            "application access policy or RBAC for Applications."
+        )
     if ctx.access_type == "impersonation":
         return (
             f"Give the master account {ctx.username} the ApplicationImpersonation right, e.g. in "
