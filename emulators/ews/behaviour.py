@@ -32,6 +32,7 @@ class Behaviour:
     inflight: Counter = field(default_factory=Counter)
     throttled_until: dict[str, float] = field(default_factory=dict)
     counters: Counter = field(default_factory=Counter)
+    refused: Counter = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
     rng: random.Random = field(default_factory=random.Random)
 
@@ -151,14 +152,18 @@ class Behaviour:
             {"BackOffMilliseconds": str(ms)},
         )
 
-    def count(self, account: str, mailbox: str, operation: str) -> None:
+    def count(self, account: str, mailbox: str, operation: str, refused: str = "") -> None:
+        """Count one EWS request; refused names the request-level error code, if any."""
         with self.lock:
             self.counters[(account, mailbox, operation)] += 1
+            if refused:
+                self.refused[(account, refused)] += 1
 
     def counter_report(self) -> dict[str, Any]:
         """Totals by account, by mailbox, by operation, and every (account, mailbox, operation)."""
         with self.lock:
             rows = list(self.counters.items())
+            refused = list(self.refused.items())
         by_account: Counter = Counter()
         by_mailbox: Counter = Counter()
         by_operation: Counter = Counter()
@@ -175,8 +180,10 @@ class Behaviour:
                 {"account": a, "mailbox": mb, "operation": op, "count": n}
                 for (a, mb, op), n in rows
             ],
+            "refused": [{"account": a, "code": code, "count": n} for (a, code), n in refused],
         }
 
     def reset_counters(self) -> None:
         with self.lock:
             self.counters.clear()
+            self.refused.clear()

@@ -128,7 +128,6 @@ class Handler(BaseHTTPRequestHandler):
     def _ews(self, body: bytes) -> None:
         srv = self.server
         beh = srv.behaviour
-        beh.delay()
         try:
             beh.random_failure()
         except HttpFailure as f:
@@ -161,10 +160,11 @@ class Handler(BaseHTTPRequestHandler):
             self._check_header(ctx, header)
             beh.enter(account_key)
         except EwsError as err:
-            beh.count(account_key, ctx.mailbox or ctx.acting, op)
+            beh.count(account_key, ctx.mailbox or ctx.acting, op, err.code)
             self._xml(500, soap_fault(err.code, err.message, err.values))
             return
         try:
+            beh.delay()  # inside the concurrency window: it stands for server processing time
             self._dispatch(ctx, op, req)
         finally:
             beh.leave(account_key)
@@ -223,7 +223,7 @@ class Handler(BaseHTTPRequestHandler):
         if f.status is None:
             self._drop()
         else:
-            self._send(f.status, f.body, "text/html")
+            self._send(f.status, f.body, "text/html", {"Retry-After": "1"})
 
     def _authenticate(self) -> tuple[str, App | None] | None:
         """(caller, app) from Basic or Bearer credentials, or None."""

@@ -54,6 +54,7 @@ def account(
     access_type: str = DELEGATE,
     version: Version | None = EXCHANGE_2019,
     retry_policy: object | None = None,
+    max_connections: int | None = None,
 ) -> Account:
     """An exchangelib Account on the emulator, as the Exchange connector would build it."""
     config = Configuration(
@@ -62,6 +63,7 @@ def account(
         auth_type=BASIC,
         version=version,
         retry_policy=retry_policy or FailFast(),
+        max_connections=max_connections,
     )
     return Account(
         primary_smtp_address=mailbox,
