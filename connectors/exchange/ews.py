@@ -397,7 +397,9 @@ class EwsConnector:
                                 error=type(aborted).__name__,
                                 message=str(aborted),
                             )
-        return [r for r in results if r is not None]
+        if any(r is None for r in results):
+            raise ExchangeError("Some actions got no result from Exchange.")
+        return results  # type: ignore[return-value]
 
     def _prepare(self, account, action: ExchangeAction):
         if action.action not in ACTIONS:

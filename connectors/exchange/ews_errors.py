@@ -215,6 +215,11 @@ def classify(exc: BaseException, ctx: Context) -> Failure:
                 "expired account, or an expired client secret, fails the same way.",
             ),
         )
+    if isinstance(exc, oauth_errors.TokenExpiredError):
+        # exchangelib has already renewed the session's token: simply send again.
+        return Failure(
+            "transient", ServiceUnavailable("The OAuth2 access token expired."), repeatable=True
+        )
     if isinstance(exc, oauth_errors.InsecureTransportError):
         return Failure(
             "permanent",
