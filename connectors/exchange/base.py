@@ -14,7 +14,7 @@ import datetime as dt
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 Direction = Literal["in", "out", "both"]
 ShowAs = Literal["Free", "Tentative", "Busy", "OOF", "WorkingElsewhere", "NoData"]
@@ -143,9 +143,11 @@ class ActionResult:
     message: str | None = None
 
 
-@dataclass(frozen=True)
-class KnownItem:
-    """What the caller already knows of an item: its change key when read, and the row read."""
+class KnownItem(NamedTuple):
+    """What the caller already knows of an item: its change key when read, and the row read.
+
+    A plain `(change_key, row)` tuple works the same.
+    """
 
     change_key: str
     row: ExchangeRow

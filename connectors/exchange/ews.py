@@ -262,8 +262,8 @@ class EwsConnector:
         need: list[str] = []
         for item_id, change_key in ids.items():
             hit = cache.get(item_id)
-            if hit is not None and change_key and hit.change_key == change_key:
-                rows[item_id] = hit.row
+            if hit is not None and change_key and hit[0] == change_key:
+                rows[item_id] = hit[1]
             else:
                 need.append(item_id)
         ctx = replace(self._ctx, mailbox=mailbox)

@@ -11,6 +11,7 @@ passes on to requests for every EWS call and token request.
 
 from __future__ import annotations
 
+import logging
 import threading
 from contextlib import suppress
 
@@ -35,6 +36,14 @@ from requests_oauthlib import OAuth2Session
 from connectors.exchange.config import MAX_CONNECTIONS_LIMIT, ServiceConfig
 
 _AUTH = {"basic": BASIC, "ntlm": NTLM, "oauth2": OAUTH2}
+
+# exchangelib's DEBUG records of each request include the HTTP headers, i.e. the Basic
+# Authorization header or the bearer token. Keep those loggers at INFO unless someone set a
+# level on them on purpose, so a DEBUG root logger never writes credentials to a log.
+for _name in ("exchangelib.util", "exchangelib.util.xml"):
+    _logger = logging.getLogger(_name)
+    if _logger.level == logging.NOTSET:
+        _logger.setLevel(logging.INFO)
 
 
 class _VerifyingAdapter(requests.adapters.HTTPAdapter):

@@ -9,7 +9,7 @@ import pytest
 
 from connectors.exchange import ExchangeAction
 from connectors.exchange.tag import TAG_PROPERTY_NAME
-from tests.connectors.exchange.conftest import as_trainer, utc
+from tests.connectors.exchange.conftest import MASTER_PW, as_trainer, utc
 
 TRAINER = "editor@contoso.test"
 WINDOW = (utc(2026, 11, 1), utc(2027, 3, 1))
@@ -197,3 +197,23 @@ def test_invalid_actions_fail_alone(connector):
     assert [r.ok for r in results] == [True, False, False, False, False, True]
     assert {r.error for r in results if not r.ok} == {"InvalidItem"}
     assert "change key" in results[2].message
+
+
+def test_impersonation_reads_and_writes_like_delegate_access(world, make_connector):
+    world.control.grant(
+        owner="nogrant@contoso.test", grantee="master@contoso.test", kind="impersonation"
+    )
+    conn = make_connector(access_type="impersonation")
+    (result,) = conn.apply("nogrant@contoso.test", [session("s-1")])
+    assert result.ok
+    (row,) = conn.read_window("nogrant@contoso.test", *WINDOW)
+    assert row.tag_key == "s-1"
+    assert world.control.items("nogrant@contoso.test")[0]["subject"] == "Course s-1"
+
+
+def test_known_rows_may_be_plain_tuples(connector):
+    (created,) = connector.apply(TRAINER, [session("s-1")])
+    (row,) = connector.read_window(TRAINER, *WINDOW)
+    other = type(connector)(connector.config, MASTER_PW)
+    assert other.read_window(TRAINER, *WINDOW, known={row.item_id: (row.change_key, row)}) == [row]
+    assert other.stats.counts == {"FindItem": 1}
