@@ -106,3 +106,34 @@ def test_a_throttled_batch_of_creates_is_resent_without_duplicates(world, connec
     results = connector.apply(EDITOR, actions)
     assert all(r.ok for r in results)
     assert len(world.control.items(EDITOR)) == 3  # nothing created twice
+
+
+def test_an_item_refused_as_busy_is_resent_alone_until_the_budget_is_spent(world, make_connector):
+    world.control.faults(
+        refuse=[
+            {
+                "operation": "CreateItem",
+                "subject_matches": "^S1$",
+                "response_code": "ErrorServerBusy",
+            }
+        ]
+    )
+    conn = make_connector(
+        policy=RetryPolicy(max_attempts=3, max_elapsed=1.0, default_busy_backoff=0.2)
+    )
+    actions = [
+        ExchangeAction(
+            "create",
+            f"s-{i}",
+            subject=f"S{i}",
+            start=utc(2026, 12, 1, 8 + i),
+            end=utc(2026, 12, 1, 9 + i),
+        )
+        for i in range(3)
+    ]
+    results = conn.apply(EDITOR, actions)
+    assert [r.ok for r in results] == [True, False, True]
+    assert results[1].error == "ServerBusy"
+    assert sorted(i["subject"] for i in world.control.items(EDITOR)) == ["S0", "S2"]
+    requests = world.control.counters()["by_operation"]["CreateItem"]
+    assert 2 <= requests <= 7  # the batch once, then the busy item alone every 0.2 s
