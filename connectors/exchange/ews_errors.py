@@ -81,6 +81,8 @@ _ACCESS = (
     ews.ErrorCreateItemAccessDenied,
     ews.ErrorNotDelegate,
     ews.ErrorMailboxLogonFailed,
+    # A mailbox's Calendar always exists: not finding it means not being allowed to see it.
+    ews.ErrorFolderNotFound,
 )
 _MAILBOX = (
     ews.ErrorNonExistentMailbox,
