@@ -137,3 +137,21 @@ def test_an_item_refused_as_busy_is_resent_alone_until_the_budget_is_spent(world
     assert sorted(i["subject"] for i in world.control.items(EDITOR)) == ["S0", "S2"]
     requests = world.control.counters()["by_operation"]["CreateItem"]
     assert 2 <= requests <= 7  # the batch once, then the busy item alone every 0.2 s
+
+
+def test_read_timeouts_are_per_service_and_transient(world, make_connector):
+    from exchangelib.protocol import BaseProtocol
+
+    world.control.faults(latency_ms=800)
+    impatient = make_connector(
+        read_timeout=0.3,
+        policy=RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.02, max_elapsed=5),
+    )
+    patient = make_connector(name="patient", read_timeout=5.0)
+    started = time.monotonic()
+    with pytest.raises(ServiceUnavailable) as caught:
+        impatient.changed_since(EDITOR, None)
+    assert time.monotonic() - started < 2.0
+    assert is_transient(caught.value) and "timed out" in caught.value.message
+    assert patient.changed_since(EDITOR, None).changed
+    assert BaseProtocol.TIMEOUT == 120  # exchangelib's global default is left alone
