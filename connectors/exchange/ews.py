@@ -419,7 +419,10 @@ class EwsConnector:
         unknown = set(action.changed_fields) - set(UPDATABLE_FIELDS)
         if unknown:
             raise ValueError(f"unknown changed_fields {sorted(unknown)}")
-        return ops.calendar_item(account, action), ops.update_fieldnames(action)
+        item, fieldnames = ops.calendar_item(account, action), ops.update_fieldnames(action)
+        for name in fieldnames:  # validate here, so a bad value fails alone, not its batch
+            item.get_field_by_fieldname(name).clean(getattr(item, name), version=account.version)
+        return item, fieldnames
 
     def _write(self, key, account, mailbox, chunk, actions, results) -> None:
         kind, mode = key

@@ -191,10 +191,18 @@ def test_invalid_actions_fail_alone(connector):
         ExchangeAction("update", "no-key", item_id="abc", subject="x"),
         ExchangeAction("move", "what"),
         session("bad-zone", timezone="Mars/Olympus_Mons"),
+        ExchangeAction(
+            "update",
+            "bad-show-as",
+            item_id="abc",
+            change_key="ck",
+            show_as="Snoozing",
+            changed_fields=("show_as",),
+        ),
         session("good-2", hour=11),
     ]
     results = connector.apply(TRAINER, actions)
-    assert [r.ok for r in results] == [True, False, False, False, False, True]
+    assert [r.ok for r in results] == [True, False, False, False, False, False, True]
     assert {r.error for r in results if not r.ok} == {"InvalidItem"}
     assert "change key" in results[2].message
 
