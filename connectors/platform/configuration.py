@@ -101,6 +101,11 @@ def check_service_spec(session: Session, spec: ServiceSpec) -> Provider:
             "Give the EWS URL, e.g. https://mail.example.com/EWS/Exchange.asmx.",
         )
     parse_secret_ref(spec.secret_ref)
+    if spec.backend == "graph" and spec.auth_type != "oauth2":
+        raise ConfigurationError(
+            "A Microsoft Graph service signs in as an application (OAuth2 client credentials).",
+            "Pass --auth oauth2 with --tenant, --client-id and --secret.",
+        )
     if spec.auth_type == "oauth2" and not (spec.tenant_id and spec.client_id):
         raise ConfigurationError(
             "OAuth2 needs a tenant id and a client id.", "Pass --tenant and --client-id."

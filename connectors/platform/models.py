@@ -28,7 +28,7 @@ from connectors.platform.types import UTCDateTime
 DIRECTIONS = ("in", "out", "both")
 ACCESS_TYPES = ("delegate", "impersonation")
 AUTH_TYPES = ("basic", "ntlm", "oauth2")
-BACKENDS = ("ews",)
+BACKENDS = ("ews", "graph")
 EVENT_STATUSES = ("scheduled", "cancelled")
 ORIGINS = ("platform", "exchange")
 

@@ -33,7 +33,8 @@ def add(
     provider: str = typer.Option(..., help="Provider name."),
     name: str = typer.Option(..., help="A name for this service."),
     endpoint: str = typer.Option(
-        ..., help="EWS URL, e.g. https://mail.example.com/EWS/Exchange.asmx"
+        ...,
+        help="EWS URL (https://mail.example.com/EWS/Exchange.asmx), or for graph the Graph base URL (https://graph.microsoft.com/v1.0)",
     ),
     username: str = typer.Option(..., help="The master account, e.g. master@example.com"),
     secret: str | None = typer.Option(
@@ -41,6 +42,9 @@ def add(
     ),
     secret_stdin: bool = typer.Option(
         False, "--secret-stdin", help="Read the secret from standard input into a Prefect Secret."
+    ),
+    backend: str = typer.Option(
+        "ews", help="ews (Exchange Web Services) or graph (Microsoft Graph)."
     ),
     access: str = typer.Option("delegate", help="delegate or impersonation."),
     auth: str = typer.Option("basic", help="basic, ntlm or oauth2."),
@@ -64,6 +68,7 @@ def add(
         endpoint=endpoint,
         username=username,
         secret_ref=secret or "prefect-secret:pending",
+        backend=backend,
         access_type=access,
         auth_type=auth,
         tenant_id=tenant,
