@@ -508,6 +508,8 @@ class Operations:
             ext[key] = clone(c)
             return "ext:" + key
         copy_ = clone(c)
+        if name == "Recurrence":
+            check_recurrence(copy_)
         if name in DATETIME_PROPS and copy_.text:
             try:
                 copy_.text = format_dt(parse_dt(copy_.text))
@@ -785,3 +787,19 @@ class Operations:
             sub(mb, t("EmailAddress"), h)
             sub(mb, t("RoutingType"), "SMTP")
             sub(mb, t("MailboxType"), "Mailbox")
+
+
+SUPPORTED_PATTERNS = ("DailyRecurrence", "WeeklyRecurrence", "AbsoluteMonthlyRecurrence")
+RANGES = ("NoEndRecurrence", "EndDateRecurrence", "NumberedRecurrence")
+
+
+def check_recurrence(rec: etree._Element) -> None:
+    """Refuse recurrence this emulator cannot expand, instead of failing later in a view."""
+    kinds = [local(c.tag) for c in children(rec)]
+    patterns = [k for k in kinds if k not in RANGES]
+    if len(patterns) != 1 or patterns[0] not in SUPPORTED_PATTERNS or len(kinds) != 2:
+        raise EwsError(
+            "ErrorInvalidValueForProperty",
+            f"Recurrence {'/'.join(kinds)} is not supported by this Exchange emulator "
+            f"(supported: {', '.join(SUPPORTED_PATTERNS)}).",
+        )

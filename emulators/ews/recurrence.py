@@ -44,11 +44,20 @@ def zone_for(tz_elem: etree._Element | None) -> dt.tzinfo:
     if tz_elem is None:
         return dt.UTC
     ms_id = tz_elem.get("Id") or tz_elem.get("TimeZoneName") or ""
-    iana = MS_TO_IANA.get(ms_id, ms_id)
+    iana = MS_TO_IANA.get(ms_id) or _cldr_zone(ms_id) or ms_id
     try:
         return ZoneInfo(iana) if iana else dt.UTC
     except (ZoneInfoNotFoundError, ValueError):
         return dt.UTC
+
+
+def _cldr_zone(ms_id: str) -> str | None:
+    """Windows -> IANA from the CLDR table that ships with exchangelib, when it is installed."""
+    try:
+        from exchangelib.winzone import MS_TIMEZONE_TO_IANA_MAP
+    except ImportError:
+        return None
+    return MS_TIMEZONE_TO_IANA_MAP.get(ms_id)
 
 
 def _date(value: str | None) -> dt.date | None:

@@ -133,6 +133,15 @@ class Handler(BaseHTTPRequestHandler):
 
     # --- EWS ----------------------------------------------------------------------------------
     def _ews(self, body: bytes) -> None:
+        try:
+            self._ews_request(body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        except Exception as exc:  # noqa: BLE001 - never leak a stack trace to the client
+            fault = f"Request failed: {type(exc).__name__}: {exc}"
+            self._xml(500, soap_fault("ErrorInternalServerError", fault))
+
+    def _ews_request(self, body: bytes) -> None:
         srv = self.server
         beh = srv.behaviour
         try:

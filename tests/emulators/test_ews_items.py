@@ -6,7 +6,11 @@ import datetime as dt
 
 import pytest
 from exchangelib import CalendarItem, EWSDateTime, EWSTimeZone, ExtendedProperty, HTMLBody
-from exchangelib.errors import ErrorInvalidSyncStateData, ErrorIrresolvableConflict
+from exchangelib.errors import (
+    ErrorInvalidSyncStateData,
+    ErrorInvalidValueForProperty,
+    ErrorIrresolvableConflict,
+)
 from exchangelib.items import (
     AUTO_RESOLVE,
     HARD_DELETE,
@@ -14,7 +18,7 @@ from exchangelib.items import (
     NEVER_OVERWRITE,
     SOFT_DELETE,
 )
-from exchangelib.recurrence import DailyPattern, Recurrence, WeeklyPattern
+from exchangelib.recurrence import DailyPattern, Recurrence, RelativeMonthlyPattern, WeeklyPattern
 from exchangelib.services import SyncFolderItems
 
 from .conftest import LONDON, TRAINER, account
@@ -280,3 +284,14 @@ def test_sync_folder_items_pages_and_rejects_bad_tokens(org):
     assert org.control.counters()["by_operation"]["SyncFolderItems"] == 3
     with pytest.raises(ErrorInvalidSyncStateData):
         list(acc.calendar.sync_items(sync_state="bm90IGEgdG9rZW4="))
+
+
+def test_unsupported_recurrence_is_refused_at_creation(org):
+    acc = account(org)
+    unsupported = Recurrence(
+        pattern=RelativeMonthlyPattern(interval=1, weekday=1, week_number=1),
+        start=dt.date(2026, 5, 4),
+    )
+    with pytest.raises(ErrorInvalidValueForProperty, match="not supported"):
+        event(acc, "Monthly", recurrence=unsupported).save()
+    assert org.control.items(TRAINER) == []
