@@ -17,7 +17,7 @@ from typing import Any
 
 from lxml import etree
 
-from .xmlutil import T, child, local, parse_bool, parse_dt, text_of
+from .xmlutil import child, local, parse_bool, parse_dt, text_of
 
 FOLDERS = (
     "root",
@@ -330,6 +330,3 @@ def clone(el: etree._Element) -> etree._Element:
 
 def new_item_id() -> str:
     return b64(f"I:{uuid.uuid4().hex}")
-
-
-T_NS = T

@@ -16,10 +16,11 @@ from typing import Any
 from lxml import etree
 
 from .behaviour import Behaviour
+from .control_api import handle_control
 from .errors import EwsError, HttpFailure
-from .model import App, Grant, Item, Store
+from .model import App, Store
+from .oauth import issue_token
 from .ops import Ctx, Operations
-from .render import occurrences
 from .xmlutil import SOAP, child, children, envelope, local, parse, serialize, soap_fault
 
 EWS_PATH = "/ews/exchange.asmx"
@@ -318,210 +319,18 @@ class Handler(BaseHTTPRequestHandler):
 
     # --- OAuth2 -------------------------------------------------------------------------------
     def _token(self, tenant: str, body: bytes) -> None:
-        form = {k: v[-1] for k, v in urllib.parse.parse_qs(body.decode(errors="replace")).items()}
-        auth = self.headers.get("Authorization") or ""
-        if auth.lower().startswith("basic "):
-            cid, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
-            form.setdefault("client_id", urllib.parse.unquote(cid))
-            form.setdefault("client_secret", urllib.parse.unquote(secret))
-        if form.get("grant_type") != "client_credentials":
-            self._json(
-                400,
-                {
-                    "error": "unsupported_grant_type",
-                    "error_description": "AADSTS70003: only client_credentials is supported.",
-                },
-            )
-            return
-        if not (form.get("scope") or "").endswith("/.default"):
-            self._json(
-                400,
-                {
-                    "error": "invalid_scope",
-                    "error_description": "AADSTS1002012: The provided value for scope is not "
-                    "valid; use <resource>/.default.",
-                },
-            )
-            return
-        store = self.server.store
-        with store.lock:
-            app = store.apps.get(f"{tenant}:{form.get('client_id', '')}")
-            if app is None:
-                self._json(
-                    400,
-                    {
-                        "error": "unauthorized_client",
-                        "error_description": "AADSTS700016: Application not found in directory.",
-                    },
-                )
-                return
-            if not secrets.compare_digest(app.client_secret, form.get("client_secret", "")):
-                self._json(
-                    401,
-                    {
-                        "error": "invalid_client",
-                        "error_description": "AADSTS7000215: Invalid client secret provided.",
-                    },
-                )
-                return
-            token = secrets.token_urlsafe(32)
-            store.tokens[token] = {
-                "app": f"{tenant}:{app.client_id}",
-                "expires": time.time() + TOKEN_LIFETIME_S,
-            }
-        self._json(
-            200,
-            {
-                "token_type": "Bearer",
-                "expires_in": TOKEN_LIFETIME_S,
-                "ext_expires_in": TOKEN_LIFETIME_S,
-                "access_token": token,
-            },
+        status, result = issue_token(
+            self.server.store, tenant, body, self.headers.get("Authorization")
         )
+        self._json(status, result)
 
     # --- control API --------------------------------------------------------------------------
     def _control(self, method: str, path: urllib.parse.SplitResult, body: bytes) -> None:
         try:
             data = json.loads(body) if body else {}
-            status, result = self._control_route(method, path, data)
+            status, result = handle_control(
+                self.server.store, self.server.behaviour, method, path, data
+            )
         except (KeyError, ValueError, TypeError) as exc:
             status, result = 400, {"error": f"{type(exc).__name__}: {exc}"}
         self._json(status, result)
-
-    def _control_route(
-        self, method: str, path: urllib.parse.SplitResult, data: dict
-    ) -> tuple[int, Any]:
-        srv = self.server
-        store, beh = srv.store, srv.behaviour
-        parts = [urllib.parse.unquote(p) for p in path.path.split("/")[2:] if p]
-        query = urllib.parse.parse_qs(path.query)
-        route = (method, tuple(parts[:1]))
-        with store.lock:
-            if route == ("GET", ("health",)):
-                return 200, {"ok": True}
-            if route == ("POST", ("accounts",)):
-                store.add_account(data["email"], data["password"])
-                store.save()
-                return 200, {"email": data["email"]}
-            if route == ("GET", ("accounts",)):
-                return 200, [a["email"] for a in store.accounts.values()]
-            if route == ("POST", ("grants",)):
-                kind = data.get("kind", "delegate")
-                role = data.get("calendar_role", "Editor")
-                if kind not in ("delegate", "impersonation") or role not in (
-                    "Editor",
-                    "Reviewer",
-                    "None",
-                ):
-                    return 400, {
-                        "error": "kind: delegate|impersonation; calendar_role: Editor|Reviewer|None"
-                    }
-                for who in (data["owner"], data["grantee"]):
-                    if store.account(who) is None:
-                        return 404, {"error": f"unknown account {who}"}
-                store.grant(Grant(data["owner"], data["grantee"], kind, role))
-                store.save()
-                return 200, {"ok": True}
-            if route == ("POST", ("apps",)):
-                app = App(
-                    data["tenant"],
-                    data["client_id"],
-                    data["client_secret"],
-                    list(data.get("mailboxes", [])),
-                )
-                store.apps[f"{app.tenant}:{app.client_id}"] = app
-                store.save()
-                return 200, {"token_url": f"/{app.tenant}/oauth2/v2.0/token"}
-            if (
-                method == "GET"
-                and parts[:1] == ["mailboxes"]
-                and len(parts) == 3
-                and parts[2] == "items"
-            ):
-                acct = store.account(parts[1])
-                if acct is None:
-                    return 404, {"error": f"unknown mailbox {parts[1]}"}
-                include_deleted = (query.get("include_deleted") or ["1"])[0] not in ("0", "false")
-                items = [
-                    item_json(i)
-                    for i in sorted(store.items.values(), key=lambda i: i.created)
-                    if i.mailbox.lower() == parts[1].lower()
-                    and (include_deleted or i.folder == "calendar")
-                ]
-                return 200, items
-            if route == ("GET", ("counters",)):
-                return 200, beh.counter_report()
-            if (method, tuple(parts)) in (
-                ("POST", ("counters", "reset")),
-                ("DELETE", ("counters",)),
-            ):
-                beh.reset_counters()
-                return 200, {"ok": True}
-            if route == ("POST", ("faults",)):
-                beh.set_faults(data)
-                return 200, beh.snapshot()
-            if route == ("GET", ("faults",)):
-                return 200, beh.snapshot()
-            if route == ("POST", ("throttling",)):
-                beh.set_throttling(data)
-                return 200, beh.snapshot()
-            if route == ("POST", ("reset",)):
-                keep = bool(data.get("keep_accounts"))
-                saved = (store.accounts, store.grants, store.apps)
-                store.clear()
-                if keep:
-                    store.accounts, store.grants, store.apps = saved
-                beh.set_faults({"clear": True})
-                beh.set_throttling({"clear": True})
-                beh.reset_counters()
-                store.save()
-                return 200, {"ok": True}
-        return 404, {"error": f"no control endpoint {method} {path.path}"}
-
-
-def item_json(item: Item) -> dict[str, Any]:
-    """An item as the control API shows it."""
-    body = item.props.get("Body")
-    cats = item.props.get("Categories")
-    return {
-        "id": item.id,
-        "change_key": item.change_key,
-        "folder": item.folder,
-        "deleted": item.folder != "calendar",
-        "deleted_how": item.deleted_how,
-        "calendar_item_type": "RecurringMaster" if item.is_recurring else "Single",
-        "subject": item.subject,
-        "start": item.text("Start"),
-        "end": item.text("End"),
-        "is_all_day": item.is_all_day,
-        "location": item.text("Location"),
-        "body": body.text if body is not None else None,
-        "body_type": body.get("BodyType") if body is not None else None,
-        "show_as": item.text("LegacyFreeBusyStatus") or "Busy",
-        "sensitivity": item.text("Sensitivity") or "Normal",
-        "categories": [c.text for c in cats] if cats is not None else [],
-        "reminder_is_set": item.text("ReminderIsSet") in ("true", "1")
-        if item.text("ReminderIsSet")
-        else True,
-        "reminder_minutes_before_start": int(item.text("ReminderMinutesBeforeStart") or 15),
-        "is_cancelled": item.text("IsCancelled") in ("true", "1"),
-        "start_time_zone": item.props["StartTimeZone"].get("Id")
-        if "StartTimeZone" in item.props
-        else None,
-        "recurrence": etree.tostring(item.props["Recurrence"]).decode()
-        if item.is_recurring
-        else None,
-        "occurrence_count": len(occurrences(item))
-        if item.is_recurring and _bounded(item)
-        else None,
-        "modified_occurrences": sorted(item.exceptions),
-        "deleted_occurrences": sorted(item.deleted_occurrences),
-        "extended_properties": item.ext_values(),
-        "created": item.created.isoformat(),
-        "last_modified": item.modified.isoformat(),
-    }
-
-
-def _bounded(item: Item) -> bool:
-    rec = item.props.get("Recurrence")
-    return rec is not None and any(local(c.tag) != "NoEndRecurrence" for c in children(rec)[1:])

@@ -1,0 +1,360 @@
+"""EWS item operations: FindItem, GetItem, CreateItem, UpdateItem, DeleteItem."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from lxml import etree
+
+from .errors import EwsError
+from .model import Item, clone, ext_key, new_item_id, unb64
+from .ops_base import BOOL_PROPS, DATETIME_PROPS, Ctx, OperationsBase
+from .recurrence import Occurrence
+from .render import View, field_name, occurrence_id, occurrences, parse_shape, render, view_of
+from .restriction import matches
+from .xmlutil import child, children, format_dt, local, m, parse_dt, sub, t, text_of
+
+
+class ItemOps(OperationsBase):
+    """EWS item operations: FindItem, GetItem, CreateItem, UpdateItem, DeleteItem."""
+
+    # --- FindItem -----------------------------------------------------------------------------
+    def find_item(self, ctx: Ctx, req: etree._Element) -> etree._Element:
+        shape = parse_shape(child(req, "ItemShape"))
+        cal = child(req, "CalendarView")
+        paged = child(req, "IndexedPageItemView")
+        restriction = child(req, "Restriction")
+        sort = child(req, "SortOrder")
+
+        def one(el: etree._Element, msgs: etree._Element) -> None:
+            mailbox, name = self.resolve_folder(ctx, el)
+            role = self.require(ctx, mailbox, name, write=False)
+            rights = self.rights(role)
+            views: list[View] = []
+            for item in self.store.folder_items(mailbox, name):
+                views.extend(self.calendar_views(item, cal) if cal is not None else [view_of(item)])
+            if restriction is not None and len(restriction):
+                views = [v for v in views if matches(restriction[0], v)]
+            if cal is not None:
+                views.sort(
+                    key=lambda v: (v.start or dt.datetime.min.replace(tzinfo=dt.UTC), v.item.id)
+                )
+            elif sort is not None:
+                views = self.sorted_views(views, sort)
+            total = len(views)
+            if cal is not None:
+                limit = int(cal.get("MaxEntriesReturned") or total or 0)
+                page, offset_attr, offset = views[:limit], None, 0
+            else:
+                offset = int(paged.get("Offset", "0")) if paged is not None else 0
+                limit = int(paged.get("MaxEntriesReturned", "1000")) if paged is not None else 1000
+                if paged is not None and paged.get("BasePoint") == "End":
+                    page = views[max(0, total - offset - limit) : total - offset]
+                else:
+                    page = views[offset : offset + limit]
+                offset_attr = str(offset + len(page))
+            last = offset + len(page) >= total
+            msg = self.ok(msgs, "FindItem")
+            attrs = {
+                "TotalItemsInView": str(total),
+                "IncludesLastItemInRange": "true" if last else "false",
+            }
+            if offset_attr is not None:
+                attrs = {"IndexedPagingOffset": offset_attr, **attrs}
+            root = sub(msg, m("RootFolder"), **attrs)
+            items = sub(root, t("Items"))
+            display = self.display(mailbox)
+            for v in page:
+                items.append(
+                    render(v, shape, for_find=True, mailbox_display=display, rights=rights)
+                )
+
+        return self.each("FindItem", children(child(req, "ParentFolderIds")), one)
+
+    def calendar_views(self, item: Item, cal: etree._Element) -> list[View]:
+        """Views of an item that overlap a CalendarView window (occurrences for a series)."""
+        start = parse_dt(cal.get("StartDate", "1900-01-01T00:00:00Z"))
+        end = parse_dt(cal.get("EndDate", "2999-01-01T00:00:00Z"))
+        if not item.is_recurring:
+            v = view_of(item)
+            return [v] if v.start and v.end and v.start < end and v.end > start else []
+        out = []
+        horizon = end + dt.timedelta(days=1)
+        for occ in occurrences(item, until=horizon):
+            if occ.index in item.deleted_occurrences:
+                continue
+            v = view_of(item, occ)
+            if v.start and v.end and (v.start < end and v.end > start):
+                out.append(v)
+        return out
+
+    @staticmethod
+    def sorted_views(views: list[View], sort: etree._Element) -> list[View]:
+        for order in reversed(children(sort, "FieldOrder")):
+            uri = child(order, "FieldURI")
+            if uri is None:
+                continue
+            name = field_name(uri.get("FieldURI", ""))
+            views = sorted(
+                views,
+                key=lambda v, n=name: text_of(v.props.get(n)) or "",
+                reverse=order.get("Order") == "Descending",
+            )
+        return views
+
+    # --- GetItem ------------------------------------------------------------------------------
+    def get_item(self, ctx: Ctx, req: etree._Element) -> etree._Element:
+        shape = parse_shape(child(req, "ItemShape"))
+
+        def one(el: etree._Element, msgs: etree._Element) -> None:
+            item, occ = self.lookup(el)
+            role = self.require(ctx, item.mailbox, "calendar", write=False)
+            msg = self.ok(msgs, "GetItem")
+            items = sub(msg, m("Items"))
+            v = view_of(item, occ)
+            items.append(
+                render(
+                    v,
+                    shape,
+                    for_find=False,
+                    mailbox_display=self.display(item.mailbox),
+                    rights=self.rights(role),
+                )
+            )
+
+        return self.each("GetItem", children(child(req, "ItemIds")), one)
+
+    # --- CreateItem ---------------------------------------------------------------------------
+    def create_item(self, ctx: Ctx, req: etree._Element) -> etree._Element:
+        target = child(req, "SavedItemFolderId")
+        resp, msgs = self.response("CreateItem")
+        try:
+            if target is not None and len(target):
+                mailbox, name = self.resolve_folder(ctx, target[0])
+            else:
+                mailbox, name = self.resolve_folder(
+                    ctx, etree.Element(t("DistinguishedFolderId"), Id="calendar")
+                )
+            self.require(ctx, mailbox, name, write=True)
+        except EwsError as err:
+            for _ in children(child(req, "Items")) or [None]:
+                self.error(msgs, "CreateItem", err)
+            return resp
+        canonical = self.store.account(mailbox)["email"]  # type: ignore[index]
+        for el in children(child(req, "Items")):
+            try:
+                item = self.new_item(ctx, el, canonical, name)
+            except EwsError as err:
+                self.error(msgs, "CreateItem", err)
+                continue
+            msg = self.ok(msgs, "CreateItem")
+            out = sub(sub(msg, m("Items")), t("CalendarItem"))
+            sub(out, t("ItemId"), Id=item.id, ChangeKey=item.change_key)
+        return resp
+
+    def new_item(self, ctx: Ctx, el: etree._Element, mailbox: str, folder: str) -> Item:
+        if local(el.tag) != "CalendarItem":
+            raise EwsError(
+                "ErrorInvalidRequest",
+                f"This emulator stores calendar items only, not {local(el.tag)}.",
+            )
+        item = Item(id=new_item_id(), mailbox=mailbox, folder=folder)
+        for c in children(el):
+            self.set_prop(item.props, item.ext, c)
+        self.check_refusal(ctx, item)
+        self.validate(item.text("Start"), item.text("End"))
+        self.store.items[item.id] = item
+        self.store.record(item, "Create")
+        return item
+
+    def check_refusal(self, ctx: Ctx, item: Item) -> None:
+        for rule in ctx.refusals:
+            if re.search(rule.get("subject_matches") or "", item.subject):
+                raise EwsError(
+                    rule.get("response_code") or "ErrorInvalidValueForProperty",
+                    rule.get("message") or f"The item '{item.subject}' was refused.",
+                )
+
+    @staticmethod
+    def set_prop(props: dict, ext: dict, c: etree._Element) -> str:
+        """Store one property element (normalising date-times to UTC); returns its key."""
+        name = local(c.tag)
+        if name == "ExtendedProperty":
+            uri = child(c, "ExtendedFieldURI")
+            if uri is None:
+                raise EwsError(
+                    "ErrorSchemaValidation", "ExtendedProperty without ExtendedFieldURI."
+                )
+            key = ext_key(uri)
+            ext[key] = clone(c)
+            return "ext:" + key
+        copy_ = clone(c)
+        if name == "Recurrence":
+            check_recurrence(copy_)
+        if name in DATETIME_PROPS and copy_.text:
+            try:
+                copy_.text = format_dt(parse_dt(copy_.text))
+            except ValueError as exc:
+                raise EwsError(
+                    "ErrorInvalidValueForProperty", f"Invalid date-time for {name}."
+                ) from exc
+        if (name in BOOL_PROPS or name.startswith("Is")) and copy_.text in ("0", "1"):
+            # Clients may send xs:boolean as 0/1; Exchange always answers true/false.
+            copy_.text = "true" if copy_.text == "1" else "false"
+        props[name] = copy_
+        return name
+
+    @staticmethod
+    def validate(start: str | None, end: str | None) -> None:
+        """Exchange refuses items that end before they start."""
+        if start and end and parse_dt(end) < parse_dt(start):
+            raise EwsError(
+                "ErrorCalendarEndDateIsEarlierThanStartDate",
+                "The end date is earlier than the start date.",
+            )
+
+    # --- UpdateItem ---------------------------------------------------------------------------
+    def update_item(self, ctx: Ctx, req: etree._Element) -> etree._Element:
+        policy = req.get("ConflictResolution", "AutoResolve")
+
+        def one(change: etree._Element, msgs: etree._Element) -> None:
+            id_el = next((c for c in children(change) if local(c.tag).endswith("ItemId")), None)
+            if id_el is None:
+                raise EwsError("ErrorInvalidRequest", "ItemChange without an item id.")
+            item, occ = self.lookup(id_el)
+            self.require(ctx, item.mailbox, item.folder, write=True)
+            client_version = self.client_version(id_el.get("ChangeKey"))
+            updates = children(child(change, "Updates"))
+            touched = [self.update_key(u) for u in updates]
+            if client_version is not None and client_version != item.version:
+                if policy == "NeverOverwrite":
+                    raise EwsError(
+                        "ErrorIrresolvableConflict",
+                        "The send or update operation could not be performed because the change "
+                        "key passed in the request does not match the current change key.",
+                    )
+                if policy == "AutoResolve":
+                    prefix = f"{occ.index}:" if occ else ""
+                    if any(
+                        item.field_versions.get(prefix + k, 0) > client_version for k in touched
+                    ):
+                        raise EwsError(
+                            "ErrorIrresolvableConflict",
+                            "The update conflicts with changes made since that change key.",
+                        )
+            self.apply_updates(item, occ, updates)
+            self.store.record(item, "Update")
+            msg = self.ok(msgs, "UpdateItem")
+            out = sub(sub(msg, m("Items")), t("CalendarItem"))
+            oid = occurrence_id(item.id, occ.index) if occ else item.id
+            sub(out, t("ItemId"), Id=oid, ChangeKey=item.change_key)
+            sub(sub(msg, m("ConflictResults")), t("Count"), "0")
+
+        return self.each("UpdateItem", children(child(req, "ItemChanges")), one)
+
+    @staticmethod
+    def client_version(change_key: str | None) -> int | None:
+        if not change_key:
+            return None
+        raw = unb64(change_key)
+        if not raw or not raw.startswith("CK:"):
+            raise EwsError("ErrorInvalidChangeKey", "The change key is invalid.")
+        return int(raw.split(":")[1])
+
+    @staticmethod
+    def update_key(update: etree._Element) -> str:
+        uri = next((c for c in children(update) if local(c.tag).endswith("FieldURI")), None)
+        if uri is None:
+            raise EwsError("ErrorInvalidRequest", "Update without a field URI.")
+        if local(uri.tag) == "ExtendedFieldURI":
+            return "ext:" + ext_key(uri)
+        return field_name(uri.get("FieldURI", ""))
+
+    def apply_updates(
+        self, item: Item, occ: Occurrence | None, updates: list[etree._Element]
+    ) -> None:
+        """Apply Set/Append/DeleteItemField to an item, or to one occurrence (as an exception)."""
+        if occ is None:
+            props, ext = dict(item.props), dict(item.ext)
+        else:
+            props, ext = dict(item.exceptions.get(occ.index, {})), {}
+        touched = []
+        for u in updates:
+            key = self.update_key(u)
+            kind = local(u.tag)
+            if kind in ("SetItemField", "AppendToItemField"):
+                holder = next(
+                    (c for c in children(u) if not local(c.tag).endswith("FieldURI")), None
+                )
+                values = children(holder)
+                if not values:
+                    raise EwsError("ErrorInvalidRequest", f"{kind} without a value.")
+                self.set_prop(props, ext, values[0])
+            elif kind == "DeleteItemField":
+                props.pop(key, None)
+                if key.startswith("ext:"):
+                    ext.pop(key[4:], None)
+            else:
+                raise EwsError("ErrorInvalidRequest", f"Unknown update {kind}.")
+            touched.append(key)
+        if occ is None:
+            self.validate(text_of(props.get("Start")), text_of(props.get("End")))
+            if "Recurrence" in touched:
+                item.exceptions.clear()
+                item.deleted_occurrences.clear()
+            item.props, item.ext = props, ext
+        else:
+            for k, v in ext.items():
+                props["ext:" + k] = v
+            self.validate(
+                text_of(props.get("Start")) or format_dt(occ.start),
+                text_of(props.get("End")) or format_dt(occ.end),
+            )
+            item.exceptions[occ.index] = props
+        prefix = f"{occ.index}:" if occ else ""
+        item.touch([prefix + k for k in touched])
+
+    # --- DeleteItem ---------------------------------------------------------------------------
+    def delete_item(self, ctx: Ctx, req: etree._Element) -> etree._Element:
+        how = req.get("DeleteType", "MoveToDeletedItems")
+
+        def one(el: etree._Element, msgs: etree._Element) -> None:
+            item, occ = self.lookup(el)
+            self.require(ctx, item.mailbox, item.folder, write=True)
+            if occ is not None:
+                item.exceptions.pop(occ.index, None)
+                item.deleted_occurrences.add(occ.index)
+                item.touch([f"{occ.index}:deleted"])
+                self.store.record(item, "Update")
+            elif how == "HardDelete" or item.folder != "calendar":
+                self.store.record(item, "Delete")
+                del self.store.items[item.id]
+            else:
+                self.store.record(item, "Delete")
+                item.origin_folder = item.folder
+                item.folder = (
+                    "deleteditems" if how == "MoveToDeletedItems" else "recoverableitemsdeletions"
+                )
+                item.deleted_how = how
+                item.touch([])
+                self.store.record(item, "Create")
+            self.ok(msgs, "DeleteItem")
+
+        return self.each("DeleteItem", children(child(req, "ItemIds")), one)
+
+
+SUPPORTED_PATTERNS = ("DailyRecurrence", "WeeklyRecurrence", "AbsoluteMonthlyRecurrence")
+RANGES = ("NoEndRecurrence", "EndDateRecurrence", "NumberedRecurrence")
+
+
+def check_recurrence(rec: etree._Element) -> None:
+    """Refuse recurrence this emulator cannot expand, instead of failing later in a view."""
+    kinds = [local(c.tag) for c in children(rec)]
+    patterns = [k for k in kinds if k not in RANGES]
+    if len(patterns) != 1 or patterns[0] not in SUPPORTED_PATTERNS or len(kinds) != 2:
+        raise EwsError(
+            "ErrorInvalidValueForProperty",
+            f"Recurrence {'/'.join(kinds)} is not supported by this Exchange emulator "
+            f"(supported: {', '.join(SUPPORTED_PATTERNS)}).",
+        )
