@@ -81,6 +81,7 @@ class Behaviour:
                 self.throttled_until.clear()
 
     def snapshot(self) -> dict[str, Any]:
+        """Current fault and throttling configuration."""
         with self.lock:
             return {
                 "latency_ms": self.latency_ms,
@@ -95,6 +96,7 @@ class Behaviour:
 
     # --- per request --------------------------------------------------------------------------
     def delay(self) -> None:
+        """Sleep for the configured latency (plus jitter)."""
         extra = self.latency_jitter_ms * self.rng.random() if self.latency_jitter_ms else 0.0
         total = self.latency_ms + extra
         if total > 0:
@@ -124,6 +126,7 @@ class Behaviour:
         raise EwsError(code, chosen.get("message") or f"Injected failure of {operation}.")
 
     def refusals_for(self, operation: str) -> list[dict[str, Any]]:
+        """Per-item refusal rules of an operation."""
         with self.lock:
             return [r for r in self.refusals if r["operation"] == operation]
 
@@ -141,6 +144,7 @@ class Behaviour:
             self.inflight[key] += 1
 
     def leave(self, account: str) -> None:
+        """A request of the account has finished."""
         with self.lock:
             self.inflight[account.lower()] -= 1
 
@@ -184,6 +188,7 @@ class Behaviour:
         }
 
     def reset_counters(self) -> None:
+        """Zero all request counters."""
         with self.lock:
             self.counters.clear()
             self.refused.clear()

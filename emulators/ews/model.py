@@ -108,24 +108,29 @@ class Item:
 
     @property
     def subject(self) -> str:
+        """Subject text ("" when unset)."""
         return self.text("Subject") or ""
 
     @property
     def start(self) -> dt.datetime | None:
+        """Start as an aware UTC datetime."""
         v = self.text("Start")
         return parse_dt(v) if v else None
 
     @property
     def end(self) -> dt.datetime | None:
+        """End as an aware UTC datetime."""
         v = self.text("End")
         return parse_dt(v) if v else None
 
     @property
     def is_recurring(self) -> bool:
+        """True for a series master."""
         return "Recurrence" in self.props
 
     @property
     def is_all_day(self) -> bool:
+        """IsAllDayEvent."""
         return parse_bool(self.text("IsAllDayEvent"))
 
     def touch(self, names: list[str]) -> None:
@@ -248,6 +253,7 @@ class Store:
         self.accounts[email.lower()] = {"email": email, "password": password}
 
     def account(self, email: str | None) -> dict[str, str] | None:
+        """The account record of an address (case-insensitive), or None."""
         return self.accounts.get((email or "").lower())
 
     def grant(self, g: Grant) -> None:
@@ -264,6 +270,7 @@ class Store:
         self.grants.append(g)
 
     def find_grant(self, owner: str, grantee: str, kind: str) -> Grant | None:
+        """The grant of a kind from owner to grantee, or None."""
         for g in self.grants:
             if (
                 g.owner.lower() == owner.lower()
@@ -281,11 +288,13 @@ class Store:
         self.log.setdefault(key, []).append((self.seq, item.id, kind))
 
     def folder_items(self, mailbox: str, folder: str) -> list[Item]:
+        """Items currently in a folder of a mailbox."""
         mb = mailbox.lower()
         return [i for i in self.items.values() if i.mailbox.lower() == mb and i.folder == folder]
 
     # --- persistence --------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
+        """Serializable form of the whole state."""
         return {
             "accounts": self.accounts,
             "grants": [g.__dict__ for g in self.grants],
@@ -312,6 +321,7 @@ class Store:
             raise
 
     def load(self) -> None:
+        """Replace the state with the state file contents."""
         assert self.path is not None
         d = json.loads(self.path.read_text(encoding="utf-8"))
         self.accounts = d["accounts"]
@@ -329,4 +339,5 @@ def clone(el: etree._Element) -> etree._Element:
 
 
 def new_item_id() -> str:
+    """A fresh, opaque item id."""
     return b64(f"I:{uuid.uuid4().hex}")

@@ -65,6 +65,7 @@ class OperationsBase:
         raise EwsError("ErrorAccessDenied", "Access is denied. Check credentials and try again.")
 
     def require(self, ctx: Ctx, mailbox: str, folder: str, write: bool) -> str:
+        """The caller's role, raising ErrorAccessDenied when it does not allow the access."""
         role = self.role(ctx, mailbox, folder)
         if write and role not in WRITE_ROLES:
             raise EwsError(
@@ -78,6 +79,7 @@ class OperationsBase:
 
     @staticmethod
     def rights(role: str, folder: str = "calendar") -> dict[str, bool]:
+        """EffectiveRights flags a role grants on a folder."""
         if role == "Owner":
             return {r: True for r in (*WRITE_RIGHTS, "Read", "ViewPrivateItems")}
         if folder in ("root", "msgfolderroot"):
@@ -87,6 +89,7 @@ class OperationsBase:
         return {"Read": True}
 
     def display(self, mailbox: str) -> str:
+        """Display name of a mailbox."""
         return mailbox.split("@")[0]
 
     # --- folder and item addressing -----------------------------------------------------------
@@ -162,17 +165,20 @@ class OperationsBase:
     # --- response helpers ---------------------------------------------------------------------
     @staticmethod
     def response(op: str) -> tuple[etree._Element, etree._Element]:
+        """An empty {op}Response with its ResponseMessages container."""
         resp = etree.Element(m(f"{op}Response"), nsmap=BODY_NSMAP)
         return resp, sub(resp, m("ResponseMessages"))
 
     @staticmethod
     def ok(parent: etree._Element, op: str) -> etree._Element:
+        """Append a successful response message."""
         msg = sub(parent, m(f"{op}ResponseMessage"), ResponseClass="Success")
         sub(msg, m("ResponseCode"), "NoError")
         return msg
 
     @staticmethod
     def error(parent: etree._Element, op: str, err: EwsError) -> etree._Element:
+        """Append an error response message for an EwsError."""
         msg = sub(parent, m(f"{op}ResponseMessage"), ResponseClass="Error")
         sub(msg, m("MessageText"), err.message)
         sub(msg, m("ResponseCode"), err.code)

@@ -18,6 +18,7 @@ class FolderOps(OperationsBase):
 
     # --- ConvertId ----------------------------------------------------------------------------
     def convert_id(self, ctx: Ctx, req: etree._Element) -> etree._Element:
+        """ConvertId: echo ids in the requested format (malformed ids are refused)."""
         fmt = req.get("DestinationFormat", "EwsId")
 
         def one(el: etree._Element, msgs: etree._Element) -> None:
@@ -33,6 +34,7 @@ class FolderOps(OperationsBase):
 
     # --- folders ------------------------------------------------------------------------------
     def folder_element(self, mailbox: str, name: str, role: str) -> etree._Element:
+        """A t:Folder / t:CalendarFolder with the caller's EffectiveRights."""
         tag = "CalendarFolder" if name == "calendar" else "Folder"
         el = etree.Element(t(tag))
         sub(el, t("FolderId"), Id=folder_id(mailbox, name), ChangeKey="AQAAAA==")
@@ -54,6 +56,8 @@ class FolderOps(OperationsBase):
         return el
 
     def get_folder(self, ctx: Ctx, req: etree._Element) -> etree._Element:
+        """GetFolder by distinguished id or FolderId."""
+
         def one(el: etree._Element, msgs: etree._Element) -> None:
             mailbox, name = self.resolve_folder(ctx, el)
             role = self.require(ctx, mailbox, name, write=False)
@@ -65,6 +69,7 @@ class FolderOps(OperationsBase):
         return self.each("GetFolder", children(child(req, "FolderIds")), one)
 
     def find_folder(self, ctx: Ctx, req: etree._Element) -> etree._Element:
+        """FindFolder below the given folders (Shallow or Deep, paged)."""
         deep = req.get("Traversal", "Shallow") == "Deep"
         view = child(req, "IndexedPageFolderView")
         offset = int(view.get("Offset", "0")) if view is not None else 0

@@ -21,6 +21,7 @@ class ItemOps(OperationsBase):
 
     # --- FindItem -----------------------------------------------------------------------------
     def find_item(self, ctx: Ctx, req: etree._Element) -> etree._Element:
+        """FindItem with CalendarView or IndexedPageItemView, restriction and sort."""
         shape = parse_shape(child(req, "ItemShape"))
         cal = child(req, "CalendarView")
         paged = child(req, "IndexedPageItemView")
@@ -91,6 +92,7 @@ class ItemOps(OperationsBase):
 
     @staticmethod
     def sorted_views(views: list[View], sort: etree._Element) -> list[View]:
+        """Apply a SortOrder (text comparison per FieldOrder)."""
         for order in reversed(children(sort, "FieldOrder")):
             uri = child(order, "FieldURI")
             if uri is None:
@@ -105,11 +107,12 @@ class ItemOps(OperationsBase):
 
     # --- GetItem ------------------------------------------------------------------------------
     def get_item(self, ctx: Ctx, req: etree._Element) -> etree._Element:
+        """GetItem of items and occurrences in the requested shape."""
         shape = parse_shape(child(req, "ItemShape"))
 
         def one(el: etree._Element, msgs: etree._Element) -> None:
             item, occ = self.lookup(el)
-            role = self.require(ctx, item.mailbox, "calendar", write=False)
+            role = self.require(ctx, item.mailbox, item.folder, write=False)
             msg = self.ok(msgs, "GetItem")
             items = sub(msg, m("Items"))
             v = view_of(item, occ)
@@ -127,6 +130,7 @@ class ItemOps(OperationsBase):
 
     # --- CreateItem ---------------------------------------------------------------------------
     def create_item(self, ctx: Ctx, req: etree._Element) -> etree._Element:
+        """CreateItem of calendar items into SavedItemFolderId (default: own calendar)."""
         target = child(req, "SavedItemFolderId")
         resp, msgs = self.response("CreateItem")
         try:
@@ -154,6 +158,7 @@ class ItemOps(OperationsBase):
         return resp
 
     def new_item(self, ctx: Ctx, el: etree._Element, mailbox: str, folder: str) -> Item:
+        """Store one new item from its t:CalendarItem element."""
         if local(el.tag) != "CalendarItem":
             raise EwsError(
                 "ErrorInvalidRequest",
@@ -169,6 +174,7 @@ class ItemOps(OperationsBase):
         return item
 
     def check_refusal(self, ctx: Ctx, item: Item) -> None:
+        """Raise the configured refusal when the subject matches a rule."""
         for rule in ctx.refusals:
             if re.search(rule.get("subject_matches") or "", item.subject):
                 raise EwsError(
@@ -216,6 +222,7 @@ class ItemOps(OperationsBase):
 
     # --- UpdateItem ---------------------------------------------------------------------------
     def update_item(self, ctx: Ctx, req: etree._Element) -> etree._Element:
+        """UpdateItem honouring ChangeKey and ConflictResolution."""
         policy = req.get("ConflictResolution", "AutoResolve")
 
         def one(change: etree._Element, msgs: etree._Element) -> None:
@@ -255,6 +262,7 @@ class ItemOps(OperationsBase):
 
     @staticmethod
     def client_version(change_key: str | None) -> int | None:
+        """The item version a client's change key was issued for."""
         if not change_key:
             return None
         raw = unb64(change_key)
@@ -264,6 +272,7 @@ class ItemOps(OperationsBase):
 
     @staticmethod
     def update_key(update: etree._Element) -> str:
+        """The property key (element name or ext:...) an update touches."""
         uri = next((c for c in children(update) if local(c.tag).endswith("FieldURI")), None)
         if uri is None:
             raise EwsError("ErrorInvalidRequest", "Update without a field URI.")
@@ -317,6 +326,7 @@ class ItemOps(OperationsBase):
 
     # --- DeleteItem ---------------------------------------------------------------------------
     def delete_item(self, ctx: Ctx, req: etree._Element) -> etree._Element:
+        """DeleteItem (Hard, Soft, MoveToDeletedItems); a deleted occurrence leaves its series."""
         how = req.get("DeleteType", "MoveToDeletedItems")
 
         def one(el: etree._Element, msgs: etree._Element) -> None:

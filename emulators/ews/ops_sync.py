@@ -20,6 +20,7 @@ class SyncOps(OperationsBase):
 
     # --- SyncFolderItems ----------------------------------------------------------------------
     def sync_token(self, key: str, seq: int) -> str:
+        """A signed, opaque sync state for a folder log position."""
         payload = b64(json.dumps({"k": key, "s": seq}))
         sig = hmac.new(self.store.secret.encode(), payload.encode(), hashlib.sha256).hexdigest()[
             :24
@@ -27,6 +28,7 @@ class SyncOps(OperationsBase):
         return f"{payload}.{sig}"
 
     def read_token(self, token: str, key: str) -> int:
+        """Log position of a sync state issued for this folder, else ErrorInvalidSyncStateData."""
         payload, _, sig = token.strip().partition(".")
         good = hmac.new(self.store.secret.encode(), payload.encode(), hashlib.sha256).hexdigest()[
             :24
@@ -45,6 +47,7 @@ class SyncOps(OperationsBase):
         return int(data["s"])
 
     def sync_folder_items(self, ctx: Ctx, req: etree._Element) -> etree._Element:
+        """SyncFolderItems: net Create/Update/Delete changes since the token."""
         shape = parse_shape(child(req, "ItemShape"))
         folder_el = child(req, "SyncFolderId")
         token = text_of(req, "SyncState")

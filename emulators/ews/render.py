@@ -129,11 +129,13 @@ class View:
 
     @property
     def start(self) -> dt.datetime | None:
+        """Start of this view (occurrence or item)."""
         v = text_of(self.props.get("Start"))
         return _dt(v)
 
     @property
     def end(self) -> dt.datetime | None:
+        """End of this view (occurrence or item)."""
         v = text_of(self.props.get("End"))
         return _dt(v)
 

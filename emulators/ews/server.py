@@ -54,6 +54,7 @@ class EwsHttpServer(ThreadingHTTPServer):
         super().__init__(address, Handler)
 
     def finish_request(self, request: Any, client_address: Any) -> None:
+        """Do the TLS handshake in the request thread, not the accept loop."""
         if self.ssl_context is not None:
             try:
                 request = self.ssl_context.wrap_socket(request, server_side=True)
@@ -71,6 +72,7 @@ class Handler(BaseHTTPRequestHandler):
     sys_version = ""
 
     def setup(self) -> None:
+        """Set TCP_NODELAY on the connection."""
         super().setup()
         # Headers and body go out in separate writes; without this, Nagle + delayed ACK stall
         # every keep-alive response by ~40 ms.
@@ -108,6 +110,7 @@ class Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        """Control API reads; a plain answer on the EWS URL."""
         path = urllib.parse.urlsplit(self.path)
         if path.path.startswith("/_control/"):
             self._control("GET", path, b"")
@@ -117,6 +120,7 @@ class Handler(BaseHTTPRequestHandler):
             self._send(404, b"Not found", "text/plain")
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+        """EWS SOAP, the control API and the OAuth2 token endpoint."""
         body = self._body()
         path = urllib.parse.urlsplit(self.path)
         if path.path.lower() == EWS_PATH:
@@ -129,6 +133,7 @@ class Handler(BaseHTTPRequestHandler):
             self._send(404, b"Not found", "text/plain")
 
     def do_DELETE(self) -> None:  # noqa: N802 - stdlib naming
+        """Control API deletions."""
         self._body()
         self._control("DELETE", urllib.parse.urlsplit(self.path), b"")
 
