@@ -33,6 +33,7 @@ from connectors.platform.models import utcnow
 from connectors.platform.state import save_links
 from sync_rules.errors import TrainerSyncError
 from sync_rules.frames import split_list
+from tasks import progress
 from tasks.context import ProviderRun, TrainerInfo
 from tasks.runtime import connector_for, db_url, retry_if_transient
 
@@ -136,10 +137,11 @@ def _extract_one(run: ProviderRun, trainer: TrainerInfo, fingerprint: str) -> Tr
         return TrainerOutcome(trainer, "failed", error=f"unexpected error: {exc!r}", access=access)
 
 
+# No task timeout on the two chunk tasks: they run in worker threads, where Prefect cannot
+# interrupt them; the connector's connect/read timeouts bound every request instead.
 @task(
     name="extract-exchange",
     cache_policy=NO_CACHE,
-    timeout_seconds=1800,
     retries=1,
     retry_delay_seconds=10,
     retry_condition_fn=retry_if_transient,
@@ -155,6 +157,7 @@ def extract_exchange(
         outcomes = list(
             pool.map(lambda t: _extract_one(run, t, fingerprints.get(t.trainer_id, "")), trainers)
         )
+    progress.report("extract", len(outcomes), len(run.trainers))
     log = _logger()
     for o in outcomes:
         if o.failed:
@@ -264,7 +267,7 @@ def _load_one(run: ProviderRun, outcome: TrainerOutcome, rows: pd.DataFrame) -> 
     return replace(outcome, status="synced", write_results=tuple(reports), cursor_to_store=cursor)
 
 
-@task(name="load-exchange", cache_policy=NO_CACHE, timeout_seconds=3600)
+@task(name="load-exchange", cache_policy=NO_CACHE)
 def load_exchange(
     run: ProviderRun, outcomes: list[TrainerOutcome], plan: pd.DataFrame
 ) -> list[TrainerOutcome]:
@@ -282,6 +285,7 @@ def load_exchange(
                 lambda o: _load_one(run, o, by_trainer.get(o.trainer.trainer_id, empty)), outcomes
             )
         )
+    progress.report("load", len(loaded), len(run.trainers))
     log = _logger()
     for o in loaded:
         if o.failed and o.error:

@@ -42,3 +42,15 @@ def _load_secret(block_name: str) -> str:
 def install_prefect_secret_resolver() -> None:
     """Make `prefect-secret:` references resolvable in this process."""
     register_resolver("prefect-secret", _load_secret)
+
+
+def delete_secret(block_name: str) -> None:
+    """Remove a Secret block (e.g. one stored for a service that then failed verification)."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        try:
+            block = client.read_block_document_by_name(name=block_name, block_type_slug="secret")
+        except Exception:  # already gone
+            return
+        client.delete_block_document(block.id)

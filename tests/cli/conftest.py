@@ -49,6 +49,7 @@ def configured(cli: Invoke, monkeypatch: pytest.MonkeyPatch) -> Invoke:
             "master@acme.test",
             "--secret",
             "env:ACME_EWS_PASSWORD",
+            "--no-verify",
         ),
         ("trainer", "add", "--provider", "Acme", "--name", "Ann", "--email", "ann@acme.test"),
         ("trainer", "add", "--provider", "Acme", "--name", "Bob", "--email", "bob@acme.test"),

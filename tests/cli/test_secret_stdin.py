@@ -26,6 +26,7 @@ def test_secret_stdin_stores_a_block_and_never_the_secret(
         "--username",
         "master@acme.test",
         "--secret-stdin",
+        "--no-verify",
         input="s3cret-Pa55\n",
     )
     assert result.exit_code == 0, result.output

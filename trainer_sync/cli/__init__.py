@@ -13,7 +13,7 @@ import typer
 from typer.core import TyperGroup
 
 from sync_rules.errors import TrainerSyncError
-from trainer_sync.cli import calendar, db, emulator, provider, service, trainer
+from trainer_sync.cli import calendar, db, emulator, provider, service, sync, trainer
 from trainer_sync.cli.context import set_database_url
 from trainer_sync.cli.output import print_error
 
@@ -57,6 +57,10 @@ app.add_typer(trainer.app, name="trainer")
 app.add_typer(calendar.events_app, name="events")
 app.add_typer(calendar.unavailability_app, name="unavailability")
 app.command("calendar")(calendar.calendar)
+app.command("sync")(sync.sync)
+app.command("status")(sync.status)
+app.command("history")(sync.history)
+app.command("validate")(sync.validate)
 app.add_typer(emulator.app, name="emulator")
 
 

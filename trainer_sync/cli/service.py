@@ -10,7 +10,8 @@ from connectors.platform import configuration
 from connectors.platform.configuration import ServiceSpec
 from sync_rules.errors import ConfigurationError
 from trainer_sync.cli.context import store
-from trainer_sync.cli.output import console, print_json, print_table
+from trainer_sync.cli.output import console, print_error, print_json, print_table
+from trainer_sync.cli.runtime import prepare_engine
 
 app = typer.Typer(help="Master accounts: Exchange services.", no_args_is_help=True)
 
@@ -25,6 +26,7 @@ SERVICE_COLUMNS = [
     "secret_ref",
     "last_verified_at",
     "last_verification_ok",
+    "last_verification_message",
 ]
 
 
@@ -54,8 +56,11 @@ def add(
     server_version: str | None = typer.Option(None, help="Pin the server version, e.g. 15.2."),
     ca_bundle: str | None = typer.Option(None, help="CA bundle to verify the server with."),
     max_connections: int = typer.Option(8, help="Concurrent requests to this service (≤ 27)."),
+    verify: bool = typer.Option(
+        True, "--verify/--no-verify", help="Sign in to the service before saving it."
+    ),
 ) -> None:
-    """Add a master account."""
+    """Add a master account; it is verified before it is saved unless --no-verify."""
     if (secret is None) == (not secret_stdin):
         raise ConfigurationError(
             "Give exactly one of --secret REF and --secret-stdin.",
@@ -88,10 +93,46 @@ def add(
                 **{**vars(spec), "secret_ref": store_secret(secret_block_name(name), value)}
             )
         service = configuration.add_service(session, spec)
+        if verify:
+            result = _verify(session, service)
+            if not result.ok:
+                if secret_stdin:  # nothing of a refused service is kept, its secret included
+                    from tasks.secrets import delete_secret, secret_block_name
+
+                    delete_secret(secret_block_name(name))
+                raise ConfigurationError(
+                    f"Service {name!r} failed verification, so it was not saved: {result.message}",
+                    result.hint or "Correct the settings and add it again, or use --no-verify.",
+                )
+    state = "verified" if verify else "not verified (--no-verify)"
     console.print(
         f"Added service {service.name!r} for {provider!r} ({service.username}, "
-        f"{service.access_type}, secret {service.secret_ref}). Not verified yet."
+        f"{service.access_type}, secret {service.secret_ref}): {state}."
     )
+
+
+def _verify(session, service):  # type: ignore[no-untyped-def]
+    """Sign in to the service now and record the outcome on it."""
+    prepare_engine()
+    from connectors.platform.models import utcnow
+    from tasks.runtime import connector_for, service_config
+
+    result = connector_for(service_config(service)).verify_service()
+    message = result.message + (f" {result.hint}" if result.hint and not result.ok else "")
+    configuration.record_verification(session, service, result.ok, message, utcnow())
+    return result
+
+
+@app.command("verify")
+def verify_command(name: str = typer.Argument(..., help="Service name.")) -> None:
+    """Sign in to a service again and record the result and the time."""
+    with store() as session:
+        service = configuration.get_service(session, name)
+        result = _verify(session, service)
+    if not result.ok:
+        print_error(ConfigurationError(f"Service {name!r}: {result.message}", result.hint))
+        raise typer.Exit(1)
+    console.print(f"Service {name!r} verified: {result.message}")
 
 
 @app.command("list")
@@ -110,6 +151,7 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
                 "secret_ref": s.secret_ref,
                 "last_verified_at": s.last_verified_at,
                 "last_verification_ok": s.last_verification_ok,
+                "last_verification_message": s.last_verification_message,
             }
             for s in configuration.list_services(session)
         ]

@@ -1,0 +1,64 @@
+"""`trainer-sync serve`: run the scheduled and manual syncs from the Prefect UI."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+from sqlalchemy.engine import make_url
+
+from trainer_sync.cli.context import db_url, store
+from trainer_sync.cli.output import console
+
+DATABASE_ENV = "TRAINER_SYNC_DATABASE_URL"
+
+
+def serve(
+    interval_minutes: int | None = typer.Option(
+        None,
+        "--interval-minutes",
+        help="Minutes between scheduled syncs of all providers "
+        "[env: TRAINER_SYNC_INTERVAL_MINUTES; default: 15].",
+        show_default=False,
+    ),
+) -> None:
+    """Serve the sync deployments to the Prefect server of PREFECT_API_URL, until Ctrl+C.
+
+    Registers sync-all (scheduled), sync-provider, sync-trainer and verify-service, then runs
+    their flow runs from this process. Stopping pauses the schedule.
+    """
+    from deployments.serve import api_url, resolve_interval, serve_deployments, ui_url
+
+    minutes = resolve_interval(interval_minutes)
+    url = _absolute(db_url())
+    with store():  # refuses a database without the trainer-sync schema
+        pass
+    api = api_url()
+    # Flow runs start in child processes: they must find the same store.
+    os.environ[DATABASE_ENV] = url
+    console.print(f"Prefect API: {api}", highlight=False)
+    console.print(f"Prefect UI:  {ui_url() or api}", highlight=False)
+    console.print(f"Platform store: {_safe(url)}", highlight=False)
+    console.print(
+        f"Serving sync-all (every {minutes} min), sync-provider, sync-trainer and "
+        "verify-service. Press Ctrl+C to stop.",
+        highlight=False,
+    )
+    serve_deployments(minutes)
+
+
+def _absolute(url: str) -> str:
+    """A SQLite URL with an absolute path, so runs do not depend on their working directory."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return url
+    if parsed.database == ":memory:" or Path(parsed.database).is_absolute():
+        return url
+    return parsed.set(database=str(Path(parsed.database).resolve())).render_as_string(
+        hide_password=False
+    )
+
+
+def _safe(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
