@@ -303,6 +303,7 @@ class Store:
             "log": self.log,
             "seq": self.seq,
             "secret": self.secret,
+            "tokens": self.tokens,
         }
 
     def save(self) -> None:
@@ -331,6 +332,7 @@ class Store:
         self.log = {k: [tuple(e) for e in v] for k, v in d["log"].items()}  # type: ignore[misc]
         self.seq = d["seq"]
         self.secret = d["secret"]
+        self.tokens = d.get("tokens", {})
 
 
 def clone(el: etree._Element) -> etree._Element:

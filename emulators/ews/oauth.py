@@ -47,6 +47,7 @@ def issue_token(
             "app": f"{tenant}:{app.client_id}",
             "expires": time.time() + TOKEN_LIFETIME_S,
         }
+        store.save()  # issued tokens stay valid across restarts, like Entra ID's signed tokens
     return 200, {
         "token_type": "Bearer",
         "expires_in": TOKEN_LIFETIME_S,

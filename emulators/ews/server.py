@@ -157,12 +157,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         caller = self._authenticate()
         if caller is None:
-            self._send(
-                401,
-                b"",
-                "text/html",
-                {"WWW-Authenticate": 'Basic realm="127.0.0.1"'},
-            )
+            bearer = (self.headers.get("Authorization") or "").lower().startswith("bearer ")
+            challenge = 'Bearer error="invalid_token"' if bearer else 'Basic realm="127.0.0.1"'
+            self._send(401, b"", "text/html", {"WWW-Authenticate": challenge})
             return
         try:
             doc = parse(body)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 from exchangelib import (
+    DELEGATE,
     IMPERSONATION,
     OAUTH2,
     Account,
@@ -16,7 +17,11 @@ from exchangelib import (
     Identity,
     OAuth2Credentials,
 )
-from exchangelib.errors import ErrorAccessDenied, TransportError
+from exchangelib.errors import (
+    ErrorAccessDenied,
+    ErrorInvalidExchangeImpersonationHeaderData,
+    TransportError,
+)
 from exchangelib.protocol import BaseProtocol, FailFast
 from oauthlib.oauth2.rfc6749.errors import InvalidClientError
 
@@ -67,12 +72,18 @@ class TenantOAuth2Credentials(OAuth2Credentials):
         return self._token_url
 
 
-def oauth_account(ews: EwsEmulator, mailbox: str, secret: str = "s3cret") -> Account:
+def oauth_account(
+    ews: EwsEmulator,
+    mailbox: str,
+    secret: str = "s3cret",
+    access_type: str = IMPERSONATION,
+    identity: Identity | None = None,
+) -> Account:
     creds = TenantOAuth2Credentials(
         client_id="sync-app",
         client_secret=secret,
         tenant_id=TENANT,
-        identity=Identity(primary_smtp_address=mailbox),
+        identity=identity,
         token_url=ews.token_url(TENANT),
     )
     config = Configuration(
@@ -82,7 +93,7 @@ def oauth_account(ews: EwsEmulator, mailbox: str, secret: str = "s3cret") -> Acc
         version=EXCHANGE_2019,
         retry_policy=FailFast(),
     )
-    return Account(mailbox, config=config, autodiscover=False, access_type=IMPERSONATION)
+    return Account(mailbox, config=config, autodiscover=False, access_type=access_type)
 
 
 def test_https_with_generated_ca(trusted):
@@ -118,6 +129,15 @@ def test_oauth2_client_credentials_for_granted_mailbox_only(trusted):
 
     with pytest.raises(ErrorAccessDenied):
         oauth_account(trusted, "trainer2@contoso.test").calendar  # noqa: B018
+
+
+def test_oauth2_app_token_needs_an_impersonation_header(trusted):
+    trusted.control.add_app(TENANT, "sync-app", "s3cret", mailboxes=[TRAINER])
+    with pytest.raises(ErrorInvalidExchangeImpersonationHeaderData):
+        oauth_account(trusted, TRAINER, access_type=DELEGATE).calendar  # noqa: B018
+    granted = Identity(primary_smtp_address=TRAINER)
+    acc = oauth_account(trusted, TRAINER, access_type=DELEGATE, identity=granted)
+    assert acc.calendar.name == "Calendar"
 
 
 def test_oauth2_wrong_secret_gets_no_token(trusted):
