@@ -137,6 +137,7 @@ def run_ews_emulator(
     Runs in a daemon thread of this process, or in its own Python process with subprocess=True
     (for load tests, so the server has its own interpreter lock).
     """
+    check_bind(host, allow_remote)
     if subprocess:
         cm = _in_subprocess(host, port, state_file, latency_ms, tls, allow_remote)
     else:
@@ -183,21 +184,28 @@ def _in_subprocess(
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
     }
-    proc = sp.Popen(cmd, stdout=sp.PIPE, stderr=sp.PIPE, text=True, env=env)
-    try:
-        line = proc.stdout.readline() if proc.stdout else ""
-        if not line:
-            err = proc.stderr.read() if proc.stderr else ""
-            raise RuntimeError(f"EWS emulator subprocess failed to start: {err.strip()}")
-        info = json.loads(line)
-        ca_file = info.get("ca_file")
-        yield EwsEmulator(
-            info["host"], info["port"], tls, ca_file, ControlClient(info["base_url"], ca_file)
-        )
-    finally:
-        proc.terminate()
+    # stderr goes to a file, not a pipe: an undrained pipe would block a long-running server.
+    with tempfile.TemporaryFile(mode="w+") as errors:
+        proc = sp.Popen(cmd, stdout=sp.PIPE, stderr=errors, text=True, env=env)
         try:
-            proc.wait(timeout=5)
-        except sp.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            line = proc.stdout.readline() if proc.stdout else ""
+            if not line:
+                proc.wait(timeout=10)
+                errors.seek(0)
+                raise RuntimeError(
+                    f"EWS emulator subprocess failed to start: {errors.read().strip()}"
+                )
+            info = json.loads(line)
+            ca_file = info.get("ca_file")
+            yield EwsEmulator(
+                info["host"], info["port"], tls, ca_file, ControlClient(info["base_url"], ca_file)
+            )
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except sp.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if proc.stdout:
+                proc.stdout.close()

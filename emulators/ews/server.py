@@ -8,6 +8,7 @@ import json
 import secrets
 import socket
 import ssl
+import sys
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -52,6 +53,13 @@ class EwsHttpServer(ThreadingHTTPServer):
         self.ops = Operations(store)
         self.ssl_context = ssl_context
         super().__init__(address, Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients hanging up mid-request are normal; anything else is reported briefly."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError, ssl.SSLError)):
+            return
+        print(f"EWS emulator: error serving {client_address}: {exc!r}", file=sys.stderr)
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         """Do the TLS handshake in the request thread, not the accept loop."""
