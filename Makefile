@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo ui lint format install clean
+.PHONY: test demo lint format install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,3 +27,6 @@ test: $(STAMP) lint
 
 clean:
 	rm -rf $(VENV) .pytest_cache .demo
+
+demo: $(STAMP)
+	$(BIN)/python -m trainer_sync.demo
