@@ -19,14 +19,15 @@ def serve(
         None,
         "--interval-minutes",
         help="Minutes between scheduled syncs of all providers "
-        "[env: TRAINER_SYNC_INTERVAL_MINUTES; default: 15].",
+        "(env: TRAINER_SYNC_INTERVAL_MINUTES; default: 15).",
         show_default=False,
     ),
 ) -> None:
     """Serve the sync deployments to the Prefect server of PREFECT_API_URL, until Ctrl+C.
 
-    Registers sync-all (scheduled), sync-provider, sync-trainer and verify-service, then runs
-    their flow runs from this process. Stopping pauses the schedule.
+    sync-all runs on its schedule; the other deployments run when started from the Prefect UI.
+
+    Stopping pauses the schedule; serving again resumes it.
     """
     from deployments.serve import api_url, resolve_interval, serve_deployments, ui_url
 

@@ -1,0 +1,146 @@
+"""The Prefect deployments of trainer-sync, and serving them from one long-running process.
+
+`sync-all` runs on a schedule; `sync-provider`, `sync-trainer` and `verify-service` are run by
+hand from the Prefect UI (their parameters are typed, so the UI shows a form). Secrets never
+appear in parameters: services name a secret reference, resolved inside the run.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+from datetime import timedelta
+
+from prefect import serve
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+from prefect.deployments.runner import EntrypointType, RunnerDeployment
+from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
+
+from flows.sync import sync_all, sync_provider, sync_trainer, verify_service
+from sync_rules.errors import ConfigurationError
+
+#: Every deployment has this name, so full names read `sync-all/trainer-sync`, and stay the
+#: same whatever the schedule (a renamed deployment would orphan its run history).
+DEPLOYMENT_NAME = "trainer-sync"
+DEFAULT_INTERVAL_MINUTES = 15
+INTERVAL_ENV = "TRAINER_SYNC_INTERVAL_MINUTES"
+TAG = "trainer-sync"
+
+#: An overlapping cycle is pointless: the providers it would sync are still locked by the
+#: previous one. The late cycle is cancelled (visible in the UI), not queued behind it.
+CYCLE_LIMIT = ConcurrencyLimitConfig(
+    limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
+)
+#: A deployment limit counts runs of the deployment whatever their parameters: limit 1 means
+#: one manual run of *any* provider at a time, not one per provider. With CANCEL_NEW, a rerun of
+#: trainer B started while trainer A's rerun is going would be cancelled although it collides
+#: with nothing; with ENQUEUE it waits a few seconds and runs. So manual runs queue, and the
+#: per-provider lock taken inside every provider run (also by the scheduled cycle) is what
+#: refuses a second sync of the same provider: that run ends Cancelled, naming the holder.
+MANUAL_LIMIT = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)
+
+
+def resolve_interval(interval_minutes: int | None = None) -> int:
+    """The schedule of `sync-all` in minutes: the argument, else $TRAINER_SYNC_INTERVAL_MINUTES,
+    else 15."""
+    source = "--interval-minutes"
+    value: int | str | None = interval_minutes
+    if value is None:
+        value, source = os.environ.get(INTERVAL_ENV, "").strip() or None, INTERVAL_ENV
+    if value is None:
+        return DEFAULT_INTERVAL_MINUTES
+    try:
+        minutes = int(value)
+    except ValueError:
+        minutes = 0
+    if minutes < 1:
+        raise ConfigurationError(
+            f"{source} must be a whole number of minutes of at least 1, not {value!r}.",
+            f"Set {source} to e.g. {DEFAULT_INTERVAL_MINUTES}.",
+        )
+    return minutes
+
+
+def build_deployments(interval_minutes: int) -> list[RunnerDeployment]:
+    """The four deployments, ready to `apply()` or serve; `sync-all` every `interval_minutes`."""
+    if interval_minutes < 1:
+        raise ConfigurationError(
+            f"The sync interval must be at least 1 minute, not {interval_minutes}."
+        )
+    common = {"entrypoint_type": EntrypointType.MODULE_PATH}  # importable from any directory
+    return [
+        sync_all.to_deployment(
+            DEPLOYMENT_NAME,
+            interval=timedelta(minutes=interval_minutes),
+            concurrency_limit=CYCLE_LIMIT,
+            description=(
+                f"Every {interval_minutes} min: syncs each provider whose sync engine is "
+                "enabled, one sync-provider run each."
+            ),
+            tags=[TAG, "scheduled"],
+            **common,
+        ),
+        sync_provider.to_deployment(
+            DEPLOYMENT_NAME,
+            concurrency_limit=MANUAL_LIMIT,
+            description=(
+                "Sync one provider now: all its linked trainers, or those listed by email. "
+                "dry_run plans and reports without writing; allow_mass_delete applies plans "
+                "that the mass-deletion guard holds."
+            ),
+            tags=[TAG, "manual"],
+            **common,
+        ),
+        sync_trainer.to_deployment(
+            DEPLOYMENT_NAME,
+            concurrency_limit=MANUAL_LIMIT,
+            description=(
+                "Rerun one trainer (by email), e.g. after fixing its mailbox permissions. "
+                "allow_mass_delete applies a plan that the mass-deletion guard holds."
+            ),
+            tags=[TAG, "manual"],
+            **common,
+        ),
+        verify_service.to_deployment(
+            DEPLOYMENT_NAME,
+            description=(
+                "Check a service's master account: credentials, endpoint and calendar access."
+            ),
+            tags=[TAG, "manual"],
+            **common,
+        ),
+    ]
+
+
+def api_url() -> str:
+    """The Prefect API the deployments go to; an error if there is none or it does not answer."""
+    url = PREFECT_API_URL.value()
+    if not url:
+        raise ConfigurationError(
+            "No Prefect server is configured (PREFECT_API_URL is not set).",
+            "Start one with `make ui`, or run `prefect server start` and set "
+            "PREFECT_API_URL=http://127.0.0.1:4200/api.",
+        )
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=5):
+            pass
+    except OSError as exc:  # refused, timed out, or an HTTP error status
+        raise ConfigurationError(
+            f"The Prefect server at {url} does not answer ({exc}).",
+            "Start it (`prefect server start`) or fix PREFECT_API_URL.",
+        ) from None
+    return url
+
+
+def ui_url() -> str | None:
+    """Where the Prefect UI of the configured server is."""
+    return PREFECT_UI_URL.value()
+
+
+def serve_deployments(interval_minutes: int) -> None:
+    """Register the deployments and run their flow runs from this process until stopped.
+
+    Stopping pauses the `sync-all` schedule, so no cycles pile up as Late while nothing serves
+    them; serving again resumes it.
+    """
+    serve(*build_deployments(interval_minutes), print_starting_message=False)

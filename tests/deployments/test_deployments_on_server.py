@@ -1,0 +1,168 @@
+"""The deployments on a real Prefect server (`prefect server start`), as the UI sees them.
+
+This module starts its own server instead of using the session's test harness: it overrides
+the `prefect_api` fixture, so the shared `world` scenario (a store, the EWS emulator) runs
+its provider against this server. The override points the client at the server only for this
+module and restores the harness settings afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from prefect import get_client
+from prefect._internal.concurrency.services import QueueService
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    ArtifactFilterKey,
+)
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+from deployments.serve import DEPLOYMENT_NAME, build_deployments
+from flows.sync import sync_provider
+
+# The shared scenario; importing the fixtures makes them resolve `prefect_api` to this module's.
+from tests.flows.conftest import World, ews, tomorrow, world  # noqa: F401
+
+STARTUP_TIMEOUT = 90
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_healthy(api: str, server: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"prefect server exited with {server.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{api}/health", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"prefect server not healthy after {STARTUP_TIMEOUT}s:\n{log.read_text()}")
+
+
+def _drain_prefect_workers() -> None:
+    """Send queued logs and events to the server they belong to before switching servers.
+
+    Prefect's log and event workers are process-wide and bound to the API of their start;
+    draining stops them, and the next use starts them on the current API.
+    """
+    QueueService.drain_all(timeout=10, at_exit=False)
+
+
+@pytest.fixture(scope="module")
+def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `prefect server start` on a free loopback port, with its own home and database."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    log = home / "server.log"
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+        "PREFECT_UI_ENABLED": "false",  # the API is all this test needs
+    }
+    env.pop("PREFECT_API_URL", None)
+    port = _free_port()
+    prefect = Path(sys.executable).with_name("prefect")
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, stopped as a whole below
+        )
+    api = f"http://127.0.0.1:{port}/api"
+    try:
+        _wait_healthy(api, server, log)
+        _drain_prefect_workers()
+        with temporary_settings(updates={PREFECT_API_URL: api}):
+            try:
+                yield api
+            finally:
+                _drain_prefect_workers()
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+def test_deployments_exist_and_a_provider_run_publishes_its_table(
+    prefect_api: str,
+    world: World,  # noqa: F811
+) -> None:
+    for deployment in build_deployments(interval_minutes=20):
+        deployment.apply()
+
+    with get_client(sync_client=True) as client:
+        assert str(client.api_url).startswith(prefect_api)  # this server, not the harness
+        found = {
+            name: client.read_deployment_by_name(f"{name}/{DEPLOYMENT_NAME}")
+            for name in ("sync-all", "sync-provider", "sync-trainer", "verify-service")
+        }
+        cycle = found["sync-all"]
+        assert [s.schedule.interval for s in cycle.schedules] == [timedelta(minutes=20)]
+        assert all(s.active for s in cycle.schedules) and not cycle.paused
+        for manual in ("sync-provider", "sync-trainer", "verify-service"):
+            assert found[manual].schedules == [], manual
+        # The UI builds its run form from the parameter schema.
+        schema = found["sync-provider"].parameter_openapi_schema
+        assert schema["required"] == ["provider"]
+        assert schema["properties"]["dry_run"]["type"] == "boolean"
+        assert found["sync-trainer"].parameter_openapi_schema["required"] == [
+            "provider",
+            "trainer",
+        ]
+        limits = {
+            name: (d.global_concurrency_limit.limit, d.concurrency_options.collision_strategy)
+            for name, d in found.items()
+            if d.global_concurrency_limit is not None
+        }
+        assert {name: (n, str(s.value)) for name, (n, s) in limits.items()} == {
+            "sync-all": (1, "CANCEL_NEW"),
+            "sync-provider": (1, "ENQUEUE"),
+            "sync-trainer": (1, "ENQUEUE"),
+        }
+
+    ann = world.trainer("ann", "out")
+    world.event("First Aid", [tomorrow(9)], [ann])
+    state = sync_provider(provider="Acme", return_state=True)
+    assert state.is_completed(), state.message
+    flow_run_id = state.state_details.flow_run_id
+
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(flow_run_id)
+        assert run.state is not None and run.state.is_completed()
+        assert run.name == "sync-provider-Acme"
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=["trainer-sync-acme"]),
+                flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]),
+            )
+        )
+    assert [a.type for a in artifacts] == ["table"]
+    rows = json.loads(artifacts[0].data)  # a table artifact keeps its rows as JSON
+    assert [(r["trainer"], r["status"], r["exchange_created"]) for r in rows] == [
+        (ann, "synced", 1)
+    ]
