@@ -1,0 +1,95 @@
+"""Failures stay with their trainer; guards hold; throttling is survived; dry runs write nothing."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, func, select
+
+from connectors.platform import db
+from connectors.platform.models import EventSession, SyncChange, SyncRun, Unavailability
+from flows.sync import sync_all, sync_provider, sync_trainer
+from tests.flows.conftest import World, tomorrow
+
+
+def test_a_trainer_without_rights_fails_alone_and_the_run_ends_failed(world: World) -> None:
+    ann = world.trainer("ann", "out")
+    rex = world.trainer("rex", "out", grant="Reviewer")
+    ned = world.trainer("ned", "in", grant=None)
+    oth = world.trainer("oth", "in", mailbox_domain="elsewhere.test")
+    world.event("First Aid", [tomorrow(9)], [ann, rex])
+    state = sync_provider(provider="Acme", return_state=True)
+    assert state.is_failed()
+    assert "3 of 4 trainers failed" in state.message
+    records = {r["trainer"]: r for r in state.result(raise_on_failure=False)}
+    assert records[ann]["status"] == "synced" and records[ann]["exchange_created"] == 1
+    assert "Editor" in records[rex]["error"] and "Delegate Access" in records[rex]["error"]
+    assert "master@acme.test" in records[ned]["error"]
+    assert "elsewhere.test" in records[oth]["error"] and "acme.test" in records[oth]["error"]
+    assert len(world.items(ann)) == 1 and world.items(rex) == []
+
+
+def test_dry_run_writes_nothing_anywhere(world: World) -> None:
+    ann = world.trainer("ann", "out")
+    ben = world.trainer("ben", "in")
+    world.event("First Aid", [tomorrow(9)], [ann])
+    world.add_appointment(ben, "Dentist", tomorrow(14), tomorrow(15))
+    state = sync_provider(provider="Acme", dry_run=True, return_state=True)
+    assert state.is_completed(), state.message
+    records = {r["trainer"]: r for r in state.result()}
+    assert records[ann]["exchange_created"] == 1 and records[ben]["platform_created"] == 1
+    assert world.items(ann) == []
+    with db.transaction(world.url) as s:
+        assert s.scalar(select(func.count()).select_from(Unavailability)) == 0
+        assert s.scalar(select(func.count()).select_from(SyncRun)) == 0
+        assert s.scalar(select(func.count()).select_from(SyncChange)) == 0
+
+
+def test_mass_delete_guard_holds_when_the_platform_is_wiped(world: World) -> None:
+    ann = world.trainer("ann", "out")
+    world.event("First Aid", [tomorrow(9, days=d) for d in range(1, 13)], [ann])
+    assert sync_provider(provider="Acme", return_state=True).is_completed()
+    assert len(world.items(ann)) == 12
+    with db.transaction(world.url) as s:
+        s.execute(delete(EventSession))
+    state = sync_provider(provider="Acme", return_state=True)
+    (record,) = state.result(raise_on_failure=False)
+    assert record["exchange_held"] == 12 and record["exchange_deleted"] == 0
+    assert len(world.items(ann)) == 12
+    state = sync_provider(provider="Acme", allow_mass_delete=True, return_state=True)
+    assert state.is_completed()
+    assert world.items(ann) == []
+
+
+def test_throttling_mid_run_still_completes(world: World) -> None:
+    trainers = [world.trainer(name, "out") for name in ("ann", "bob", "cat")]
+    world.event("First Aid", [tomorrow(9, days=d) for d in range(1, 4)], trainers)
+    world.ews.control.throttling(max_concurrent=1, back_off_ms=200)
+    try:
+        state = sync_provider(provider="Acme", return_state=True)
+    finally:
+        world.ews.control.throttling(clear=True)
+    assert state.is_completed(), state.message
+    assert all(len(world.items(t)) == 3 for t in trainers)
+
+
+def test_sync_trainer_reruns_one_trainer(world: World) -> None:
+    ann = world.trainer("ann", "out")
+    bob = world.trainer("bob", "out")
+    world.event("First Aid", [tomorrow(9)], [ann, bob])
+    state = sync_trainer(provider="Acme", trainer=ann, return_state=True)
+    assert state.is_completed(), state.message
+    assert len(world.items(ann)) == 1 and world.items(bob) == []
+
+
+def test_sync_all_skips_providers_whose_engine_is_off(world: World) -> None:
+    from connectors.platform import configuration
+
+    ann = world.trainer("ann", "out")
+    world.event("First Aid", [tomorrow(9)], [ann])
+    with db.transaction(world.url) as s:
+        configuration.get_provider(s, "Acme").sync_engine_enabled = False
+    assert sync_all(return_state=True).is_completed()
+    assert world.items(ann) == []
+    with db.transaction(world.url) as s:
+        configuration.get_provider(s, "Acme").sync_engine_enabled = True
+    assert sync_all(return_state=True).is_completed()
+    assert len(world.items(ann)) == 1
