@@ -31,3 +31,25 @@ def ews(
     code = main(argv)
     if code:
         raise typer.Exit(code)
+
+
+@app.command("graph")
+def graph(
+    host: str = typer.Option("127.0.0.1", help="Address to bind (loopback unless --allow-remote)."),
+    port: int = typer.Option(8766, help="TCP port (0 picks a free one)."),
+    state: str | None = typer.Option(None, "--state", help="JSON file keeping users and events."),
+    allow_remote: bool = typer.Option(
+        False, "--allow-remote", help="Allow binding a non-loopback address."
+    ),
+) -> None:
+    """Run the Microsoft Graph (calendar + token endpoint) stand-in in the foreground (HTTPS)."""
+    from emulators.graph.cli import main  # lazy: keeps `trainer-sync --help` fast
+
+    argv = ["--host", host, "--port", str(port)]
+    if state:
+        argv += ["--state", state]
+    if allow_remote:
+        argv.append("--allow-remote")
+    code = main(argv)
+    if code:
+        raise typer.Exit(code)

@@ -1,0 +1,223 @@
+"""The `/_control/` JSON API (server side) and its Python client (stdlib only)."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+from .model import App
+
+
+def route_control(server: Any, method: str, url: urllib.parse.SplitResult, body: bytes):
+    """Answer one control request: (status, JSON)."""
+    store, behaviour = server.store, server.behaviour
+    path = url.path[len("/_control/") :].strip("/")
+    query = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query).items()}
+    try:
+        data = json.loads(body) if body else {}
+    except json.JSONDecodeError:
+        return 400, {"error": "body is not JSON"}
+    parts = [urllib.parse.unquote(p) for p in path.split("/")]
+    try:
+        if path == "health":
+            return 200, {"ok": True}
+        if path == "accounts" and method == "GET":
+            return 200, sorted(a.email for a in store.accounts.values())
+        if path == "accounts" and method == "POST":
+            store.add_account(data["email"], data["password"], bool(data.get("mailbox", True)))
+            return 200, {"ok": True}
+        if path == "apps" and method == "POST":
+            mailboxes = data.get("mailboxes")
+            app = App(
+                tenant=data["tenant"],
+                client_id=data["client_id"],
+                client_secret=data["client_secret"],
+                roles=list(data.get("roles", ["Calendars.ReadWrite"])),
+                mailboxes=None if mailboxes is None else list(mailboxes),
+            )
+            store.add_app(app)
+            return 200, {"authority": f"{server.base_url}/{app.tenant}"}
+        if len(parts) == 3 and parts[0] == "mailboxes" and parts[2] == "items" and method == "GET":
+            return 200, _items(store, parts[1], query.get("include_deleted", "1") == "1")
+        if len(parts) == 3 and parts[0] == "mailboxes" and parts[2] == "expire-delta":
+            mb = store.mailbox(parts[1])
+            if mb is None:
+                return 404, {"error": f"no mailbox {parts[1]}"}
+            with store.lock:
+                mb.delta_epoch += 1
+                store.save()
+            return 200, {"ok": True}
+        if path == "counters" and method == "GET":
+            snap = server.stats.snapshot()
+            snap["concurrency_refusals"] = behaviour.counters.get("concurrency_refusals", 0)
+            snap["max_inflight"] = behaviour.counters.get("max_inflight", 0)
+            return 200, snap
+        if path == "counters/reset" and method == "POST":
+            server.stats.reset()
+            behaviour.counters.clear()
+            return 200, {"ok": True}
+        if path == "faults" and method == "POST":
+            return 200, behaviour.set_faults(data)
+        if path == "throttling" and method == "POST":
+            return 200, behaviour.set_throttling(data)
+        if path == "settings" and method == "POST":
+            if "token_lifetime" in data:
+                store.token_lifetime = int(data["token_lifetime"])
+            return 200, {"token_lifetime": store.token_lifetime}
+        if path == "reset" and method == "POST":
+            store.reset(keep_accounts=bool(data.get("keep_accounts")))
+            behaviour.reset()
+            server.stats.reset()
+            return 200, {"ok": True}
+    except (KeyError, TypeError, ValueError) as exc:
+        return 400, {"error": f"bad control request: {exc!r}"}
+    return 404, {"error": f"no control endpoint {method} {path}"}
+
+
+def _items(store: Any, email: str, include_deleted: bool) -> list[dict[str, Any]]:
+    mb = store.mailbox(email)
+    if mb is None:
+        return []
+    with store.lock:
+        evs = sorted(mb.events.values(), key=lambda e: e.get("createdDateTime") or "")
+        out = []
+        for ev in evs:
+            folder = ev.get("_folder")
+            if folder != "calendar" and not include_deleted:
+                continue
+            item = {k: v for k, v in ev.items() if not k.startswith("_")}
+            item["folder"] = folder
+            item["exceptions"] = dict(ev.get("_exceptions") or {})
+            item["cancelled_occurrences"] = sorted(ev.get("_cancelled") or {})
+            out.append(json.loads(json.dumps(item)))
+        return out
+
+
+class ControlError(RuntimeError):
+    """The control API refused a call."""
+
+
+class ControlClient:
+    """Thin client of the control endpoints (see emulators/graph/README.md)."""
+
+    def __init__(self, base_url: str, ca_file: str | None = None, timeout: float = 10.0):
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._ssl = ssl.create_default_context(cafile=ca_file) if ca_file else None
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(
+            f"{self.base_url}/_control/{path}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout, context=self._ssl) as resp:  # noqa: S310
+                return json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            raise ControlError(
+                f"{method} /_control/{path}: {exc.code} {exc.read().decode()}"
+            ) from exc
+
+    def health(self) -> bool:
+        """True when the server answers."""
+        return bool(self._call("GET", "health").get("ok"))
+
+    def add_account(self, email: str, password: str, mailbox: bool = True) -> None:
+        """Create a user (with an Exchange Online mailbox unless mailbox=False)."""
+        self._call("POST", "accounts", {"email": email, "password": password, "mailbox": mailbox})
+
+    def accounts(self) -> list[str]:
+        """Addresses of all users."""
+        return self._call("GET", "accounts")
+
+    def add_app(
+        self,
+        tenant: str,
+        client_id: str,
+        client_secret: str,
+        mailboxes: list[str] | None = None,
+        roles: tuple[str, ...] | list[str] = ("Calendars.ReadWrite",),
+    ) -> str:
+        """Register an app with application permissions `roles`, RBAC-scoped to `mailboxes`.
+
+        `mailboxes=None` means no scope (every mailbox). Returns the authority URL
+        (`base_url/tenant`) to give msal.
+        """
+        res = self._call(
+            "POST",
+            "apps",
+            {
+                "tenant": tenant,
+                "client_id": client_id,
+                "client_secret": client_secret,
+                "mailboxes": mailboxes,
+                "roles": list(roles),
+            },
+        )
+        return res["authority"]
+
+    def items(self, mailbox: str, include_deleted: bool = True) -> list[dict[str, Any]]:
+        """Events of a mailbox as stored (with `folder`: calendar, deleteditems, purged)."""
+        flag = "1" if include_deleted else "0"
+        return self._call(
+            "GET", f"mailboxes/{urllib.parse.quote(mailbox)}/items?include_deleted={flag}"
+        )
+
+    def expire_delta(self, mailbox: str) -> None:
+        """Invalidate every delta token of a mailbox (the next use answers 410)."""
+        self._call("POST", f"mailboxes/{urllib.parse.quote(mailbox)}/expire-delta", {})
+
+    def counters(self) -> dict[str, Any]:
+        """Request counters (total, by_app, by_mailbox, by_operation, subrequests, ...)."""
+        return self._call("GET", "counters")
+
+    def reset_counters(self) -> None:
+        """Zero all request counters."""
+        self._call("POST", "counters/reset", {})
+
+    def faults(self, **config: Any) -> dict[str, Any]:
+        """Set latency_ms / error_rate / schedule / refuse (see README)."""
+        return self._call("POST", "faults", config)
+
+    def clear_faults(self) -> None:
+        """Remove injected faults and latency."""
+        self._call("POST", "faults", {"clear": True})
+
+    def throttling(self, **config: Any) -> dict[str, Any]:
+        """Set max_concurrent / retry_after / throttle / throttle_next / clear (see README)."""
+        return self._call("POST", "throttling", config)
+
+    def settings(self, **config: Any) -> dict[str, Any]:
+        """Set token_lifetime (seconds) for tokens issued from now on."""
+        return self._call("POST", "settings", config)
+
+    def reset(self, keep_accounts: bool = False) -> None:
+        """Drop events (and users and apps unless kept), faults, throttling and counters."""
+        self._call("POST", "reset", {"keep_accounts": keep_accounts})
+
+    def user_token(self, tenant: str, email: str, password: str) -> str:
+        """An access token for a user acting on its own mailbox (password grant)."""
+        form = urllib.parse.urlencode(
+            {
+                "grant_type": "password",
+                "client_id": "outlook",
+                "username": email,
+                "password": password,
+                "scope": "https://graph.microsoft.com/Calendars.ReadWrite",
+            }
+        ).encode()
+        req = urllib.request.Request(
+            f"{self.base_url}/{tenant}/oauth2/v2.0/token", data=form, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout, context=self._ssl) as resp:  # noqa: S310
+                return json.loads(resp.read())["access_token"]
+        except urllib.error.HTTPError as exc:
+            raise ControlError(f"user token for {email}: {exc.code} {exc.read().decode()}") from exc

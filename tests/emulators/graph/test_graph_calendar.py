@@ -1,0 +1,183 @@
+"""calendarView, events CRUD, extended properties, change keys and delta, as a client sees them."""
+
+from __future__ import annotations
+
+from tests.emulators.graph.conftest import (
+    TAG_ID,
+    TRAINER,
+    app_session,
+    event,
+    user_session,
+    view,
+)
+
+EXPAND = f"singleValueExtendedProperties($filter=id eq '{TAG_ID}')"
+
+
+def _weekly_series(me, graph) -> dict:
+    body = event(
+        "Weekly",
+        "2026-12-01T09:00:00",
+        "2026-12-01T10:00:00",
+        tz="W. Europe Standard Time",
+        recurrence={
+            "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["tuesday", "thursday"]},
+            "range": {"type": "numbered", "startDate": "2026-12-01", "numberOfOccurrences": 4},
+        },
+    )
+    r = me.post(f"{graph.url}/me/events", json=body)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_calendar_view_expands_series_with_exceptions_and_deletions(world):
+    me = user_session(world)
+    _weekly_series(me, world)
+    s = app_session(world)
+    occ = view(s, world, TRAINER, "2026-11-30T00:00:00Z", "2026-12-31T00:00:00Z", **{"$top": 2})
+    assert [o["start"]["dateTime"][:16] for o in occ] == [
+        "2026-12-01T08:00",
+        "2026-12-03T08:00",
+        "2026-12-08T08:00",
+        "2026-12-10T08:00",
+    ]
+    assert {o["type"] for o in occ} == {"occurrence"}
+    # The trainer moves the second occurrence and deletes the third.
+    moved = me.patch(
+        f"{world.url}/me/events/{occ[1]['id']}",
+        json={
+            "start": {"dateTime": "2026-12-03T14:00:00", "timeZone": "UTC"},
+            "end": {"dateTime": "2026-12-03T15:00:00", "timeZone": "UTC"},
+        },
+    )
+    assert moved.status_code == 200 and moved.json()["type"] == "exception"
+    assert me.delete(f"{world.url}/me/events/{occ[2]['id']}").status_code == 204
+    after = view(s, world, TRAINER, "2026-11-30T00:00:00Z", "2026-12-31T00:00:00Z")
+    assert [(o["start"]["dateTime"][:16], o["type"]) for o in after] == [
+        ("2026-12-01T08:00", "occurrence"),
+        ("2026-12-03T14:00", "exception"),
+        ("2026-12-10T08:00", "occurrence"),
+    ]
+
+
+def test_all_day_events_must_start_at_local_midnight(world):
+    s = app_session(world)
+    ok = s.post(
+        f"{world.url}/users/{TRAINER}/events",
+        json=event(
+            "Off", "2026-12-02T00:00:00", "2026-12-03T00:00:00", "Europe/Berlin", isAllDay=True
+        ),
+    )
+    assert ok.status_code == 201
+    assert ok.json()["start"] == {"dateTime": "2026-12-01T23:00:00.0000000", "timeZone": "UTC"}
+    bad = s.post(
+        f"{world.url}/users/{TRAINER}/events",
+        json=event("Off", "2026-12-02T09:00:00", "2026-12-03T00:00:00", isAllDay=True),
+    )
+    assert bad.status_code == 400
+
+
+def test_extended_property_select_expand_and_filter(world):
+    s = app_session(world)
+    tagged = event("Course", "2026-12-01T09:00:00", "2026-12-01T17:00:00")
+    tagged["singleValueExtendedProperties"] = [{"id": TAG_ID, "value": "S-1|abc"}]
+    s.post(f"{world.url}/users/{TRAINER}/events", json=tagged)
+    s.post(
+        f"{world.url}/users/{TRAINER}/events",
+        json=event("Own", "2026-12-01T18:00:00", "2026-12-01T19:00:00"),
+    )
+    rows = view(
+        s,
+        world,
+        TRAINER,
+        "2026-12-01T00:00:00Z",
+        "2026-12-02T00:00:00Z",
+        **{"$select": "subject,start,end", "$expand": EXPAND},
+    )
+    assert [r.get("singleValueExtendedProperties") for r in rows] == [
+        [{"id": TAG_ID, "value": "S-1|abc"}],
+        None,
+    ]
+    assert set(rows[1]) == {"@odata.etag", "id", "subject", "start", "end"}
+    found = s.get(
+        f"{world.url}/users/{TRAINER}/events",
+        params={
+            "$filter": "singleValueExtendedProperties/any("
+            f"ep: ep/id eq '{TAG_ID}' and ep/value eq 'S-1|abc')"
+        },
+    )
+    assert [e["subject"] for e in found.json()["value"]] == ["Course"]
+
+
+def test_if_match_with_a_stale_change_key_is_412(world):
+    s = app_session(world)
+    created = s.post(
+        f"{world.url}/users/{TRAINER}/events",
+        json=event("A", "2026-12-01T09:00:00", "2026-12-01T10:00:00"),
+    ).json()
+    url = f"{world.url}/users/{TRAINER}/events/{created['id']}"
+    first = s.patch(url, json={"subject": "B"}, headers={"If-Match": created["@odata.etag"]})
+    assert first.status_code == 200 and first.json()["changeKey"] != created["changeKey"]
+    stale = s.patch(url, json={"subject": "C"}, headers={"If-Match": created["@odata.etag"]})
+    assert stale.status_code == 412
+    assert stale.json()["error"]["code"] == "ErrorIrresolvableConflict"
+
+
+def test_delete_moves_to_deleted_items_and_permanent_delete_purges(world):
+    s = app_session(world)
+    ids = [
+        s.post(
+            f"{world.url}/users/{TRAINER}/events",
+            json=event(n, "2026-12-01T09:00:00", "2026-12-01T10:00:00"),
+        ).json()["id"]
+        for n in ("soft", "hard")
+    ]
+    assert s.delete(f"{world.url}/users/{TRAINER}/events/{ids[0]}").status_code == 204
+    r = s.post(f"{world.url}/users/{TRAINER}/events/{ids[1]}/permanentDelete")
+    assert r.status_code == 204
+    folders = {i["subject"]: i["folder"] for i in world.control.items(TRAINER)}
+    assert folders == {"soft": "deleteditems", "hard": "purged"}
+    again = s.delete(f"{world.url}/users/{TRAINER}/events/{ids[0]}")
+    assert again.status_code == 404 and again.json()["error"]["code"] == "ErrorItemNotFound"
+
+
+def _delta(s, url, params=None):
+    values = []
+    while True:
+        r = s.get(url, params=params)
+        assert r.status_code == 200, r.text
+        values += r.json()["value"]
+        params = None
+        if "@odata.nextLink" in r.json():
+            url = r.json()["@odata.nextLink"]
+            continue
+        return values, r.json()["@odata.deltaLink"]
+
+
+def test_delta_rounds_report_changes_removals_and_expire(world):
+    s = app_session(world)
+    me = user_session(world)
+    for n in range(3):
+        me.post(
+            f"{world.url}/me/events",
+            json=event(f"E{n}", f"2026-12-0{n + 1}T09:00:00", f"2026-12-0{n + 1}T10:00:00"),
+        )
+    url = f"{world.url}/users/{TRAINER}/calendarView/delta"
+    window = {"startDateTime": "2026-11-30T00:00:00Z", "endDateTime": "2026-12-31T00:00:00Z"}
+    s.headers["Prefer"] += ", odata.maxpagesize=2"
+    first, link = _delta(s, url, window)
+    assert sorted(v["subject"] for v in first) == ["E0", "E1", "E2"]
+    world.control.reset_counters()
+    idle, link = _delta(s, link)
+    assert idle == [] and world.control.counters()["total"] == 1
+    by_subject = {v["subject"]: v["id"] for v in first}
+    me.patch(f"{world.url}/me/events/{by_subject['E0']}", json={"subject": "E0*"})
+    me.delete(f"{world.url}/me/events/{by_subject['E1']}")
+    changes, link = _delta(s, link)
+    assert {(v["id"], v.get("subject"), "@removed" in v) for v in changes} == {
+        (by_subject["E0"], "E0*", False),
+        (by_subject["E1"], None, True),
+    }
+    world.control.expire_delta(TRAINER)
+    gone = s.get(link)
+    assert gone.status_code == 410 and gone.json()["error"]["code"] == "SyncStateNotFound"
