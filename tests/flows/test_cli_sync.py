@@ -1,0 +1,108 @@
+"""The operators' commands on a real run: sync, status, history, validate, service verify."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner, Result
+
+from tests.flows.conftest import World, tomorrow
+from trainer_sync.cli import app
+
+
+def run(world: World, *args: str) -> Result:
+    return CliRunner().invoke(app, ["--database-url", world.url, *args])
+
+
+def test_sync_prints_a_summary_then_status_and_history_explain_it(world: World) -> None:
+    ann = world.trainer("ann", "out")
+    ben = world.trainer("ben", "in")
+    world.event("First Aid", [tomorrow(9)], [ann])
+    world.add_appointment(ben, "Dentist", tomorrow(14), tomorrow(15))
+
+    result = run(world, "sync", "--provider", "Acme", "--json")
+    assert result.exit_code == 0, result.output
+    records = {r["trainer"]: r for r in json.loads(result.stdout)}
+    assert records[ann]["exchange_created"] == 1
+    assert records[ben]["platform_created"] == 1
+
+    table = run(world, "sync", "--provider", "Acme")
+    assert table.exit_code == 0 and "Sync results" in table.stdout and "+0 ~0 -0" in table.stdout
+
+    status = {r["trainer"]: r for r in json.loads(run(world, "status", "--json").stdout)}
+    assert status[ann]["status"] == "synced" and status[ann]["flow_run_id"]
+    history = json.loads(run(world, "history", "--trainer", ben, "--json").stdout)
+    assert [(h["side"], h["action"], h["reason"]) for h in history] == [
+        ("platform", "create", "new_in_exchange")
+    ]
+    assert "Dentist" not in json.dumps(history)
+
+
+def test_sync_of_a_failing_trainer_exits_non_zero_with_its_reason(world: World) -> None:
+    world.trainer("ann", "out")
+    rex = world.trainer("rex", "out", grant="Reviewer")
+    result = run(world, "sync", "--provider", "Acme")
+    assert result.exit_code == 1
+    assert "1 of 2 trainers failed" in result.stdout
+    assert rex in result.stdout and "Editor" in result.stdout
+
+
+def test_dry_run_and_trainer_selection(world: World) -> None:
+    ann = world.trainer("ann", "out")
+    bob = world.trainer("bob", "out")
+    world.event("First Aid", [tomorrow(9)], [ann, bob])
+    result = run(world, "sync", "--trainer", ann, "--dry-run", "--json")
+    assert result.exit_code == 0, result.output
+    assert [r["trainer"] for r in json.loads(result.stdout)] == [ann]
+    assert world.items(ann) == []
+
+
+def test_validate_names_what_to_grant(world: World) -> None:
+    ann = world.trainer("ann", "both")
+    rex = world.trainer("rex", "out", grant="Reviewer")
+    rin = world.trainer("rin", "in", grant="Reviewer")
+    result = run(world, "validate", "--json")
+    assert result.exit_code == 1
+    rows = {r["trainer"]: r for r in json.loads(result.stdout)}
+    assert rows[ann]["ok"] and rows[rin]["ok"]  # Reviewer is enough to read
+    assert not rows[rex]["ok"]
+    assert "Editor" in rows[rex]["problem"] and "master@acme.test" in rows[rex]["problem"]
+
+
+def test_service_verify_records_the_result(world: World, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    assert run(world, "service", "verify", "acme-ews").exit_code == 0
+    monkeypatch.setenv("ACME_EWS_PASSWORD", "wrong")
+    from tasks.runtime import close_connectors
+
+    close_connectors()
+    result = run(world, "service", "verify", "acme-ews")
+    assert result.exit_code == 1
+    assert "password" in result.stderr.lower() or "credentials" in result.stderr.lower()
+    (service,) = json.loads(run(world, "service", "list", "--json").stdout)
+    assert service["last_verification_ok"] is False
+    assert "wrong" not in json.dumps(service)
+
+
+def test_service_add_verifies_before_saving(world: World, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("OTHER_PW", "wrong")
+    result = run(
+        world,
+        "service",
+        "add",
+        "--provider",
+        "Acme",
+        "--name",
+        "bad",
+        "--endpoint",
+        world.ews.url,
+        "--username",
+        "master@acme.test",
+        "--secret",
+        "env:OTHER_PW",
+        "--server-version",
+        "15.2",
+    )
+    assert result.exit_code == 2
+    assert "failed verification, so it was not saved" in result.stderr
+    names = [s["name"] for s in json.loads(run(world, "service", "list", "--json").stdout)]
+    assert names == ["acme-ews"]
