@@ -108,8 +108,9 @@ class World:
 
     # ------------------------------------------------------------ extraction
 
-    def frames(self) -> dict[str, pd.DataFrame]:
-        """The inputs of `build_plan` as the extractors would produce them."""
+    def frames(self, whole_calendars: bool = False) -> dict[str, pd.DataFrame]:
+        """The inputs of `build_plan` as the extractors would produce them: rows overlapping
+        the window, or with `whole_calendars` every row (a sloppy extractor)."""
         win_start, win_end = window_bounds(self.rules, self.now)
 
         def windowed(rows: list[dict], columns) -> pd.DataFrame:
@@ -118,6 +119,8 @@ class World:
                 return frame
             frame["start"] = pd.to_datetime(frame["start"], utc=True)
             frame["end"] = pd.to_datetime(frame["end"], utc=True)
+            if whole_calendars:
+                return frame
             return frame[in_window(frame["start"], frame["end"], win_start, win_end)]
 
         platform = windowed(list(self.entries.values()), PLATFORM_COLUMNS)

@@ -175,22 +175,20 @@ def test_out_of_window_rows_given_in_the_platform_frame_are_not_deletions():
     assert build_plan(**frames, rules=RULES, now=world.now).empty
 
 
-def test_nothing_that_ended_before_the_window_is_touched():
-    world = world_with()
-    old = own(item_id="old-tagged", tag_key="session:99", tag_hash="x")
-    old.update(start=pd.Timestamp("2026-01-01T09:00Z"), end=pd.Timestamp("2026-01-01T10:00Z"))
-    world.add_item(old)
-    world.add_entry(
-        platform_entry(
-            1,
-            "unavailability:m",
-            "2026-01-02T09:00Z",
-            "2026-01-02T10:00Z",
-            origin="exchange",
-            source_item_id="gone",
+@pytest.mark.parametrize("direction", ["in", "out", "both"])
+def test_nothing_outside_the_window_is_touched_even_when_handed_over(direction):
+    world = world_with(direction, rules=load_rules(overrides={"on_direction_off": "remove"}))
+    for when, day in (("past", "2026-01-01"), ("future", "2028-06-01")):
+        start, end = pd.Timestamp(f"{day}T09:00Z"), pd.Timestamp(f"{day}T10:00Z")
+        world.add_item(exchange_item(1, f"{when}-tagged", start, end, tag_key=f"session:{when}"))
+        world.add_item(exchange_item(1, f"{when}-own", start, end))
+        world.add_entry(
+            platform_entry(
+                1, f"unavailability:{when}", start, end, origin="exchange", source_item_id="gone"
+            )
         )
-    )
-    assert plan_of(world).empty
+    world.trainers[1]["calendar_enabled"] = direction != "both"
+    assert build_plan(**world.frames(whole_calendars=True), rules=world.rules, now=world.now).empty
 
 
 @pytest.mark.parametrize("linked_is_larger", [True, False])
