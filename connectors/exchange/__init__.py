@@ -1,7 +1,7 @@
 """The Exchange connector: how the engine talks to trainers' Exchange calendars.
 
 `connect(config)` resolves the service's secret and returns an `ExchangeConnector` for its
-backend (EWS today; a Microsoft Graph backend can slot in beside it). See `base` for the
+backend (EWS, or Microsoft Graph for Exchange Online). See `base` for the
 contract, `errors` for the failure classes and `retry` for the throttling/back-off policy.
 """
 
@@ -32,9 +32,13 @@ def connect(config: ServiceConfig, *, retry_policy: RetryPolicy | None = None) -
         from connectors.exchange.ews import EwsConnector
 
         return EwsConnector(config, resolve_secret(config.secret_ref), retry_policy=retry_policy)
+    if config.backend == "graph":
+        from connectors.exchange.graph import GraphConnector
+
+        return GraphConnector(config, resolve_secret(config.secret_ref), retry_policy=retry_policy)
     raise ConfigurationError(
         f"Exchange backend {config.backend!r} of service {config.name!r} is not available.",
-        "Use backend 'ews'.",
+        "Use backend 'ews' or 'graph'.",
     )
 
 

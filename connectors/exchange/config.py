@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from sync_rules.errors import ConfigurationError
 
-BACKENDS = ("ews",)
+BACKENDS = ("ews", "graph")
 AUTH_TYPES = ("basic", "ntlm", "oauth2")
 ACCESS_TYPES = ("delegate", "impersonation")
 # Exchange's default EWSMaxConcurrency: more parallel requests per account only get throttled.
@@ -73,8 +73,15 @@ def _problems(cfg: ServiceConfig):
     if cfg.access_type not in ACCESS_TYPES:
         yield f"access_type {cfg.access_type!r} is not one of {', '.join(ACCESS_TYPES)}"
     url = urlsplit(cfg.endpoint or "")
+    example = (
+        "https://graph.microsoft.com/v1.0"
+        if cfg.backend == "graph"
+        else "https://mail.example.com/EWS/Exchange.asmx"
+    )
     if url.scheme not in ("http", "https") or not url.netloc:
-        yield f"endpoint {cfg.endpoint!r} is not an http(s) URL (e.g. https://mail.example.com/EWS/Exchange.asmx)"
+        yield f"endpoint {cfg.endpoint!r} is not an http(s) URL (e.g. {example})"
+    if cfg.backend == "graph":
+        yield from _graph_problems(cfg)
     if not cfg.username:
         yield "the username is empty"
     if not cfg.secret_ref:
@@ -96,3 +103,17 @@ def _problems(cfg: ServiceConfig):
         yield "timeouts must be positive"
     if cfg.ca_bundle and not cfg.verify_tls:
         yield "a CA bundle is set but TLS verification is off"
+
+
+def _graph_problems(cfg: ServiceConfig):
+    """Microsoft Graph: an application (client credentials) over HTTPS, endpoint .../v1.0."""
+    if cfg.auth_type != "oauth2":
+        yield "the graph backend signs in as an application: use auth_type oauth2"
+    url = urlsplit(cfg.endpoint or "")
+    if url.scheme == "http":
+        yield "Microsoft Graph is served over HTTPS only"
+    if url.netloc and url.path.rstrip("/") != "/v1.0":
+        yield f"endpoint {cfg.endpoint!r} must be the Graph base URL ending in /v1.0"
+    host = urlsplit(cfg.authority_host or "")
+    if host.scheme != "https" or not host.netloc:
+        yield f"authority_host {cfg.authority_host!r} is not an https URL"

@@ -1,0 +1,235 @@
+"""Graph, identity-platform and transport failures -> the connector's error classes.
+
+The same classes as for EWS (`connectors.exchange.errors`), with Graph-specific advice: a missing
+`Calendars.ReadWrite` application permission or admin consent (every mailbox refused), a
+mailbox outside the app's RBAC-for-Applications scope (that mailbox refused), a user without an
+Exchange Online mailbox (`MailboxNotEnabledForRESTAPI`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import requests
+
+from connectors.exchange.errors import (
+    AccessDenied,
+    AuthenticationFailed,
+    Conflict,
+    EndpointNotFound,
+    ExchangeError,
+    InvalidItem,
+    ItemNotFound,
+    MailboxNotFound,
+    ServerBusy,
+    ServiceUnavailable,
+    ServiceUnreachable,
+    TlsError,
+)
+from connectors.exchange.graph_transport import GraphHttpError, TokenFailure, error_of
+from connectors.exchange.retry import Failure
+
+WRITE_ROLE = "Calendars.ReadWrite"
+READ_ROLES = frozenset({"Calendars.Read", "Calendars.ReadWrite", "Calendars.ReadBasic.All"})
+DOCS = "docs/exchange-online.md"
+NO_USER_CODES = frozenset({"ErrorInvalidUser", "ResourceNotFound", "Request_ResourceNotFound"})
+NO_MAILBOX_CODES = frozenset({"MailboxNotEnabledForRESTAPI", "MailboxNotSupportedForRESTAPI"})
+DENIED_CODES = frozenset({"ErrorAccessDenied", "Authorization_RequestDenied", "AccessDenied"})
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a message needs to name: the service, the app, the mailbox, the token's roles."""
+
+    service: str
+    endpoint: str
+    authority: str
+    tenant_id: str
+    client_id: str
+    secret_ref: str
+    mailbox: str | None = None
+    roles: tuple[str, ...] | None = None  # None: the token's roles are not known
+
+
+def consent_missing(roles: tuple[str, ...] | None) -> bool:
+    """True when the token shows no calendar application permission at all."""
+    return roles is not None and not (set(roles) & READ_ROLES)
+
+
+def consent_error(ctx: Context, write: bool = True) -> AccessDenied:
+    """The app has no (or only read) calendar permission with admin consent."""
+    have = ", ".join(ctx.roles or ()) or "none"
+    need = WRITE_ROLE if write else "Calendars.Read or Calendars.ReadWrite"
+    return AccessDenied(
+        f"The app {ctx.client_id} of service {ctx.service!r} lacks the Microsoft Graph "
+        f"application permission {need} with admin consent in tenant {ctx.tenant_id} "
+        f"(its token carries: {have}).",
+        f"In Microsoft Entra admin center > App registrations > {ctx.client_id} > API "
+        "permissions, add Microsoft Graph > Application permissions > Calendars.ReadWrite and "
+        f"select 'Grant admin consent'; then scope it with RBAC for Applications ({DOCS}).",
+    )
+
+
+def scope_error(ctx: Context, mailbox: str) -> AccessDenied:
+    """The mailbox is outside the app's RBAC-for-Applications management scope."""
+    return AccessDenied(
+        f"The app {ctx.client_id} of service {ctx.service!r} may not open the mailbox "
+        f"{mailbox}: Exchange Online denies access (ErrorAccessDenied), so the mailbox is "
+        "outside the app's RBAC for Applications management scope.",
+        "Add the trainer to what the management scope selects (e.g. the mail-enabled group its "
+        "filter names) or widen the scope (New-ManagementScope / Set-ManagementScope), then "
+        f"check with Test-ServicePrincipalAuthorization; see {DOCS}.",
+    )
+
+
+def mailbox_missing(ctx: Context, mailbox: str, code: str) -> MailboxNotFound:
+    """No such user, or a user without an Exchange Online mailbox."""
+    if code in NO_MAILBOX_CODES:
+        return MailboxNotFound(
+            f"The user {mailbox} has no Exchange Online mailbox that Graph can open ({code}: the "
+            "mailbox is inactive, soft-deleted or hosted on-premises).",
+            "Assign the user an Exchange Online licence, or sync this trainer through an EWS "
+            "service of the on-premises Exchange server.",
+        )
+    return MailboxNotFound(
+        f"No user {mailbox} exists in tenant {ctx.tenant_id} ({code}).",
+        "Correct the trainer's mailbox address (it must be the user's primary address or UPN).",
+    )
+
+
+def http_error(err: GraphHttpError, ctx: Context) -> ExchangeError:
+    """The connector error for a Graph error answer."""
+    mailbox = ctx.mailbox or "the mailbox"
+    status, code = err.status, err.code
+    detail = f"{code}: {err.message}".strip(": ")
+    if status == 401:
+        return AuthenticationFailed(
+            f"Microsoft Graph refused the access token of app {ctx.client_id} ({detail}).",
+            "Check that the app registration belongs to the tenant of this Graph endpoint and "
+            "that its secret is valid.",
+        )
+    if status == 403 or code in DENIED_CODES:
+        if consent_missing(ctx.roles):
+            return consent_error(ctx)
+        return scope_error(ctx, mailbox)
+    if code in NO_USER_CODES or code in NO_MAILBOX_CODES:
+        return mailbox_missing(ctx, mailbox, code)
+    if code == "ErrorItemNotFound":
+        return ItemNotFound(f"The calendar item no longer exists in {mailbox} ({detail}).")
+    if status == 412 or code in ("ErrorIrresolvableConflict", "PreconditionFailed"):
+        return Conflict(f"The item in {mailbox} changed since it was read ({detail}).")
+    if status == 404:
+        return EndpointNotFound(
+            f"{err.url or ctx.endpoint} answered 404 ({detail}): the endpoint of service "
+            f"{ctx.service!r} is not Microsoft Graph v1.0.",
+            "Set the endpoint to https://graph.microsoft.com/v1.0 (or your national cloud's "
+            "Graph host followed by /v1.0).",
+        )
+    if status == 429:
+        return ServerBusy(
+            f"Microsoft Graph kept throttling requests to {mailbox} ({detail}).",
+            "Lower the number of trainers synced in parallel for this service.",
+        )
+    if status >= 500:
+        return ServiceUnavailable(f"Microsoft Graph failed transiently (HTTP {status} {detail}).")
+    return InvalidItem(
+        f"Microsoft Graph refused the request for {mailbox} (HTTP {status} {detail})."
+    )
+
+
+def token_error(exc: TokenFailure, ctx: Context) -> ExchangeError:
+    """The connector error for an identity-platform refusal."""
+    desc = exc.description.splitlines()[0] if exc.description else exc.error
+    if exc.error in ("invalid_client",):
+        return AuthenticationFailed(
+            f"The identity platform rejected the client secret of app {ctx.client_id} in tenant "
+            f"{ctx.tenant_id} ({desc}).",
+            f"Create a new client secret for the app registration, store its value where "
+            f"{ctx.secret_ref} points, and save the service again.",
+        )
+    if exc.error in ("unauthorized_client", "invalid_request", "invalid_grant"):
+        return AuthenticationFailed(
+            f"The identity platform at {ctx.authority} does not know app {ctx.client_id} ({desc}).",
+            "Check client_id and tenant_id (the app must be registered in that tenant) and "
+            "authority_host (national clouds use their own).",
+        )
+    if exc.error in ("invalid_scope", "invalid_resource"):
+        return EndpointNotFound(
+            f"The identity platform issues no token for {ctx.endpoint} ({desc}).",
+            "Use the Graph endpoint of the authority's cloud (https://graph.microsoft.com/v1.0 "
+            "with https://login.microsoftonline.com).",
+        )
+    if exc.error in ("temporarily_unavailable", "server_error"):
+        return ServiceUnavailable(f"The identity platform failed transiently ({desc}).")
+    return AuthenticationFailed(
+        f"No token for app {ctx.client_id} from {ctx.authority} ({exc.error}: {desc}).",
+        "Check tenant_id, client_id, the secret and authority_host of the service.",
+    )
+
+
+def classify(exc: BaseException, ctx: Context) -> Failure:
+    """How to treat an exception from one Graph or token request (see retry.run_with_retry)."""
+    if isinstance(exc, GraphHttpError):
+        error = http_error(exc, ctx)
+        if exc.status == 429:
+            return Failure("busy", error, back_off=exc.retry_after)
+        if exc.status == 503:
+            return Failure("transient", error, back_off=exc.retry_after)
+        if exc.status >= 500:
+            return Failure("transient", error, repeatable=False)
+        return Failure("permanent", error)
+    if isinstance(exc, TokenFailure):
+        error = token_error(exc, ctx)
+        kind = "transient" if isinstance(error, ServiceUnavailable) else "permanent"
+        return Failure(kind, error)
+    if isinstance(exc, requests.exceptions.SSLError):
+        return Failure(
+            "permanent",
+            TlsError(
+                f"The TLS certificate of {ctx.endpoint} or {ctx.authority} could not be verified "
+                f"({exc}).",
+                "Install the organisation's CA bundle and set ca_bundle on the service.",
+            ),
+        )
+    if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.ConnectTimeout):
+        if isinstance(exc, requests.exceptions.ReadTimeout):
+            return _read_timeout(ctx)
+        return Failure(
+            "transient",
+            ServiceUnreachable(
+                f"Cannot connect to {ctx.endpoint} or {ctx.authority} ({type(exc).__name__}).",
+                "Check the endpoint, authority_host and the network path to them.",
+            ),
+        )
+    if isinstance(exc, requests.exceptions.Timeout):
+        return _read_timeout(ctx)
+    if isinstance(exc, requests.exceptions.RequestException):
+        return Failure(
+            "transient",
+            ServiceUnavailable(f"The connection to {ctx.endpoint} failed ({exc})."),
+            repeatable=False,
+        )
+    if isinstance(exc, ValueError) and "authority" in str(exc).lower():
+        # msal could not read the tenant's OpenID configuration (unknown tenant or host).
+        return Failure(
+            "permanent",
+            AuthenticationFailed(
+                f"The authority {ctx.authority} has no tenant {ctx.tenant_id} (its OpenID "
+                "configuration could not be read).",
+                "Check tenant_id (directory id or a verified domain) and authority_host.",
+            ),
+        )
+    raise exc
+
+
+def _read_timeout(ctx: Context) -> Failure:
+    return Failure(
+        "transient",
+        ServiceUnavailable(f"{ctx.endpoint} did not answer in time (read timeout)."),
+        repeatable=False,
+    )
+
+
+def item_failure(status: int, body: dict | None, headers: dict | None, ctx: Context):
+    """The connector error of one `$batch` sub-response."""
+    return http_error(error_of(status, body, headers), ctx)
