@@ -217,7 +217,6 @@ class Handler(BaseHTTPRequestHandler):
             server.stats.request(None, "unauthenticated")
             self._send(err.status, err.body(), {"WWW-Authenticate": 'Bearer realm=""'})
             return
-        server.behaviour.delay()
         fault = server.behaviour.scheduled(method, url.path)
         if fault is None and server.behaviour.random_failure():
             fault = {"status": 500, "code": None, "retry_after": None}
@@ -281,6 +280,8 @@ class Handler(BaseHTTPRequestHandler):
             op = "throttled"
         else:
             try:
+                if not sub:
+                    behaviour.delay()  # inside the in-flight window, as a slow server would be
                 op, reply = self.server.api.handle(
                     caller, method, rel, query, headers, payload, self.server.base_url + "/v1.0"
                 )
@@ -354,6 +355,7 @@ class Handler(BaseHTTPRequestHandler):
                     held.append(box)
         answers = []
         try:
+            behaviour.delay()
             for rid, r, url, rel, deps, mailbox in parsed:
                 headers = {k.lower(): str(v) for k, v in (r.get("headers") or {}).items()}
                 lane = lanes[rid]

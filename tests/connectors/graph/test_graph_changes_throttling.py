@@ -1,0 +1,147 @@
+"""The delta change gate, 429 storms, Retry-After for the whole mailbox, transient failures."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+
+from connectors.exchange import ExchangeAction, own_changes_from
+from connectors.exchange.retry import RetryPolicy
+from tests.connectors.graph.conftest import (
+    TRAINER,
+    TRAINER2,
+    as_trainer,
+    graph_requests,
+    trainer_event,
+    utc,
+)
+
+WINDOW = (utc(2026, 11, 30), utc(2027, 1, 1))
+
+
+def _create(key: str, hour: int) -> ExchangeAction:
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=3, hours=hour)
+    return ExchangeAction(
+        action="create",
+        entry_key=key,
+        subject=key,
+        start=start,
+        end=start + dt.timedelta(hours=1),
+        content_hash="h",
+    )
+
+
+def test_untouched_mailbox_costs_one_request_and_own_writes_do_not_count(world, connector):
+    me = as_trainer(world)
+    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).strftime("%Y-%m-%dT09:00:00")
+    trainer_event(me, world, "Dentist", soon, soon.replace("T09", "T10"))
+    first = connector.changed_since(TRAINER, None)
+    assert first.changed
+    world.control.reset_counters()
+    idle = connector.changed_since(TRAINER, first.cursor)
+    assert not idle.changed
+    assert graph_requests(world) == {"calendarView.delta": 1}
+    actions = [_create("S-1", 1), _create("S-2", 2)]
+    results = connector.apply(TRAINER, actions)
+    after_own = connector.changed_since(TRAINER, idle.cursor, own_changes_from(actions, results))
+    assert not after_own.changed
+    deleted = [ExchangeAction(action="delete", entry_key="S-1", item_id=results[0].item_id)]
+    gone = connector.apply(TRAINER, deleted)
+    after_delete = connector.changed_since(
+        TRAINER, after_own.cursor, own_changes_from(deleted, gone)
+    )
+    assert not after_delete.changed
+    me.patch(f"{world.url}/me/events/{results[1].item_id}", json={"subject": "moved by trainer"})
+    edited = connector.changed_since(
+        TRAINER, after_delete.cursor, own_changes_from(actions, results)
+    )
+    assert edited.changed
+    assert not connector.changed_since(TRAINER, edited.cursor).changed
+
+
+def test_expired_or_invalid_delta_token_falls_back_to_changed(world, connector):
+    first = connector.changed_since(TRAINER, None)
+    world.control.expire_delta(TRAINER)
+    expired = connector.changed_since(TRAINER, first.cursor)
+    assert expired.changed and expired.cursor != first.cursor
+    world.control.reset_counters()
+    assert not connector.changed_since(TRAINER, expired.cursor).changed
+    assert graph_requests(world) == {"calendarView.delta": 1}
+    assert connector.changed_since(TRAINER, "not a cursor").changed
+
+
+def test_a_drifted_window_starts_a_new_round(world, make_connector):
+    now = [dt.datetime.now(dt.UTC)]
+    conn = make_connector()
+    conn._clock = lambda: now[0]
+    first = conn.changed_since(TRAINER, None)
+    now[0] += dt.timedelta(hours=12)
+    assert not conn.changed_since(TRAINER, first.cursor).changed
+    now[0] += dt.timedelta(days=1)
+    drifted = conn.changed_since(TRAINER, first.cursor)
+    assert drifted.changed and drifted.cursor != first.cursor
+
+
+def test_a_429_storm_completes_and_retry_after_is_honoured(world, connector):
+    trainer_event(as_trainer(world), world, "x", "2026-12-01T09:00:00", "2026-12-01T10:00:00")
+    world.control.throttling(throttle_next={TRAINER: 3}, retry_after=1)
+    started = time.monotonic()
+    rows = connector.read_window(TRAINER, *WINDOW)
+    assert [r.subject for r in rows] == ["x"]
+    assert time.monotonic() - started >= 3.0  # three Retry-After: 1 waits
+    assert world.control.counters()["throttled"][TRAINER] == 3
+
+
+def test_retry_after_holds_every_request_to_that_mailbox(world, make_connector):
+    world.control.throttling(throttle={TRAINER: 1.5})
+    first, second = make_connector(), make_connector()
+    done: list[float] = []
+    thread = threading.Thread(target=lambda: done.append(len(first.read_window(TRAINER, *WINDOW))))
+    thread.start()
+    time.sleep(0.4)  # the first connector has been answered 429 and holds the gate
+    other_mailbox = time.monotonic()
+    second.read_window(TRAINER2, *WINDOW)  # another mailbox is not held back
+    assert time.monotonic() - other_mailbox < 1.0
+    second.read_window(TRAINER, *WINDOW)
+    thread.join(timeout=10)
+    assert done == [0]
+    # one 429 only: nothing else was sent to the mailbox while its Retry-After ran
+    assert world.control.counters()["throttled"] == {TRAINER: 1}
+
+
+def test_throttled_items_in_a_batch_are_resent_after_retry_after(world, connector):
+    world.control.throttling(throttle_next={TRAINER: 1}, retry_after=1)
+    results = connector.apply(TRAINER, [_create(f"S-{n}", n) for n in range(5)])
+    assert all(r.ok for r in results)
+    assert len(world.control.items(TRAINER)) == 5
+
+
+def test_transient_batch_failures_are_retried_then_surface_as_transient(world, make_connector):
+    world.control.faults(schedule=[{"method": "POST", "path": "$batch", "status": 503, "count": 1}])
+    conn = make_connector()
+    assert all(r.ok for r in conn.apply(TRAINER, [_create("S-1", 1)]))
+    world.control.faults(
+        schedule=[{"method": "POST", "path": "$batch", "status": 500, "count": 10}]
+    )
+    quick = RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.02, max_elapsed=5.0)
+    updates = [
+        ExchangeAction(
+            action="delete", entry_key="S-1", item_id=world.control.items(TRAINER)[0]["id"]
+        )
+    ]
+    (failed,) = make_connector(policy=quick).apply(TRAINER, updates)
+    assert (failed.ok, failed.error) == (False, "ServiceUnavailable")
+
+
+def test_concurrent_trainers_stay_within_four_requests_per_mailbox(world, make_connector):
+    world.control.faults(latency_ms=60)
+    conn = make_connector(max_connections=16)
+    threads = [threading.Thread(target=conn.read_window, args=(TRAINER, *WINDOW)) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=20)
+    counters = world.control.counters()
+    assert counters["by_operation"]["calendarView"] == 8
+    assert counters["concurrency_refusals"] == 0 and counters["max_inflight"] == 4
