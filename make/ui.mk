@@ -1,0 +1,54 @@
+# `make ui`: a local Prefect server and UI on http://127.0.0.1:4200 serving the trainer-sync
+# deployments, on the demo's store and EWS emulator (`make demo` seeds them; run it first to
+# have a provider to sync). Everything stays in .demo/: the server's own PREFECT_HOME, so a
+# Prefect set up elsewhere on this machine is left alone. Ctrl+C stops serve, the server and
+# the emulator (those this target started).
+UI_HOST := 127.0.0.1
+UI_PORT ?= 4200
+UI_EWS_PORT ?= 8765
+UI_DIR := $(CURDIR)/.demo
+
+.PHONY: ui
+
+ui: $(STAMP)
+	@mkdir -p "$(UI_DIR)/prefect"
+	@set -eu; \
+	export PREFECT_HOME="$(UI_DIR)/prefect"; \
+	export PREFECT_SERVER_ANALYTICS_ENABLED=false; \
+	export PREFECT_API_URL="http://$(UI_HOST):$(UI_PORT)/api"; \
+	export TRAINER_SYNC_DATABASE_URL="sqlite:///$(UI_DIR)/trainer_sync.db"; \
+	export TRAINER_SYNC_DEMO_PASSWORD=demo-master-pw; \
+	answers() { "$(BIN)/python" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "$$1" 2>/dev/null; }; \
+	server=""; ews=""; \
+	stop() { \
+		for pid in $$ews $$server; do kill -TERM "-$$pid" 2>/dev/null || true; done; \
+		for pid in $$ews $$server; do wait "$$pid" 2>/dev/null || true; done; \
+	}; \
+	trap stop EXIT; trap 'exit 130' INT TERM; \
+	if answers "http://$(UI_HOST):$(UI_EWS_PORT)/_control/health"; then \
+		echo "Using the EWS emulator already running on $(UI_HOST):$(UI_EWS_PORT)."; \
+	else \
+		setsid "$(BIN)/trainer-sync" emulator ews --host $(UI_HOST) --port $(UI_EWS_PORT) \
+			--state "$(UI_DIR)/ews-state.json" > "$(UI_DIR)/ews.log" 2>&1 & ews=$$!; \
+		echo "Started the EWS emulator on $(UI_HOST):$(UI_EWS_PORT) (log: .demo/ews.log)."; \
+	fi; \
+	if answers "$$PREFECT_API_URL/health"; then \
+		echo "Using the Prefect server already running at $$PREFECT_API_URL."; \
+	else \
+		setsid "$(BIN)/prefect" server start --host $(UI_HOST) --port $(UI_PORT) \
+			> "$(UI_DIR)/prefect/server.log" 2>&1 & server=$$!; \
+		echo "Starting the Prefect server (log: .demo/prefect/server.log)..."; \
+		waited=0; \
+		until answers "$$PREFECT_API_URL/health"; do \
+			if ! kill -0 "$$server" 2>/dev/null || [ "$$waited" -ge 90 ]; then \
+				echo "The Prefect server did not start; see .demo/prefect/server.log." >&2; \
+				tail -n 20 "$(UI_DIR)/prefect/server.log" >&2; exit 1; \
+			fi; \
+			sleep 1; waited=$$((waited + 1)); \
+		done; \
+	fi; \
+	if [ ! -f "$(UI_DIR)/trainer_sync.db" ]; then \
+		echo "No demo data in .demo/ yet: serving an empty store (run \`make demo\` to seed it)."; \
+	fi; \
+	"$(BIN)/trainer-sync" db upgrade > /dev/null; \
+	"$(BIN)/trainer-sync" serve
