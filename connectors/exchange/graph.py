@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -48,18 +49,19 @@ from connectors.exchange.config import ServiceConfig
 from connectors.exchange.errors import (
     AccessDenied,
     ExchangeError,
+    InvalidItem,
     ItemNotFound,
     MailboxNotFound,
     ServerBusy,
 )
 from connectors.exchange.graph_errors import (
-    READ_ROLES,
-    WRITE_ROLE,
     Context,
     classify,
-    consent_error,
-    consent_missing,
     item_failure,
+    no_permission_error,
+    read_only_error,
+    scope_error,
+    tenant_wide_write,
 )
 from connectors.exchange.graph_transport import PREFER, GraphClient, GraphHttpError, retry_after_of
 from connectors.exchange.retry import AccountGate, RetryPolicy, gate_for, run_with_retry
@@ -76,6 +78,7 @@ NEEDED_RIGHTS = {
     "both": ("read", "create", "modify", "delete"),
 }
 CURSOR_VERSION = "graph-delta-1"
+WRITE_PROBE_ID = "AAMkAGFjY2Vzcy1wcm9iZS1vZi10cmFpbmVyLXN5bmM"  # no item has this id
 
 
 class StaleCursor(Exception):
@@ -111,6 +114,8 @@ class GraphConnector:
         self.stats = RequestStats()
         self.client = GraphClient(config, secret, self.stats)
         self._roles: tuple[str, ...] | None = None
+        self._opened: set[str] = set()  # mailboxes whose calendar opened (tells scope problems)
+        self._lock = threading.Lock()
         self._ctx = Context(
             service=config.name,
             endpoint=config.endpoint,
@@ -150,13 +155,6 @@ class GraphConnector:
         self._roles = self.client.tokens.get().roles
         return self.client.request(method, path, mailbox=mailbox, operation=operation, **kw)
 
-    def _token_roles(self, mailbox: str | None) -> tuple[str, ...] | None:
-        """The app's roles from its (cached) token; classified errors when none is issued."""
-        policy = replace(self.retry_policy, max_attempts=1)
-        token = self._call(self.client.tokens.get, mailbox=mailbox, policy=policy)
-        self._roles = token.roles
-        return token.roles
-
     def close(self) -> None:
         """Close the service's HTTP session."""
         self.client.close()
@@ -172,20 +170,10 @@ class GraphConnector:
         cfg = self.config
         policy = replace(self.retry_policy, max_attempts=1, max_elapsed=30.0)
         try:
-            roles = self._token_roles(cfg.username)
-            if consent_missing(roles):
-                raise consent_error(self._context(cfg.username))
-            self._call(
-                lambda: self._request(
-                    "GET",
-                    self._user(cfg.username) + "/calendar",
-                    mailbox=cfg.username,
-                    operation="calendar.get",
-                    params={"$select": "id,name,canEdit"},
-                ),
-                mailbox=cfg.username,
-                policy=policy,
-            )
+            try:
+                self._read_calendar(cfg.username, policy)
+            except AccessDenied as exc:
+                raise no_permission_error(self._context(cfg.username), cfg.username) from exc
         except ExchangeError as exc:
             return VerificationResult(
                 ok=False,
@@ -195,8 +183,11 @@ class GraphConnector:
                 error=type(exc).__name__,
             )
         note = ""
-        if roles is not None and WRITE_ROLE not in roles:
-            note = " The app may only read calendars (no Calendars.ReadWrite): direction in only."
+        if tenant_wide_write(self._roles):
+            note = (
+                " The app holds Calendars.ReadWrite for every mailbox (admin consent in Entra "
+                "ID): an RBAC for Applications scope does not narrow that grant."
+            )
         return VerificationResult(
             ok=True,
             service=cfg.name,
@@ -207,14 +198,33 @@ class GraphConnector:
             server_version="graph-v1.0",
         )
 
+    def _read_calendar(self, mailbox: str, policy: RetryPolicy | None = None) -> dict[str, Any]:
+        calendar = self._call(
+            lambda: self._request(
+                "GET",
+                self._user(mailbox) + "/calendar",
+                mailbox=mailbox,
+                operation="calendar.get",
+                params={"$select": "id,name,canEdit"},
+            ),
+            mailbox=mailbox,
+            policy=policy,
+        )
+        with self._lock:
+            self._opened.add(mailbox.lower())
+        return calendar
+
     # -- permissions ----------------------------------------------------------------------
 
     def check_access(self, mailbox: str, direction: str) -> AccessResult:
-        """Domain, existence and rights for one trainer (1 Graph request); problems returned.
+        """Domain, existence and rights for one trainer; problems are returned.
 
-        Rights come from the application permissions in the app's token (`roles` claim):
-        Calendars.ReadWrite gives read, create, modify and delete on every mailbox the RBAC
-        scope lets the app open; Calendars.Read gives read only.
+        1 GET of the calendar (existence, scope, read). For `out`/`both`, write permission is
+        known from the token only when Calendars.ReadWrite was consented tenant-wide; grants
+        through RBAC for Applications are not in the token, so one harmless write probe (a
+        DELETE of an id that does not exist) tells Calendars.ReadWrite from Calendars.Read.
+        A refused mailbox is compared with one that opens (the service's own) to tell "outside
+        the scope" from "no permission at all".
         """
         cfg = self.config
 
@@ -243,42 +253,59 @@ class GraphConnector:
                 )
             )
         try:
-            calendar = self._call(
+            self._read_calendar(mailbox)
+        except MailboxNotFound as exc:
+            return result(AccessProblem("mailbox_not_found", str(exc)))
+        except AccessDenied:
+            return result(AccessProblem("no_access", str(self._why_denied(mailbox))))
+        if direction == "in":
+            return result(rights=("read",))
+        if tenant_wide_write(self._roles) or self._may_write(mailbox):
+            return result(rights=("read", "create", "modify", "delete"))
+        return result(
+            AccessProblem(
+                "insufficient_rights",
+                f"Direction '{direction}' needs {', '.join(NEEDED_RIGHTS[direction])} on the "
+                f"calendar of {mailbox}; the app has read only. "
+                + str(read_only_error(self._context(mailbox), mailbox)),
+            ),
+            rights=("read",),
+        )
+
+    def _why_denied(self, mailbox: str) -> AccessDenied:
+        """Scope or no permission at all: compare with a mailbox the app has opened (or the
+        service's own one, read once for this)."""
+        ctx = self._context(mailbox)
+        with self._lock:
+            opened = bool(self._opened - {mailbox.lower()})
+        own = self.config.username
+        if not opened and own.lower() != mailbox.lower():
+            try:
+                self._read_calendar(own)
+                opened = True
+            except ExchangeError:
+                opened = False
+        return scope_error(ctx, mailbox) if opened else no_permission_error(ctx, mailbox)
+
+    def _may_write(self, mailbox: str) -> bool:
+        """Probe write permission without changing anything: DELETE of an id that does not
+        exist is refused with 403 before the item is looked up when the app may not write,
+        and answered 404 (or 400 for the id) when it may."""
+        try:
+            self._call(
                 lambda: self._request(
-                    "GET",
-                    self._user(mailbox) + "/calendar",
+                    "DELETE",
+                    f"{self._user(mailbox)}/events/{WRITE_PROBE_ID}",
                     mailbox=mailbox,
-                    operation="calendar.get",
-                    params={"$select": "id,name,canEdit"},
+                    operation="events.delete",
                 ),
                 mailbox=mailbox,
             )
-        except MailboxNotFound as exc:
-            return result(AccessProblem("mailbox_not_found", str(exc)))
-        except AccessDenied as exc:
-            return result(AccessProblem("no_access", str(exc)))
-        roles = self._roles
-        if roles is None:  # opaque token: fall back on what the calendar says
-            granted = (
-                ("read", "create", "modify", "delete") if calendar.get("canEdit") else ("read",)
-            )
-        elif WRITE_ROLE in roles:
-            granted = ("read", "create", "modify", "delete")
-        else:
-            granted = ("read",) if set(roles) & READ_ROLES else ()
-        missing = [r for r in NEEDED_RIGHTS[direction] if r not in granted]
-        if missing:
-            err = consent_error(self._context(mailbox), write=direction != "in")
-            return result(
-                AccessProblem(
-                    "insufficient_rights",
-                    f"Direction '{direction}' needs {', '.join(NEEDED_RIGHTS[direction])} on the "
-                    f"calendar of {mailbox}; the app has {', '.join(granted) or 'nothing'}. "
-                    f"{err}",
-                ),
-                rights=granted,
-            )
-        return result(rights=granted)
+        except AccessDenied:
+            return False
+        except (ItemNotFound, InvalidItem):
+            return True
+        return True
 
     # -- reads ----------------------------------------------------------------------------
 

@@ -1,9 +1,12 @@
 """Graph, identity-platform and transport failures -> the connector's error classes.
 
-The same classes as for EWS (`connectors.exchange.errors`), with Graph-specific advice: a missing
-`Calendars.ReadWrite` application permission or admin consent (every mailbox refused), a
-mailbox outside the app's RBAC-for-Applications scope (that mailbox refused), a user without an
-Exchange Online mailbox (`MailboxNotEnabledForRESTAPI`).
+The same classes as for EWS (`connectors.exchange.errors`), with Graph-specific advice: no
+calendar permission at all (neither an RBAC for Applications assignment nor admin consent:
+every mailbox refused), a mailbox outside the app's RBAC-for-Applications scope (that mailbox
+refused), read-only permission, a user without an Exchange Online mailbox
+(`MailboxNotEnabledForRESTAPI`). Which 403 it is, the connector's access check finds out by
+comparing with the service's own mailbox; permissions granted through RBAC for Applications do
+not appear in the token, so its `roles` claim only ever proves a tenant-wide grant.
 """
 
 from __future__ import annotations
@@ -51,34 +54,63 @@ class Context:
     roles: tuple[str, ...] | None = None  # None: the token's roles are not known
 
 
-def consent_missing(roles: tuple[str, ...] | None) -> bool:
-    """True when the token shows no calendar application permission at all."""
-    return roles is not None and not (set(roles) & READ_ROLES)
+def tenant_wide_write(roles: tuple[str, ...] | None) -> bool:
+    """True when the token shows Calendars.ReadWrite consented in Entra ID (every mailbox)."""
+    return roles is not None and WRITE_ROLE in roles
 
 
-def consent_error(ctx: Context, write: bool = True) -> AccessDenied:
-    """The app has no (or only read) calendar permission with admin consent."""
-    have = ", ".join(ctx.roles or ()) or "none"
-    need = WRITE_ROLE if write else "Calendars.Read or Calendars.ReadWrite"
+_GRANT = (
+    "Grant the app the Exchange Online role 'Application Calendars.ReadWrite' with RBAC for "
+    "Applications (New-ServicePrincipal, New-ManagementScope, New-ManagementRoleAssignment "
+    "-Role 'Application Calendars.ReadWrite' -CustomResourceScope <scope>), or, without "
+    "scoping, add Microsoft Graph > Application permissions > Calendars.ReadWrite to the app "
+    f"registration and grant admin consent; see {DOCS}."
+)
+
+
+def no_permission_error(ctx: Context, mailbox: str) -> AccessDenied:
+    """Not even the service's own mailbox opens: the app holds no calendar permission."""
     return AccessDenied(
-        f"The app {ctx.client_id} of service {ctx.service!r} lacks the Microsoft Graph "
-        f"application permission {need} with admin consent in tenant {ctx.tenant_id} "
-        f"(its token carries: {have}).",
-        f"In Microsoft Entra admin center > App registrations > {ctx.client_id} > API "
-        "permissions, add Microsoft Graph > Application permissions > Calendars.ReadWrite and "
-        f"select 'Grant admin consent'; then scope it with RBAC for Applications ({DOCS}).",
+        f"Exchange Online denies the app {ctx.client_id} of service {ctx.service!r} access to "
+        f"the calendar of {mailbox} (ErrorAccessDenied): the app holds no calendar permission "
+        f"in tenant {ctx.tenant_id} (no RBAC for Applications assignment of 'Application "
+        "Calendars.ReadWrite' whose scope includes the mailbox, and no admin-consented "
+        "Calendars.ReadWrite).",
+        _GRANT,
     )
 
 
 def scope_error(ctx: Context, mailbox: str) -> AccessDenied:
-    """The mailbox is outside the app's RBAC-for-Applications management scope."""
+    """Other mailboxes open, this one does not: it is outside the app's management scope."""
     return AccessDenied(
         f"The app {ctx.client_id} of service {ctx.service!r} may not open the mailbox "
-        f"{mailbox}: Exchange Online denies access (ErrorAccessDenied), so the mailbox is "
-        "outside the app's RBAC for Applications management scope.",
+        f"{mailbox} (ErrorAccessDenied): the mailbox is outside the management scope of the "
+        "app's RBAC for Applications role assignment.",
         "Add the trainer to what the management scope selects (e.g. the mail-enabled group its "
-        "filter names) or widen the scope (New-ManagementScope / Set-ManagementScope), then "
-        f"check with Test-ServicePrincipalAuthorization; see {DOCS}.",
+        "filter names) or widen the scope (Set-ManagementScope), then check with "
+        f"Test-ServicePrincipalAuthorization -Identity <app> -Resource {mailbox}; see {DOCS}.",
+    )
+
+
+def read_only_error(ctx: Context, mailbox: str) -> AccessDenied:
+    """The app may read the calendar but not write it (Calendars.Read only)."""
+    return AccessDenied(
+        f"The app {ctx.client_id} of service {ctx.service!r} may read but not write the "
+        f"calendar of {mailbox}: it holds Calendars.Read, not Calendars.ReadWrite.",
+        "Assign 'Application Calendars.ReadWrite' instead of 'Application Calendars.Read' "
+        "(New-ManagementRoleAssignment), or consent Calendars.ReadWrite in Entra ID; see "
+        f"{DOCS}.",
+    )
+
+
+def denied_error(ctx: Context, mailbox: str) -> AccessDenied:
+    """A 403 met during reads or writes, before knowing which of the causes it is."""
+    return AccessDenied(
+        f"Exchange Online denies the app {ctx.client_id} of service {ctx.service!r} access to "
+        f"{mailbox} (ErrorAccessDenied): the mailbox is outside the scope of the app's RBAC "
+        "for Applications assignment, or the app lacks Calendars.ReadWrite (no assignment, no "
+        "admin consent).",
+        f"Run the trainer's access check to tell which; {_GRANT}",
     )
 
 
@@ -109,9 +141,7 @@ def http_error(err: GraphHttpError, ctx: Context) -> ExchangeError:
             "that its secret is valid.",
         )
     if status == 403 or code in DENIED_CODES:
-        if consent_missing(ctx.roles):
-            return consent_error(ctx)
-        return scope_error(ctx, mailbox)
+        return denied_error(ctx, mailbox)
     if code in NO_USER_CODES or code in NO_MAILBOX_CODES:
         return mailbox_missing(ctx, mailbox, code)
     if code == "ErrorItemNotFound":

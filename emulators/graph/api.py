@@ -69,10 +69,6 @@ class Caller:
     roles: frozenset[str]
     user: str | None = None  # set for a signed-in user
 
-    @property
-    def can_write(self) -> bool:
-        return self.user is not None or "Calendars.ReadWrite" in self.roles
-
 
 @dataclass
 class Reply:
@@ -158,7 +154,7 @@ class Api:
             rest = rest[1:]  # /calendar/events..., /calendar/calendarView...: the default calendar
         elif rest == ["calendar"]:
             mb = self._open(caller, user, write=False)
-            return "calendar.get", Reply(200, self._calendar(caller, mb))
+            return "calendar.get", Reply(200, self._calendar(caller, mb, user))
         if rest == ["calendarView"] and method == "GET":
             mb = self._open(caller, user, write=False)
             return "calendarView", Reply(200, self._view(mb, user, query, headers, base_url))
@@ -217,14 +213,16 @@ class Api:
                 raise denied
             return mb
         app = self.store.app(caller.tenant, caller.name)
-        if app is None or not (caller.roles & READ_ROLES) or not app.may_open(user):
-            raise denied
-        if write and not caller.can_write:
+        held = app.roles_for(user) if app is not None else set()
+        if not held & READ_ROLES or (write and "Calendars.ReadWrite" not in held):
             raise denied
         return mb
 
-    @staticmethod
-    def _calendar(caller: Caller, mb: Mailbox) -> dict[str, Any]:
+    def _calendar(self, caller: Caller, mb: Mailbox, user: str) -> dict[str, Any]:
+        app = self.store.app(caller.tenant, caller.name) if caller.user is None else None
+        can_edit = caller.user is not None or (
+            app is not None and "Calendars.ReadWrite" in app.roles_for(user)
+        )
         return {
             "id": "AAMkCalendar" + base64.urlsafe_b64encode(mb.email.lower().encode()).decode(),
             "name": "Calendar",
@@ -233,7 +231,7 @@ class Api:
             "changeKey": "calendar",
             "canShare": True,
             "canViewPrivateItems": True,
-            "canEdit": caller.can_write,
+            "canEdit": can_edit,
             "owner": {"name": mb.email.split("@")[0], "address": mb.email},
         }
 

@@ -38,6 +38,7 @@ def route_control(server: Any, method: str, url: urllib.parse.SplitResult, body:
                 client_secret=data["client_secret"],
                 roles=list(data.get("roles", ["Calendars.ReadWrite"])),
                 mailboxes=None if mailboxes is None else list(mailboxes),
+                entra_roles=list(data.get("entra_roles", [])),
             )
             store.add_app(app)
             return 200, {"authority": f"{server.base_url}/{app.tenant}"}
@@ -144,11 +145,14 @@ class ControlClient:
         client_secret: str,
         mailboxes: list[str] | None = None,
         roles: tuple[str, ...] | list[str] = ("Calendars.ReadWrite",),
+        entra_roles: tuple[str, ...] | list[str] = (),
     ) -> str:
-        """Register an app with application permissions `roles`, RBAC-scoped to `mailboxes`.
+        """Register an app holding application permissions `roles`.
 
-        `mailboxes=None` means no scope (every mailbox). Returns the authority URL
-        (`base_url/tenant`) to give msal.
+        With `mailboxes`, they come from an RBAC for Applications role assignment scoped to
+        those mailboxes (not listed in tokens); with `mailboxes=None`, from Entra ID admin
+        consent (every mailbox, listed in the token's `roles` claim). `entra_roles` are
+        consented tenant-wide on top. Returns the authority URL (`base_url/tenant`) for msal.
         """
         res = self._call(
             "POST",
@@ -159,6 +163,7 @@ class ControlClient:
                 "client_secret": client_secret,
                 "mailboxes": mailboxes,
                 "roles": list(roles),
+                "entra_roles": list(entra_roles),
             },
         )
         return res["authority"]

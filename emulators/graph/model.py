@@ -31,17 +31,31 @@ def new_change_key() -> str:
 
 @dataclass
 class App:
-    """An app registration with application permissions (roles) scoped to mailboxes."""
+    """An app registration and the application permissions it holds.
+
+    `roles` with `mailboxes=None` are granted by admin consent in Entra ID: tenant-wide, and
+    listed in the token's `roles` claim. With a list of `mailboxes` they are granted by an RBAC
+    for Applications role assignment ("Application Calendars.ReadWrite") whose management scope
+    holds those mailboxes: they are not in the token. `entra_roles` are consented in Entra ID on
+    top (tenant-wide, in the token): grants are additive, so they make a scope moot.
+    """
 
     tenant: str
     client_id: str
     client_secret: str
     roles: list[str] = field(default_factory=lambda: ["Calendars.ReadWrite"])
-    mailboxes: list[str] | None = None  # None: every mailbox of the tenant (no RBAC scope)
+    mailboxes: list[str] | None = None
+    entra_roles: list[str] = field(default_factory=list)
 
-    def may_open(self, mailbox: str) -> bool:
-        """RBAC for Applications: is the mailbox inside the app's management scope?"""
-        return self.mailboxes is None or mailbox.lower() in {m.lower() for m in self.mailboxes}
+    def token_roles(self) -> list[str]:
+        """The `roles` claim: what Entra ID consented (RBAC assignments are not listed)."""
+        tenant_wide = list(self.roles) if self.mailboxes is None else []
+        return sorted(set(tenant_wide) | set(self.entra_roles))
+
+    def roles_for(self, mailbox: str) -> set[str]:
+        """The permissions the app holds on one mailbox."""
+        scoped = self.mailboxes is None or mailbox.lower() in {m.lower() for m in self.mailboxes}
+        return set(self.entra_roles) | (set(self.roles) if scoped else set())
 
 
 @dataclass

@@ -157,8 +157,8 @@ class Issuer:
                 f"tenant named {tenant}.",
             )
         claims: dict[str, Any] = {"appid": app.client_id, "idtyp": "app", "oid": app.client_id}
-        if app.roles:  # Entra ID leaves the claim out when no permission was consented
-            claims["roles"] = list(app.roles)
+        if app.token_roles():  # Entra ID leaves the claim out when nothing was consented
+            claims["roles"] = app.token_roles()
         return claims
 
     def _user_claims(self, tenant: str, username: str, password: str) -> dict[str, Any]:

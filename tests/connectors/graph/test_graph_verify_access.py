@@ -49,17 +49,19 @@ def test_missing_admin_consent_is_reported_for_every_mailbox(world, make_connect
     conn = make_connector(client_id="unconsented")
     result = conn.verify_service()
     assert (result.ok, result.error) == (False, "AccessDenied")
-    assert "Calendars.ReadWrite" in result.message and "admin consent" in result.hint
+    assert "no calendar permission" in result.message
+    assert "Application Calendars.ReadWrite" in result.hint and "admin consent" in result.hint
     access = conn.check_access(TRAINER, "both")
     assert not access.ok and access.problems[0].code == "no_access"
-    assert "Calendars.ReadWrite" in access.problems[0].message
+    assert "no calendar permission" in access.problems[0].message
 
 
 def test_mailbox_outside_the_rbac_scope_missing_mailbox_and_unknown_user(world, connector):
     assert connector.check_access(TRAINER, "both").ok
     outside = connector.check_access(OUTSIDE, "in")
     assert outside.problems[0].code == "no_access"
-    assert "RBAC for Applications" in outside.problems[0].message
+    assert "outside the management scope" in outside.problems[0].message
+    assert "Test-ServicePrincipalAuthorization" in outside.problems[0].message
     onprem = connector.check_access(NOMAILBOX, "in")
     assert onprem.problems[0].code == "mailbox_not_found"
     assert "no Exchange Online mailbox" in onprem.problems[0].message
@@ -81,6 +83,22 @@ def test_read_only_permission_allows_in_but_not_out(world, make_connector, monke
     out = conn.check_access(TRAINER, "out")
     assert out.problems[0].code == "insufficient_rights" and out.rights == ("read",)
     assert "Calendars.ReadWrite" in out.problems[0].message
+
+
+def test_write_rights_from_a_tenant_wide_grant_or_a_probe(world, make_connector, monkeypatch):
+    rbac = make_connector()
+    world.control.reset_counters()
+    assert rbac.check_access(TRAINER, "both").ok  # RBAC grant: not in the token, probed
+    assert graph_requests(world) == {"calendar.get": 1, "events.delete": 1}
+    assert world.control.items(TRAINER) == []
+    world.control.add_app(TENANT, "tenant-wide", "s4", mailboxes=None)
+    monkeypatch.setenv("TS_TEST_GRAPH_SECRET", "s4")
+    wide = make_connector(client_id="tenant-wide")
+    verified = wide.verify_service()
+    assert verified.ok and "every mailbox" in verified.message
+    world.control.reset_counters()
+    assert wide.check_access(OUTSIDE, "both").ok
+    assert graph_requests(world) == {"calendar.get": 1}
 
 
 def test_graph_service_configuration_is_validated(world):

@@ -37,9 +37,14 @@ def test_msal_gets_a_token_with_roles_and_reuses_it_until_expiry(world):
     assert again["access_token"] == first["access_token"]
     assert again["token_source"] == "cache"
     claims = _claims(first["access_token"])
-    assert claims["roles"] == ["Calendars.ReadWrite"]
     assert claims["tid"] == TENANT and claims["appid"] == APP
+    assert "roles" not in claims  # granted by RBAC for Applications: not in the token
     assert world.control.counters()["by_operation"]["token"] == 1
+    world.control.add_app(TENANT, "consented", "s", mailboxes=None, roles=["Calendars.Read"])
+    consented = msal_app(world, "consented", "s").acquire_token_for_client(
+        [f"{world.base_url}/.default"]
+    )
+    assert _claims(consented["access_token"])["roles"] == ["Calendars.Read"]
 
 
 def test_wrong_secret_and_unknown_app_are_refused_with_aadsts_codes(world):
@@ -88,6 +93,23 @@ def test_calendars_read_may_read_but_not_write(world):
     none = app_session(world, "noconsent", "s")
     r = none.get(f"{world.url}/users/{TRAINER}/calendarView", params=WINDOW)
     assert r.status_code == 403
+
+
+def test_entra_consent_and_rbac_grants_add_up(world):
+    world.control.add_app(
+        TENANT,
+        "both",
+        "s",
+        mailboxes=[TRAINER],
+        roles=["Calendars.ReadWrite"],
+        entra_roles=["Calendars.Read"],
+    )
+    s = app_session(world, "both", "s")
+    body = event("x", "2026-12-01T09:00:00", "2026-12-01T10:00:00")
+    assert s.post(f"{world.url}/users/{TRAINER}/events", json=body).status_code == 201
+    # outside the scope, the tenant-wide Entra consent still lets it read, not write
+    assert s.get(f"{world.url}/users/{OUTSIDE}/calendarView", params=WINDOW).status_code == 200
+    assert s.post(f"{world.url}/users/{OUTSIDE}/events", json=body).status_code == 403
 
 
 def test_a_user_edits_only_its_own_calendar(world):
