@@ -65,6 +65,9 @@ def route_control(server: Any, method: str, url: urllib.parse.SplitResult, body:
             return 200, behaviour.set_faults(data)
         if path == "throttling" and method == "POST":
             return 200, behaviour.set_throttling(data)
+        if path == "tokens/revoke" and method == "POST":
+            server.issuer.revoke_all()
+            return 200, {"ok": True}
         if path == "settings" and method == "POST":
             if "token_lifetime" in data:
                 store.token_lifetime = int(data["token_lifetime"])
@@ -202,6 +205,10 @@ class ControlClient:
     def settings(self, **config: Any) -> dict[str, Any]:
         """Set token_lifetime (seconds) for tokens issued from now on."""
         return self._call("POST", "settings", config)
+
+    def revoke_tokens(self) -> None:
+        """Invalidate every access token issued so far (Graph answers 401 to them)."""
+        self._call("POST", "tokens/revoke", {})
 
     def reset(self, keep_accounts: bool = False) -> None:
         """Drop events (and users and apps unless kept), faults, throttling and counters."""

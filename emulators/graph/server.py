@@ -215,6 +215,7 @@ class Handler(BaseHTTPRequestHandler):
             caller = self._caller()
         except GraphError as err:
             server.stats.request(None, "unauthenticated")
+            server.stats.touched(None, "unauthenticated", err.status, False)
             self._send(err.status, err.body(), {"WWW-Authenticate": 'Bearer realm=""'})
             return
         fault = server.behaviour.scheduled(method, url.path)

@@ -59,6 +59,10 @@ class Issuer:
         self.store = store
         self._key = secrets.token_bytes(32)
 
+    def revoke_all(self) -> None:
+        """Invalidate every token issued so far (a new signing key), as a revocation would."""
+        self._key = secrets.token_bytes(32)
+
     # --- metadata -----------------------------------------------------------------------------
     @staticmethod
     def openid_configuration(base_url: str, tenant: str) -> dict[str, Any]:

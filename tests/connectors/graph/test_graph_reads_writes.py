@@ -50,6 +50,16 @@ def test_reads_series_all_day_and_tags_in_one_request(world, connector):
         },
         showAs="tentative",
     )
+    holiday = {"dateTime": "2026-12-07T00:00:00", "timeZone": "W. Europe Standard Time"}
+    me.post(
+        f"{world.url}/me/events",
+        json={
+            "subject": "Holiday",
+            "isAllDay": True,
+            "start": holiday,
+            "end": {**holiday, "dateTime": "2026-12-08T00:00:00"},
+        },
+    ).raise_for_status()
     midnight = dt.datetime(2026, 12, 5, tzinfo=BERLIN).astimezone(dt.UTC)
     all_day = _create("U-1", midnight, hours=24, all_day=True, show_as="OOF")
     results = connector.apply(TRAINER, [all_day, _create("S-1", utc(2026, 12, 2, 9))])
@@ -69,6 +79,13 @@ def test_reads_series_all_day_and_tags_in_one_request(world, connector):
         midnight,
         midnight + dt.timedelta(days=1),
         "OOF",
+    )
+    own_day = next(r for r in rows if r.subject == "Holiday")
+    assert (own_day.all_day, own_day.start, own_day.end, own_day.tag_key) == (
+        True,
+        utc(2026, 12, 6, 23),
+        utc(2026, 12, 7, 23),
+        None,
     )
     course = next(r for r in rows if r.tag_key == "S-1")
     assert (course.tag_hash, course.body, course.location) == (

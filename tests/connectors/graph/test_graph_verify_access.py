@@ -124,3 +124,12 @@ def test_connect_resolves_the_secret_reference(world, monkeypatch):
     monkeypatch.delenv("TS_TEST_GRAPH_SECRET")
     with pytest.raises(ConfigurationError):
         connect(service(world))
+
+
+def test_a_revoked_token_is_replaced_once(world, connector):
+    assert connector.verify_service().ok
+    world.control.revoke_tokens()
+    assert connector.check_access(TRAINER, "in").ok
+    counters = world.control.counters()
+    assert counters["by_operation"]["token"] == 2
+    assert counters["by_status"]["401"] == 1

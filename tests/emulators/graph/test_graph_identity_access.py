@@ -140,3 +140,10 @@ def test_state_file_keeps_users_apps_and_events(tmp_path):
     with run_graph_emulator(state_file=state) as g:
         assert [i["subject"] for i in g.control.items(TRAINER)] == ["kept"]
         assert app_session(g, APP, "s").get(f"{g.url}/users/{TRAINER}/calendar").status_code == 200
+
+
+def test_runs_in_its_own_process():
+    with run_graph_emulator(subprocess=True) as g:
+        g.control.add_account(TRAINER, "pw")
+        g.control.add_app(TENANT, APP, "s", mailboxes=[TRAINER])
+        assert app_session(g, APP, "s").get(f"{g.url}/users/{TRAINER}/calendar").status_code == 200
