@@ -160,20 +160,27 @@ def roles_of(token: str) -> tuple[str, ...] | None:
     return tuple(claims.get("roles") or ())
 
 
-class MailboxSlots:
-    """At most N concurrent requests per mailbox from this process."""
+_slots: dict[tuple[str, str], threading.BoundedSemaphore] = {}
+_slots_lock = threading.Lock()
 
-    def __init__(self, limit: int = MAILBOX_CONCURRENCY) -> None:
+
+class MailboxSlots:
+    """At most N concurrent requests per app and mailbox from this process.
+
+    Exchange Online counts concurrency per app and mailbox, so the semaphores are process-wide
+    (shared by every connector of the same app), keyed like the throttling gates.
+    """
+
+    def __init__(self, app_key: str, limit: int = MAILBOX_CONCURRENCY) -> None:
+        self._app = app_key.lower()
         self._limit = limit
-        self._slots: dict[str, threading.BoundedSemaphore] = {}
-        self._lock = threading.Lock()
 
     def __call__(self, mailbox: str | None) -> threading.BoundedSemaphore:
-        key = (mailbox or "").lower()
-        with self._lock:
-            sem = self._slots.get(key)
+        key = (self._app, (mailbox or "").lower())
+        with _slots_lock:
+            sem = _slots.get(key)
             if sem is None:
-                sem = self._slots[key] = threading.BoundedSemaphore(self._limit)
+                sem = _slots[key] = threading.BoundedSemaphore(self._limit)
             return sem
 
 
@@ -186,7 +193,8 @@ class GraphClient:
         self.session = build_session(config)
         self.tokens = TokenSource(config, secret, self.session)
         self.stats = stats
-        self.slots = MailboxSlots()
+        origin = urlsplit(config.endpoint)
+        self.slots = MailboxSlots(f"{origin.netloc}|{config.tenant_id}|{config.client_id}")
 
     def url(self, path: str) -> str:
         """Absolute URL of a path relative to the endpoint (absolute URLs pass through)."""
