@@ -136,8 +136,10 @@ def test_transient_batch_failures_are_retried_then_surface_as_transient(world, m
 
 def test_concurrent_trainers_stay_within_four_requests_per_mailbox(world, make_connector):
     world.control.faults(latency_ms=60)
-    conn = make_connector(max_connections=16)
-    threads = [threading.Thread(target=conn.read_window, args=(TRAINER, *WINDOW)) for _ in range(8)]
+    conns = [make_connector(max_connections=16), make_connector(max_connections=16)]
+    threads = [
+        threading.Thread(target=conns[n % 2].read_window, args=(TRAINER, *WINDOW)) for n in range(8)
+    ]
     for t in threads:
         t.start()
     for t in threads:
