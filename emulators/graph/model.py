@@ -121,6 +121,10 @@ class Store:
         """The registered app, or None."""
         return self.apps.get((tenant.lower(), client_id.lower()))
 
+    def has_tenant(self, tenant: str) -> bool:
+        """A tenant exists once an app is registered in it."""
+        return any(t == tenant.lower() for t, _ in self.apps)
+
     def mailbox(self, email: str) -> Mailbox | None:
         """The mailbox of a user, or None (no such user, or a user without a mailbox)."""
         return self.mailboxes.get(email.lower())

@@ -169,6 +169,15 @@ class Handler(BaseHTTPRequestHandler):
         elif path.endswith("/v2.0/.well-known/openid-configuration") and method == "GET":
             tenant = path.strip("/").split("/")[0]
             self.server.stats.request(None, "openid-configuration")
+            if not self.server.store.has_tenant(tenant):
+                err = TokenError(
+                    400,
+                    "invalid_tenant",
+                    f"AADSTS90002: Tenant '{tenant}' not found. Check to make sure you have the "
+                    "correct tenant ID and are signing into the correct cloud.",
+                )
+                self._send(err.status, err.body())
+                return
             self._send(200, self.server.issuer.openid_configuration(self.server.base_url, tenant))
         elif path.endswith("/oauth2/v2.0/token") and method == "POST":
             self._token(path.strip("/").split("/")[0], body)

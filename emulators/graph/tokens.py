@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import time
 import uuid
@@ -35,9 +36,7 @@ class TokenError(Exception):
         return {
             "error": self.error,
             "error_description": self.description,
-            "error_codes": [int(self.description[6:12])]
-            if self.description.startswith("AADSTS")
-            else [],
+            "error_codes": [int(m) for m in re.findall(r"^AADSTS(\d+)", self.description)],
             "timestamp": time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime()),
             "trace_id": str(uuid.uuid4()),
             "correlation_id": str(uuid.uuid4()),
@@ -100,6 +99,13 @@ class Issuer:
         if auth_header and auth_header.lower().startswith("basic "):
             raw = base64.b64decode(auth_header[6:]).decode(errors="replace")
             client_id, _, secret = raw.partition(":")
+        if not self.store.has_tenant(tenant):
+            raise TokenError(
+                400,
+                "invalid_request",
+                f"AADSTS90002: Tenant '{tenant}' not found. Check to make sure you have the "
+                "correct tenant ID and are signing into the correct cloud.",
+            )
         grant = form.get("grant_type")
         scope = form.get("scope", "")
         if grant == "client_credentials":

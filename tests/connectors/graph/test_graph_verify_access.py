@@ -36,11 +36,13 @@ def test_wrong_secret_fails_verification_naming_the_secret(world, make_connector
     assert "client secret" in result.message and "env:TS_TEST_GRAPH_SECRET" in result.hint
 
 
-def test_unknown_tenant_fails_verification(world, make_connector):
-    world.control.add_app("elsewhere", "other-app", "s", mailboxes=None)
+def test_unknown_app_or_tenant_fails_verification(world, make_connector):
     result = make_connector(client_id="ghost-app").verify_service()
     assert (result.ok, result.error) == (False, "AuthenticationFailed")
-    assert "ghost-app" in result.message
+    assert "does not know app ghost-app" in result.message
+    result = make_connector(tenant_id="no-such-tenant").verify_service()
+    assert (result.ok, result.error) == (False, "AuthenticationFailed")
+    assert "no tenant no-such-tenant" in result.message and "tenant_id" in result.hint
 
 
 def test_missing_admin_consent_is_reported_for_every_mailbox(world, make_connector, monkeypatch):
