@@ -1,4 +1,4 @@
-"""The Prefect deployments of trainer-sync, and serving them from one long-running process.
+"""The Prefect deployments of trainer-sync: served from one process, or run by a work pool.
 
 `sync-all` runs on a schedule; `sync-provider`, `sync-trainer` and `verify-service` are run by
 hand from the Prefect UI (their parameters are typed, so the UI shows a form). Secrets never
@@ -11,9 +11,10 @@ import os
 import urllib.request
 from datetime import timedelta
 
-from prefect import serve
+from prefect import get_client, serve
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.deployments.runner import EntrypointType, RunnerDeployment
+from prefect.exceptions import ObjectNotFound
 from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
 
 from flows.sync import sync_all, sync_provider, sync_trainer, verify_service
@@ -144,3 +145,24 @@ def serve_deployments(interval_minutes: int) -> None:
     them; serving again resumes it.
     """
     serve(*build_deployments(interval_minutes), print_starting_message=False)
+
+
+def apply_to_work_pool(work_pool: str, interval_minutes: int) -> list[str]:
+    """Register the deployments in a work pool instead of serving them; returns their names.
+
+    The pool's workers (`prefect worker start --pool <name>`, on any machine with trainer-sync
+    installed and the same environment) then run the scheduled and manual runs.
+    """
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_work_pool(work_pool)
+        except ObjectNotFound:
+            raise ConfigurationError(
+                f"The Prefect server has no work pool {work_pool!r}.",
+                f"Create it with `prefect work-pool create {work_pool} --type process`.",
+            ) from None
+    names = []
+    for deployment in build_deployments(interval_minutes):
+        deployment.apply(work_pool_name=work_pool)
+        names.append(f"{deployment.flow_name}/{deployment.name}")
+    return names

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from prefect import get_client
 from prefect._internal.concurrency.services import QueueService
+from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.client.schemas.filters import (
     ArtifactFilter,
     ArtifactFilterFlowRunId,
@@ -30,8 +31,9 @@ from prefect.client.schemas.filters import (
 )
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from deployments.serve import DEPLOYMENT_NAME, build_deployments
+from deployments.serve import DEPLOYMENT_NAME, apply_to_work_pool, build_deployments
 from flows.sync import sync_provider
+from sync_rules.errors import ConfigurationError
 
 # The shared scenario; importing the fixtures makes them resolve `prefect_api` to this module's.
 from tests.flows.conftest import World, ews, tomorrow, world  # noqa: F401
@@ -166,3 +168,21 @@ def test_deployments_exist_and_a_provider_run_publishes_its_table(
     assert [(r["trainer"], r["status"], r["exchange_created"]) for r in rows] == [
         (ann, "synced", 1)
     ]
+
+
+def test_deployments_go_to_an_existing_work_pool_for_workers_elsewhere(prefect_api: str) -> None:
+    with pytest.raises(ConfigurationError, match="no work pool 'nowhere'") as refused:
+        apply_to_work_pool("nowhere", 15)
+    assert "prefect work-pool create nowhere" in (refused.value.hint or "")
+
+    with get_client(sync_client=True) as client:
+        client.create_work_pool(WorkPoolCreate(name="trainer-sync", type="process"))
+        names = apply_to_work_pool("trainer-sync", 30)
+        assert len(names) == 4
+        for name in names:
+            deployment = client.read_deployment_by_name(name)
+            assert deployment.work_pool_name == "trainer-sync", name
+            # Workers import the flows from the installed package, wherever they run.
+            assert deployment.entrypoint.startswith("flows.sync."), deployment.entrypoint
+        cycle = client.read_deployment_by_name(f"sync-all/{DEPLOYMENT_NAME}")
+        assert [s.schedule.interval for s in cycle.schedules] == [timedelta(minutes=30)]

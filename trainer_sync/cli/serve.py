@@ -1,4 +1,8 @@
-"""`trainer-sync serve`: run the scheduled and manual syncs from the Prefect UI."""
+"""`trainer-sync serve` and `deploy`: the scheduled and manual syncs of the Prefect UI.
+
+`serve` runs them from this process (one machine); `deploy` registers them in a work pool
+whose workers run them (several machines, see docs/scaling.md).
+"""
 
 from __future__ import annotations
 
@@ -14,15 +18,16 @@ from trainer_sync.cli.output import console
 DATABASE_ENV = "TRAINER_SYNC_DATABASE_URL"
 
 
-def serve(
-    interval_minutes: int | None = typer.Option(
-        None,
-        "--interval-minutes",
-        help="Minutes between scheduled syncs of all providers "
-        "(env: TRAINER_SYNC_INTERVAL_MINUTES; default: 15).",
-        show_default=False,
-    ),
-) -> None:
+INTERVAL_OPTION = typer.Option(
+    None,
+    "--interval-minutes",
+    help="Minutes between scheduled syncs of all providers "
+    "(env: TRAINER_SYNC_INTERVAL_MINUTES; default: 15).",
+    show_default=False,
+)
+
+
+def serve(interval_minutes: int | None = INTERVAL_OPTION) -> None:
     """Serve the sync deployments to the Prefect server of PREFECT_API_URL, until Ctrl+C.
 
     sync-all runs on its schedule; the other deployments run when started from the Prefect UI.
@@ -47,6 +52,30 @@ def serve(
         highlight=False,
     )
     serve_deployments(minutes)
+
+
+def deploy(
+    work_pool: str = typer.Option(..., "--work-pool", help="The Prefect work pool to run them."),
+    interval_minutes: int | None = INTERVAL_OPTION,
+) -> None:
+    """Register the sync deployments in a work pool of the Prefect server of PREFECT_API_URL.
+
+    The pool's workers run them: `prefect worker start --pool <name>` on each machine.
+
+    Each machine needs trainer-sync installed and TRAINER_SYNC_DATABASE_URL (the shared store).
+    """
+    from deployments.serve import api_url, apply_to_work_pool, resolve_interval, ui_url
+
+    minutes = resolve_interval(interval_minutes)
+    api_url()
+    for name in apply_to_work_pool(work_pool, minutes):
+        console.print(f"Registered {name} in work pool {work_pool}.", highlight=False)
+    console.print(
+        f"sync-all runs every {minutes} min once a worker polls the pool: "
+        f"prefect worker start --pool {work_pool}",
+        highlight=False,
+    )
+    console.print(f"Prefect UI: {ui_url()}", highlight=False)
 
 
 def _absolute(url: str) -> str:
