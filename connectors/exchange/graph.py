@@ -10,7 +10,10 @@ Request budget (Graph requests; the token is fetched by msal once and cached unt
   fields and tag in the same answer.
 - `apply` of N actions: ceil(N/20) POST $batch (plus a resend of what Graph did not run: a
   request throttled inside the batch, and those chained after a refused one).
-- `check_access`, `verify_service`: 1 GET of the mailbox's calendar.
+- `verify_service`: 1 GET of the service username's calendar. `check_access`: 1 GET of the
+  trainer's calendar, + 1 write probe (DELETE of a non-existent id) for `out`/`both` unless the
+  token shows tenant-wide Calendars.ReadWrite, + 1 GET of the service's own calendar to explain
+  a refusal when no mailbox has opened yet.
 
 Every request waits at its mailbox's throttling gate (closed by 429 + Retry-After for the whole
 mailbox, across threads and connectors of the process) and holds one of the mailbox's 4
