@@ -39,6 +39,9 @@ CYCLE_LIMIT = ConcurrencyLimitConfig(
 #: per-provider lock taken inside every provider run (also by the scheduled cycle) is what
 #: refuses a second sync of the same provider: that run ends Cancelled, naming the holder.
 MANUAL_LIMIT = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)
+#: Flow runs a serving process runs at once, each in its own process (~300 MiB for a few
+#: hundred trainers): one of each deployment. Further runs wait for a free slot.
+SERVE_RUN_LIMIT = 4
 
 
 def resolve_interval(interval_minutes: int | None = None) -> int:
@@ -144,7 +147,7 @@ def serve_deployments(interval_minutes: int) -> None:
     Stopping pauses the `sync-all` schedule, so no cycles pile up as Late while nothing serves
     them; serving again resumes it.
     """
-    serve(*build_deployments(interval_minutes), print_starting_message=False)
+    serve(*build_deployments(interval_minutes), print_starting_message=False, limit=SERVE_RUN_LIMIT)
 
 
 def apply_to_work_pool(work_pool: str, interval_minutes: int) -> list[str]:
