@@ -213,7 +213,13 @@ def _naive(values: pd.Series) -> bool:
     if pd.api.types.is_datetime64_dtype(values.dtype):
         return True
     present = values.dropna()
-    return any(pd.Timestamp(v).tzinfo is None for v in present)
+    if present.empty:
+        return False
+    try:
+        return pd.DatetimeIndex(present).tz is None
+    except (TypeError, ValueError):
+        # Mixed offsets or mixed naive/aware values: look at each one.
+        return any(pd.Timestamp(v).tzinfo is None for v in present)
 
 
 def validate_trainers(frame: pd.DataFrame) -> pd.DataFrame:

@@ -62,14 +62,24 @@ def _norm_text(values: pd.Series) -> pd.Series:
     )
 
 
-def _pairs(frame: pd.DataFrame, key: str = "entry_key") -> pd.MultiIndex:
-    return pd.MultiIndex.from_arrays([frame["trainer_id"].to_numpy(), frame[key].to_numpy()])
+def _pair_codes(*keyed: tuple[pd.Series, pd.Series]) -> list[np.ndarray]:
+    """Encode (trainer_id, key) pairs of several frames as comparable int64 codes, so joins
+    and membership tests run on integers rather than on pairs of strings."""
+    keys = pd.concat([key.astype(object) for _, key in keyed], ignore_index=True)
+    codes, _ = pd.factorize(keys, use_na_sentinel=True)
+    out, offset = [], 0
+    for trainer_ids, key in keyed:
+        part = codes[offset : offset + len(key)].astype(np.int64)
+        offset += len(key)
+        pair = (trainer_ids.to_numpy(dtype=np.int64) << 32) | np.where(part < 0, 0xFFFFFFFF, part)
+        out.append(pair)
+    return out
 
 
-def _isin(frame: pd.DataFrame, key: str, pairs: pd.MultiIndex) -> np.ndarray:
-    if len(frame) == 0 or len(pairs) == 0:
-        return np.zeros(len(frame), dtype=bool)
-    return np.asarray(_pairs(frame, key).isin(pairs))
+def _isin(values: np.ndarray, universe: np.ndarray) -> np.ndarray:
+    if len(values) == 0 or len(universe) == 0:
+        return np.zeros(len(values), dtype=bool)
+    return np.asarray(pd.Series(values).isin(universe))
 
 
 def _rows(frame: pd.DataFrame, side: str, action: str, reason, **columns) -> pd.DataFrame:
@@ -149,8 +159,11 @@ def build_plan(
 
 def _plan_out(platform, tagged, links, live_elsewhere, rules, out_ids, win_start, win_end):
     kinds = [
-        k
-        for k, on in (("session", rules.out.sessions), ("unavailability", rules.out.unavailability))
+        kind
+        for kind, on in (
+            ("session", rules.out.sessions),
+            ("unavailability", rules.out.unavailability),
+        )
         if on
     ]
     # Echo suppression: only platform-origin entries go out.
@@ -159,45 +172,49 @@ def _plan_out(platform, tagged, links, live_elsewhere, rules, out_ids, win_start
         & platform["kind"].isin(kinds)
         & platform["trainer_id"].isin(out_ids)
     ]
-    rendered = render_entries(entries, rules)
-    inside = in_window(rendered["start"], rendered["end"], win_start, win_end)
-    # Entries the producer gave us that render outside the window still exist: never delete
-    # their items (window rule), same as the explicit live-elsewhere keys.
-    protected = _pairs(entries[~inside]).append(_pairs(live_elsewhere))
-    entries = entries[inside]
-    rendered = rendered[inside]
-    desired = pd.concat([entries[_KEY], rendered], axis=1)
-
     items = tagged[tagged["trainer_id"].isin(out_ids)]
-    link_cols = links.rename(
-        columns={
-            "item_id": "link_item_id",
-            "change_key": "link_change_key",
-            "content_hash": "link_hash",
+    e_pair, i_pair, l_pair, le_pair = _pair_codes(
+        (entries["trainer_id"], entries["entry_key"]),
+        (items["trainer_id"], items["tag_key"]),
+        (links["trainer_id"], links["entry_key"]),
+        (live_elsewhere["trainer_id"], live_elsewhere["entry_key"]),
+    )
+    # Hash every entry; subject/body/location are rendered later, only where written.
+    hashed = render_entries(entries, rules, text=False)
+    inside = in_window(hashed["start"], hashed["end"], win_start, win_end).to_numpy()
+    # Entries handed over that render outside the window still exist: never delete their
+    # items (window rule), same as the explicit live-elsewhere keys.
+    protected = np.concatenate([e_pair[~inside], le_pair])
+    desired = hashed[inside].assign(pair=e_pair[inside], row=np.flatnonzero(inside))
+
+    items = items.assign(pair=i_pair)
+    link_view = pd.DataFrame(
+        {
+            "pair": l_pair,
+            "link_item_id": links["item_id"].to_numpy(),
+            "link_change_key": links["change_key"].to_numpy(),
+            "link_hash": links["content_hash"].to_numpy(),
         }
     )
-    items = items.rename(columns={"tag_key": "entry_key"}).merge(link_cols, on=_KEY, how="left")
+    items = items.merge(link_view, on="pair", how="left")
     items["is_linked"] = (items["item_id"] == items["link_item_id"]).fillna(False).astype(bool)
-    # Keep one item per key: the linked one if present, else the smallest item id.
-    items = items.sort_values(
-        ["trainer_id", "entry_key", "is_linked", "item_id"], ascending=[True, True, False, True]
-    )
-    items["keeper"] = ~items.duplicated(_KEY)
-    live = _isin(items, "entry_key", _pairs(desired))
-    elsewhere = _isin(items, "entry_key", protected)
+    items["keeper"] = _keepers(items)
+    live = _isin(items["pair"].to_numpy(), desired["pair"].to_numpy())
+    elsewhere = _isin(items["pair"].to_numpy(), protected)
+    keeper = items["keeper"].to_numpy()
 
     parts = [
         _exchange_delete(items[~live & ~elsewhere], R.REMOVED_FROM_PLATFORM),
-        _exchange_delete(items[live & ~items["keeper"].to_numpy()], R.DUPLICATE),
+        _exchange_delete(items[live & ~keeper], R.DUPLICATE),
     ]
 
-    keepers = items[live & items["keeper"].to_numpy()]
+    keepers = items[live & keeper].drop(columns=["trainer_id"])
     renamed = {c: f"x_{c}" for c in (*COMPARED_FIELDS, "change_key")}
-    merged = desired.merge(keepers.rename(columns=renamed), on=_KEY, how="left", indicator=True)
+    merged = desired.merge(
+        keepers.rename(columns=renamed), on="pair", how="left", indicator=True, sort=False
+    )
     missing = merged[merged["_merge"] == "left_only"]
-    has_link = _isin(missing, "entry_key", _pairs(links))
-    parts.append(_exchange_write(missing[~has_link], "create", R.NEW_IN_PLATFORM))
-    parts.append(_exchange_write(missing[has_link], "create", R.DELETED_IN_EXCHANGE))
+    has_link = _isin(missing["pair"].to_numpy(), l_pair)
 
     matched = merged[merged["_merge"] == "both"]
     is_linked = matched["is_linked"].astype(bool)
@@ -208,21 +225,39 @@ def _plan_out(platform, tagged, links, live_elsewhere, rules, out_ids, win_start
     ck_same = (
         is_linked & (matched["x_change_key"] == matched["link_change_key"]).fillna(False)
     ).astype(bool)
-    suspect = matched[hash_changed | ~ck_same]
+    suspect = matched[(hash_changed | ~ck_same).to_numpy()]
+    changed = hash_changed[(hash_changed | ~ck_same).to_numpy()]
+
+    # Render the text of just the rows that may be written.
+    texts = render_entries(entries.iloc[np.concatenate([missing["row"], suspect["row"]])], rules)[
+        ["subject", "body", "location"]
+    ]
+    texts.index = np.concatenate([missing["row"], suspect["row"]])
+    texts = texts[~texts.index.duplicated()]
+    missing = missing.join(texts, on="row")
+    suspect = suspect.join(texts, on="row")
+    entry_keys = entries["entry_key"].to_numpy()
+    missing = missing.assign(
+        trainer_id=entries["trainer_id"].to_numpy()[missing["row"]],
+        entry_key=entry_keys[missing["row"]],
+    )
+    suspect = suspect.assign(
+        trainer_id=entries["trainer_id"].to_numpy()[suspect["row"]],
+        entry_key=entry_keys[suspect["row"]],
+    )
+    parts.append(_exchange_write(missing[~has_link], "create", R.NEW_IN_PLATFORM))
+    parts.append(_exchange_write(missing[has_link], "create", R.DELETED_IN_EXCHANGE))
+
     if len(suspect):
         diffs = _field_diffs(suspect)
-        any_diff = diffs.any(axis=1)
-        changed = hash_changed[suspect.index]
+        any_diff = diffs.any(axis=1).to_numpy()
+        changed = changed.to_numpy()
         names = _joined_names(diffs)
-        platform_names = _joined_names(
-            pd.concat(
-                [diffs, pd.DataFrame(True, index=diffs.index, columns=list(_UNSEEN_FIELDS))], axis=1
-            )
-        )
-        upd_platform = suspect[changed]
+        unseen = pd.DataFrame(True, index=diffs.index, columns=list(_UNSEEN_FIELDS))
+        platform_names = _joined_names(pd.concat([diffs, unseen], axis=1))
         parts.append(
             _exchange_write(
-                upd_platform,
+                suspect[changed],
                 "update",
                 R.CHANGED_IN_PLATFORM,
                 changed_fields=platform_names[changed],
@@ -235,6 +270,20 @@ def _plan_out(platform, tagged, links, live_elsewhere, rules, out_ids, win_start
             )
         )
     return parts
+
+
+def _keepers(items: pd.DataFrame) -> np.ndarray:
+    """One item per (trainer, key): the linked one if present, else the smallest item id.
+    Only the (rare) duplicated keys need sorting."""
+    keeper = np.ones(len(items), dtype=bool)
+    dup = items["pair"].duplicated(keep=False).to_numpy()
+    if dup.any():
+        group = items[dup].sort_values(
+            ["pair", "is_linked", "item_id"], ascending=[True, False, True]
+        )
+        first = ~group["pair"].duplicated()
+        keeper[np.flatnonzero(dup)] = first.reindex(items.index[dup]).to_numpy()
+    return keeper
 
 
 def _field_diffs(rows: pd.DataFrame) -> pd.DataFrame:
@@ -308,24 +357,48 @@ def _plan_in(mirrors, own, rules, in_ids):
         non_blocking.append("Tentative")
     blocks = ~items["is_cancelled"] & ~items["show_as"].isin(non_blocking)
 
-    orphan = mirrors["source_item_id"].isna()
-    ranked = mirrors[~orphan].sort_values(["trainer_id", "source_item_id", "entry_key"])
-    keeper = ~ranked.duplicated(["trainer_id", "source_item_id"])
+    m_pair, i_pair = _pair_codes(
+        (mirrors["trainer_id"], mirrors["source_item_id"]), (items["trainer_id"], items["item_id"])
+    )
+    orphan = mirrors["source_item_id"].isna().to_numpy()
+    linked = mirrors[~orphan].assign(pair=m_pair[~orphan])
+    keeper = np.ones(len(linked), dtype=bool)
+    dup = linked["pair"].duplicated(keep=False).to_numpy()
+    if dup.any():
+        # Several mirrors of one item: keep the smallest entry key.
+        group = linked[dup].sort_values(["pair", "entry_key"])
+        keeper[dup] = (~group["pair"].duplicated()).reindex(linked.index[dup]).to_numpy()
     parts = [
         _platform_delete(mirrors[orphan], R.REMOVED_FROM_EXCHANGE),
-        _platform_delete(ranked[~keeper], R.DUPLICATE),
+        _platform_delete(linked[~keeper], R.DUPLICATE),
     ]
+    kept = linked[keeper]
     # Only identity and times of a trainer's own item are ever read from here on.
-    item_view = items[["trainer_id", "item_id", "start", "end", "all_day"]].assign(
-        blocks=blocks.to_numpy(dtype=bool), cancelled=items["is_cancelled"].to_numpy(dtype=bool)
+    mirror_view = pd.DataFrame(
+        {
+            "pair": kept["pair"].to_numpy(),
+            "entry_key": kept["entry_key"].to_numpy(),
+            "trainer_id_m": kept["trainer_id"].to_numpy(),
+            "start_m": kept["start"].array,
+            "end_m": kept["end"].array,
+            "all_day_m": kept["all_day"].to_numpy(),
+            "source_item_id_m": kept["source_item_id"].to_numpy(),
+        }
     )
-    merged = ranked[keeper].merge(
-        item_view.rename(columns={"item_id": "source_item_id"}),
-        on=["trainer_id", "source_item_id"],
-        how="outer",
-        suffixes=("_m", ""),
-        indicator=True,
+    item_view = pd.DataFrame(
+        {
+            "pair": i_pair,
+            "trainer_id_i": items["trainer_id"].to_numpy(),
+            "source_item_id": items["item_id"].to_numpy(),
+            "start": items["start"].array,
+            "end": items["end"].array,
+            "all_day": items["all_day"].to_numpy(),
+            "blocks": blocks.to_numpy(dtype=bool),
+            "cancelled": items["is_cancelled"].to_numpy(dtype=bool),
+        }
     )
+    merged = mirror_view.merge(item_view, on="pair", how="outer", indicator=True, sort=False)
+    merged["trainer_id"] = merged["trainer_id_m"].fillna(merged["trainer_id_i"]).astype(np.int64)
     new = merged[(merged["_merge"] == "right_only") & merged["blocks"].fillna(False).astype(bool)]
     parts.append(_platform_write(new, "create", R.NEW_IN_EXCHANGE))
     gone = merged[merged["_merge"] == "left_only"]
@@ -348,7 +421,12 @@ def _plan_in(mirrors, own, rules, in_ids):
 
 
 def _mirror_view(merged: pd.DataFrame) -> pd.DataFrame:
-    return merged.assign(start=merged["start_m"], end=merged["end_m"], all_day=merged["all_day_m"])
+    return merged.assign(
+        start=merged["start_m"],
+        end=merged["end_m"],
+        all_day=merged["all_day_m"],
+        source_item_id=merged["source_item_id_m"],
+    )
 
 
 def _platform_write(rows: pd.DataFrame, action: str, reason: str) -> pd.DataFrame:
@@ -487,7 +565,10 @@ def _summarise(plan: pd.DataFrame, rules: Rules) -> pd.DataFrame:
 def _check_invariants(plan: pd.DataFrame, tagged: pd.DataFrame) -> None:
     x_change = plan[(plan["side"] == "exchange") & plan["action"].isin(["update", "delete"])]
     if len(x_change):
-        ok = _isin(x_change, "item_id", _pairs(tagged, "item_id"))
+        targets, engine_items = _pair_codes(
+            (x_change["trainer_id"], x_change["item_id"]), (tagged["trainer_id"], tagged["item_id"])
+        )
+        ok = _isin(targets, engine_items)
         if not ok.all():
             raise RuntimeError("plan would modify an Exchange item the engine did not create")
     p_rows = plan[plan["side"] == "platform"]

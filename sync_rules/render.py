@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import re
 import string
 from collections.abc import Mapping
@@ -30,13 +31,8 @@ from sync_rules.rules import Rules
 HASH_VERSION = "v1"
 UNAVAILABLE = "Unavailable"
 
-_DAYS = np.array(["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], dtype=object)
-_MONTHS = np.array(
-    ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"],
-    dtype=object,
-)
-_NUM = np.array([str(i) for i in range(60)], dtype=object)
-_NUM2 = np.array([f"{i:02d}" for i in range(60)], dtype=object)
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 # Separators a one-line field may be left with when a placeholder renders empty.
 _DANGLING = re.compile(r"^(?:\s*[—–\-|,:/]\s*)+|(?:\s*[—–\-|,:/]\s*)+$")
 _ONE_DAY = pd.Timedelta(days=1)
@@ -83,51 +79,81 @@ def all_day_bounds(first_day: dt.date, last_day: dt.date, tz: str) -> tuple[pd.T
     return bounds.iloc[0], bounds.iloc[1]
 
 
+# ---------------------------------------------------------------- joining parts per row
+
+Part = np.ndarray | str
+
+
+def _join(parts: list[Part], n: int) -> list[str]:
+    """Concatenate per row: arrays give one value per row, strings are the same for all.
+    One `str.join` per row is far cheaper than one array concatenation per part."""
+    if n == 0:
+        return []
+    if not parts:
+        return [""] * n
+    columns = [itertools.repeat(p, n) if isinstance(p, str) else p for p in parts]
+    join = "".join
+    return [join(row) for row in zip(*columns, strict=False)]
+
+
+def _masked(keep: np.ndarray, literal: str) -> np.ndarray:
+    out = np.full(len(keep), "", dtype=object)
+    out[keep] = literal
+    return out
+
+
 # ---------------------------------------------------------------- dates for the body
 
+_DAY_NS = 86_400 * 1_000_000_000
+_MINUTE_NS = 60 * 1_000_000_000
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+_HHMM = np.array([f"{m // 60:02d}:{m % 60:02d}" for m in range(1440)], dtype=object)
 
-def _date_parts(local: pd.DatetimeIndex) -> dict[str, np.ndarray]:
-    years = local.year.to_numpy()
-    uniq, inverse = np.unique(years, return_inverse=True)
-    year_text = np.array([str(y) for y in uniq], dtype=object)[inverse]
-    date = (
-        _DAYS[local.day_of_week.to_numpy()]
-        + " "
-        + _NUM[local.day.to_numpy()]
-        + " "
-        + _MONTHS[local.month.to_numpy() - 1]
-        + " "
-        + year_text
-    )
-    time = _NUM2[local.hour.to_numpy()] + ":" + _NUM2[local.minute.to_numpy()]
-    return {"date": date, "time": time, "day": local.normalize().to_numpy()}
+
+def _wall_ns(ts: pd.Series, zone: ZoneInfo) -> np.ndarray:
+    return pd.DatetimeIndex(ts).tz_convert(zone).tz_localize(None).as_unit("ns").asi8
+
+
+def _day_text(days: np.ndarray) -> np.ndarray:
+    # Few distinct days among many rows: format each distinct day once.
+    unique, inverse = np.unique(days, return_inverse=True)
+    texts = []
+    for day in unique.tolist():
+        d = dt.date.fromordinal(day + _EPOCH_ORDINAL)
+        texts.append(f"{_DAYS[d.weekday()]} {d.day} {_MONTHS[d.month - 1]} {d.year}")
+    return np.array(texts, dtype=object)[inverse]
 
 
 def format_when(start: pd.Series, end: pd.Series, all_day: pd.Series, tz: str) -> np.ndarray:
     """Human-readable dates of entries in the display time zone, e.g.
     "Mon 7 Dec 2026, 09:00–17:00", "Mon 7 Dec 2026 22:00 – Tue 8 Dec 2026 02:00",
     "Mon 7 Dec 2026 (all day)", "Mon 7 Dec 2026 – Wed 9 Dec 2026 (all day)"."""
-    if len(start) == 0:
-        return np.array([], dtype=object)
+    n = len(start)
+    out = np.full(n, "", dtype=object)
+    if n == 0:
+        return out
     zone = ZoneInfo(tz)
-    all_day_mask = all_day.to_numpy(dtype=bool)
-    s = _date_parts(pd.DatetimeIndex(start).tz_convert(zone))
-    # For all-day entries the last day shown is the day before the exclusive end.
-    end_idx = pd.DatetimeIndex(end).tz_convert(zone)
-    last_idx = pd.DatetimeIndex(end_idx - _ONE_DAY)
-    e_timed = _date_parts(end_idx)
-    e_day = _date_parts(last_idx)
-    same_timed = s["day"] == e_timed["day"]
-    same_day = (s["day"] >= e_day["day"]) | np.asarray(end_idx <= pd.DatetimeIndex(start))
-    timed_same = s["date"] + ", " + s["time"] + "–" + e_timed["time"]
-    timed_span = s["date"] + " " + s["time"] + " – " + e_timed["date"] + " " + e_timed["time"]
-    day_single = s["date"] + " (all day)"
-    day_span = s["date"] + " – " + e_day["date"] + " (all day)"
-    return np.where(
-        all_day_mask,
-        np.where(same_day, day_single, day_span),
-        np.where(same_timed, timed_same, timed_span),
-    )
+    whole = np.asarray(all_day, dtype=bool)
+    wall_s, wall_e = _wall_ns(start, zone), _wall_ns(end, zone)
+    day_s, day_e = wall_s // _DAY_NS, wall_e // _DAY_NS
+    # An all-day end is the midnight after the last day.
+    last = np.maximum(np.where(wall_e % _DAY_NS == 0, day_e - 1, day_e), day_s)
+    s_date = _day_text(day_s)
+    s_time = _HHMM[(wall_s % _DAY_NS) // _MINUTE_NS]
+    e_time = _HHMM[(wall_e % _DAY_NS) // _MINUTE_NS]
+    cases = [
+        (~whole & (day_s == day_e), lambda m: [s_date[m], ", ", s_time[m], "–", e_time[m]]),
+        (
+            ~whole & (day_s != day_e),
+            lambda m: [s_date[m], " ", s_time[m], " – ", _day_text(day_e[m]), " ", e_time[m]],
+        ),
+        (whole & (last == day_s), lambda m: [s_date[m], " (all day)"]),
+        (whole & (last != day_s), lambda m: [s_date[m], " – ", _day_text(last[m]), " (all day)"]),
+    ]
+    for mask, parts in cases:
+        if mask.any():
+            out[mask] = _join(parts(mask), int(mask.sum()))
+    return out
 
 
 # ---------------------------------------------------------------- templates
@@ -137,47 +163,57 @@ def _tokens(template: str) -> list[tuple[str, str | None]]:
     return [(lit, name) for lit, name, _spec, _conv in string.Formatter().parse(template)]
 
 
-def _fill(tokens: list[tuple[str, str | None]], values: Mapping[str, np.ndarray], n: int):
-    out = np.full(n, "", dtype=object)
-    for literal, name in tokens:
+def _line_parts(template: str, values: Mapping[str, np.ndarray]) -> list[Part]:
+    parts: list[Part] = []
+    for literal, name in _tokens(template):
         if literal:
-            out = out + literal
+            parts.append(literal)
         if name is not None:
-            out = out + values[name]
-    return out
-
-
-def _any_empty(names: list[str], values: Mapping[str, np.ndarray], n: int) -> np.ndarray:
-    mask = np.zeros(n, dtype=bool)
-    for name in names:
-        mask |= values[name] == ""
-    return mask
+            parts.append(values[name])
+    return parts
 
 
 def render_line(template: str, values: Mapping[str, np.ndarray], n: int) -> np.ndarray:
     """Render a one-line template; separators left dangling by empty values are trimmed."""
-    tokens = _tokens(template)
-    out = _fill(tokens, values, n)
-    names = [name for _, name in tokens if name is not None]
+    out = np.array(_join(_line_parts(template, values), n), dtype=object)
+    names = [name for _, name in _tokens(template) if name is not None]
+    empty = np.zeros(n, dtype=bool)
+    for name in names:
+        empty |= values[name] == ""
     # Only rows with an empty value can have dangling separators: trim just those.
-    rows = np.flatnonzero(_any_empty(names, values, n))
+    rows = np.flatnonzero(empty)
     if len(rows):
         out[rows] = [_DANGLING.sub("", str(v)).strip() for v in out[rows]]
     return out
 
 
-def render_text(template: str, values: Mapping[str, np.ndarray], n: int) -> np.ndarray:
-    """Render a multi-line template: a line whose placeholders are all empty is dropped."""
-    out = np.full(n, "", dtype=object)
+def text_parts(template: str, values: Mapping[str, np.ndarray], n: int) -> list[Part]:
+    """The per-row parts of a multi-line template, joined without a separator. A line whose
+    placeholders are all empty is dropped; lines are separated by a newline."""
+    parts: list[Part] = []
+    kept_before = np.zeros(n, dtype=bool)
     for line in template.split("\n"):
         tokens = _tokens(line)
         names = [name for _, name in tokens if name is not None]
-        rendered = _fill(tokens, values, n) + "\n"
+        keep = np.ones(n, dtype=bool)
         if names:
             keep = ~np.logical_and.reduce([values[name] == "" for name in names])
-            rendered = np.where(keep, rendered, "")
-        out = out + rendered
-    return np.array([v.rstrip() for v in out], dtype=object) if n else out
+        newline = keep & kept_before
+        if newline.any():
+            parts.append(_masked(newline, "\n"))
+        for literal, name in tokens:
+            if literal:
+                parts.append(literal if not names else _masked(keep, literal))
+            if name is not None:
+                # A dropped line has only empty values: nothing to mask.
+                parts.append(values[name])
+        kept_before |= keep
+    return parts
+
+
+def render_text(template: str, values: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+    """Render a multi-line template (see `text_parts`)."""
+    return np.array(_join(text_parts(template, values, n), n), dtype=object)
 
 
 def _text_values(frame: pd.DataFrame, column: str) -> np.ndarray:
@@ -186,14 +222,27 @@ def _text_values(frame: pd.DataFrame, column: str) -> np.ndarray:
 
 # ---------------------------------------------------------------- entries
 
+_ENTRY_TEXT = (
+    "course",
+    "venue",
+    "venue_address",
+    "event_ref",
+    "event_url",
+    "delegate_instructions_url",
+    "trainer_instructions_url",
+    "reason",
+)
+_SEP = "\x1f"
 
-def render_entries(platform: pd.DataFrame, rules: Rules) -> pd.DataFrame:
+
+def render_entries(platform: pd.DataFrame, rules: Rules, text: bool = True) -> pd.DataFrame:
     """Render platform entries (a validated platform frame) into the Outlook fields the
     engine manages: `MANAGED_FIELDS` plus `content_hash`, indexed like `platform`.
 
     Sessions use the `out.subject/body/location` templates; unavailability uses the
     `out.unavailability_*` templates (no links). All-day entries are widened to whole days
-    in `rules.timezone`."""
+    in `rules.timezone`. With `text=False` the subject, body and location are only hashed,
+    not returned (cheaper in time and memory when most entries need no write)."""
     n = len(platform)
     out_rules = rules.out
     all_day = platform["all_day"].astype(bool)
@@ -202,74 +251,107 @@ def render_entries(platform: pd.DataFrame, rules: Rules) -> pd.DataFrame:
         day_start, day_end = whole_days(start[all_day], end[all_day], rules.timezone)
         start, end = start.copy(), end.copy()
         start[all_day], end[all_day] = day_start, day_end
-    values: dict[str, np.ndarray] = {
-        name: _text_values(platform, name)
-        for name in (
-            "course",
-            "venue",
-            "venue_address",
-            "event_ref",
-            "event_url",
-            "delegate_instructions_url",
-            "trainer_instructions_url",
-            "reason",
-        )
-    }
-    values["when"] = format_when(start, end, all_day, rules.timezone)
     is_session = (platform["kind"] == "session").to_numpy(dtype=bool)
-    subject = np.where(
-        is_session,
-        render_line(out_rules.subject, values, n),
-        render_line(out_rules.unavailability_subject, values, n),
+    when = format_when(start, end, all_day.to_numpy(), rules.timezone)
+    constants = _SEP.join(
+        [
+            out_rules.show_as,
+            ";".join(out_rules.categories),
+            "" if out_rules.reminder_minutes is None else str(out_rules.reminder_minutes),
+        ]
     )
-    # An unavailability subject must never be blank in Outlook.
-    subject = np.where(~is_session & (subject == ""), UNAVAILABLE, subject)
-    body = np.where(
-        is_session,
-        render_text(out_rules.body, values, n),
-        render_text(out_rules.unavailability_body, values, n),
+    times = [
+        _epoch_seconds(start),
+        _SEP,
+        _epoch_seconds(end),
+        _SEP,
+        np.where(all_day.to_numpy(), "1", "0").astype(object),
+        _SEP + constants,
+    ]
+    subject = np.full(n, "", dtype=object)
+    location = np.full(n, "", dtype=object)
+    body = np.full(n, "", dtype=object) if text else None
+    digests = np.full(n, "", dtype=object)
+    groups = (
+        (True, is_session, out_rules.subject, out_rules.body, out_rules.location),
+        (
+            False,
+            ~is_session,
+            out_rules.unavailability_subject,
+            out_rules.unavailability_body,
+            out_rules.unavailability_location,
+        ),
     )
-    location = np.where(
-        is_session,
-        render_line(out_rules.location, values, n),
-        render_line(out_rules.unavailability_location, values, n),
+    for sessions, mask, subject_t, body_t, location_t in groups:
+        m = int(mask.sum())
+        if m == 0:
+            continue
+        values = {name: _text_values(platform, name)[mask] for name in _ENTRY_TEXT}
+        values["when"] = when[mask]
+        g_subject = render_line(subject_t, values, m)
+        if not sessions:
+            # An unavailability subject must never be blank in Outlook.
+            g_subject[g_subject == ""] = UNAVAILABLE
+        g_location = render_line(location_t, values, m)
+        g_body = text_parts(body_t, values, m)
+        canonical = [
+            HASH_VERSION + _SEP,
+            g_subject,
+            _SEP,
+            *g_body,
+            _SEP,
+            g_location,
+            _SEP,
+            *(p if isinstance(p, str) else p[mask] for p in times),
+        ]
+        digests[mask] = _digests(canonical, m)
+        subject[mask] = g_subject
+        location[mask] = g_location
+        if body is not None:
+            body[mask] = _join(g_body, m)
+    index = platform.index
+    columns: dict[str, object] = {}
+    if text:
+        columns.update(
+            subject=pd.Series(subject, index=index, dtype=object),
+            body=pd.Series(body, index=index, dtype=object),
+            location=pd.Series(location, index=index, dtype=object),
+        )
+    columns.update(
+        start=start,
+        end=end,
+        all_day=all_day,
+        show_as=out_rules.show_as,
+        categories=";".join(out_rules.categories),
+        reminder_minutes=pd.Series(out_rules.reminder_minutes, index=index, dtype="Int64"),
+        content_hash=pd.Series(digests, index=index, dtype=object),
     )
-    rendered = pd.DataFrame(
-        {
-            "subject": pd.Series(subject, index=platform.index, dtype=object),
-            "body": pd.Series(body, index=platform.index, dtype=object),
-            "location": pd.Series(location, index=platform.index, dtype=object),
-            "start": start,
-            "end": end,
-            "all_day": all_day,
-            "show_as": out_rules.show_as,
-            "categories": ";".join(out_rules.categories),
-            "reminder_minutes": pd.Series(
-                out_rules.reminder_minutes, index=platform.index, dtype="Int64"
-            ),
-        },
-        index=platform.index,
+    return pd.DataFrame(columns, index=index)
+
+
+def _digests(parts: list[Part], n: int) -> np.ndarray:
+    if n == 0:
+        return np.array([], dtype=object)
+    columns = [itertools.repeat(p, n) if isinstance(p, str) else p for p in parts]
+    join, sha = "".join, hashlib.sha256
+    return np.array(
+        [sha(join(row).encode("utf-8")).hexdigest() for row in zip(*columns, strict=False)],
+        dtype=object,
     )
-    rendered["content_hash"] = content_hash(rendered)
-    return rendered
 
 
 def _epoch_seconds(ts: pd.Series) -> np.ndarray:
     seconds = pd.DatetimeIndex(ts.astype(UTC_TS)).asi8 // 1_000_000_000
-    return seconds.astype(str).astype(object)
+    return np.array([str(v) for v in seconds.tolist()], dtype=object)
 
 
 def content_hash(rendered: pd.DataFrame) -> pd.Series:
     """sha256 hex digest of the managed fields of rendered rows (stable across runs,
     processes and pandas versions: a versioned canonical text of the values)."""
     n = len(rendered)
-    if n == 0:
-        return pd.Series([], index=rendered.index, dtype=object)
-    sep = "\x1f"
     reminder = rendered["reminder_minutes"].astype("Int64")
     reminder_text = reminder.astype(object).where(reminder.notna(), "").astype(str)
-    parts = [
-        np.full(n, HASH_VERSION, dtype=object),
+    fields = [
         _text_values(rendered, "subject"),
         _text_values(rendered, "body"),
         _text_values(rendered, "location"),
@@ -280,18 +362,16 @@ def content_hash(rendered: pd.DataFrame) -> pd.Series:
         _text_values(rendered, "categories"),
         reminder_text.to_numpy(dtype=object),
     ]
-    assert len(parts) == len(MANAGED_FIELDS) + 1
-    canonical = parts[0]
-    for part in parts[1:]:
-        canonical = canonical + sep + part
-    digests = [hashlib.sha256(text.encode("utf-8")).hexdigest() for text in canonical]
-    return pd.Series(digests, index=rendered.index, dtype=object)
+    assert len(fields) == len(MANAGED_FIELDS)
+    parts: list[Part] = [HASH_VERSION]
+    for field in fields:
+        parts += [_SEP, field]
+    return pd.Series(_digests(parts, n), index=rendered.index, dtype=object)
 
 
 def render_entry(entry: Mapping[str, Any], rules: Rules) -> dict[str, Any]:
     """Render a single platform entry (a mapping with the platform frame's columns)."""
     row = {column: entry.get(column) for column in PLATFORM_COLUMNS}
-    row.setdefault("trainer_id", 0)
     if row["trainer_id"] is None:
         row["trainer_id"] = 0
     frame = validate_platform(pd.DataFrame([row]))
