@@ -1,8 +1,9 @@
-"""End-to-end fixtures: a migrated store, the EWS emulator, and one Prefect harness.
+"""End-to-end fixtures: a migrated store, an Exchange stand-in, and one Prefect harness.
 
 Everything runs for real: the flows call the platform store (SQLite here; PostgreSQL in the
-storage tests) and talk to the emulator through exchangelib over HTTP. Trainers act "in
-Outlook" through EWS with their own credentials.
+storage tests) and talk to the stand-in over HTTP(S) through the product's connectors. The
+`world` fixture runs each test against both backends (EWS and Microsoft Graph); `ews_world`
+is for behaviour only EWS has (delegate roles such as Reviewer).
 """
 
 from __future__ import annotations
@@ -13,31 +14,32 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from exchangelib import DELEGATE, Account, Build, Configuration, Credentials, FailFast, Version
-from exchangelib import CalendarItem as OutlookItem
 
 from connectors.platform import configuration, db
-from connectors.platform.configuration import ServiceSpec
 from connectors.platform.models import (
     Course,
     EventSession,
     EventTrainer,
+    TrainerLink,
     TrainingEvent,
     Venue,
 )
-from emulators.ews import EwsEmulator, run_ews_emulator
+from emulators.ews import run_ews_emulator
+from emulators.graph import run_graph_emulator
 from tasks.runtime import close_connectors
-
-DOMAIN = "acme.test"
-MASTER = f"master@{DOMAIN}"
-MASTER_PW = "master-pw"
-TRAINER_PW = "trainer-pw"
+from tests.flows.exchange_sides import DOMAIN, MASTER_PW, SECRET_ENV, EwsSide, GraphSide
 
 
 @pytest.fixture(scope="session")
-def ews() -> Iterator[EwsEmulator]:
+def ews_side() -> Iterator[EwsSide]:
     with run_ews_emulator() as emulator:
-        yield emulator
+        yield EwsSide(emulator)
+
+
+@pytest.fixture(scope="session")
+def graph_side() -> Iterator[GraphSide]:
+    with run_graph_emulator() as emulator:
+        yield GraphSide(emulator)
 
 
 def tomorrow(hour: int, days: int = 1) -> datetime:
@@ -47,10 +49,11 @@ def tomorrow(hour: int, days: int = 1) -> datetime:
 
 @dataclass
 class World:
-    """A provider 'Acme' with its master account, trainers and courses, on a fresh store."""
+    """Provider 'Acme' with its master account (on one backend), trainers and courses."""
 
     url: str
-    ews: EwsEmulator
+    side: Any  # EwsSide | GraphSide
+    service: str
     provider_id: int = 0
     trainers: dict[str, int] = field(default_factory=dict)
     _events: int = 0
@@ -60,25 +63,18 @@ class World:
     ) -> str:
         email = f"{name}@{DOMAIN}"
         mailbox = f"{name}@{mailbox_domain}"
-        self.ews.control.add_account(mailbox, TRAINER_PW)
-        if grant:
-            self.ews.control.grant(
-                owner=mailbox, grantee=MASTER, kind="delegate", calendar_role=grant
-            )
+        self.side.add_mailbox(mailbox, grant)
         with db.transaction(self.url) as s:
             provider = configuration.get_provider(s, "Acme")
             trainer = configuration.add_trainer(s, provider, name.title(), email)
+            service = configuration.get_service(s, self.service)
             if mailbox_domain == DOMAIN:
-                configuration.link_trainer(
-                    s, configuration.get_service(s, "acme-ews"), trainer, direction
-                )
-            else:  # a link made before the domain rule existed: the engine must still refuse it
-                from connectors.platform.models import TrainerLink
-
+                configuration.link_trainer(s, service, trainer, direction)
+            else:  # a link from before the domain rule: the engine must still refuse it
                 s.add(
                     TrainerLink(
                         trainer_id=trainer.id,
-                        service_id=configuration.get_service(s, "acme-ews").id,
+                        service_id=service.id,
                         direction=direction,
                         calendar_enabled=True,
                         mailbox=mailbox,
@@ -115,62 +111,45 @@ class World:
             s.flush()
             return [x.id for x in ev.sessions]
 
-    def outlook(self, email: str) -> Account:
-        """The trainer's own view of their calendar, as Outlook has it."""
-        return Account(
-            primary_smtp_address=email,
-            config=Configuration(
-                service_endpoint=self.ews.url,
-                credentials=Credentials(email, TRAINER_PW),
-                version=Version(build=Build(15, 2, 0, 0)),
-                retry_policy=FailFast(),
-            ),
-            autodiscover=False,
-            access_type=DELEGATE,
-        )
+    def items(self, email: str) -> list[dict[str, Any]]:
+        """The trainer's calendar items (deleted ones excluded), oldest start first."""
+        return sorted(self.side.items(email), key=lambda i: (i["start"], i["subject"]))
 
     def add_appointment(
-        self, email: str, subject: str, start: datetime, end: datetime, **fields: Any
-    ) -> OutlookItem:
-        account = self.outlook(email)
-        item = OutlookItem(
-            folder=account.calendar,
-            subject=subject,
-            start=start,
-            end=end,
-            body="Private details",
-            location="Home",
-            **fields,
-        )
-        item.save()
-        return item
-
-    def items(self, email: str) -> list[dict[str, Any]]:
-        return [i for i in self.ews.control.items(email, include_deleted=False)]
-
-    def requests_by_mailbox(self) -> dict[str, int]:
-        return dict(self.ews.control.counters().get("by_mailbox", {}))
+        self,
+        email: str,
+        subject: str,
+        start: datetime,
+        end: datetime,
+        daily_count: int | None = None,
+    ) -> str:
+        return self.side.add_appointment(email, subject, start, end, daily_count)
 
 
-@pytest.fixture
-def world(
-    ews: EwsEmulator, tmp_path, monkeypatch: pytest.MonkeyPatch, prefect_api: None
-) -> Iterator[World]:  # type: ignore[no-untyped-def]
+def _world(side: Any, tmp_path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:  # type: ignore[no-untyped-def]
     url = f"sqlite:///{tmp_path / 'platform.db'}"
     db.upgrade(url)
     monkeypatch.setenv("TRAINER_SYNC_DATABASE_URL", url)
-    monkeypatch.setenv("ACME_EWS_PASSWORD", MASTER_PW)
-    ews.control.reset()
-    ews.control.add_account(MASTER, MASTER_PW)
+    monkeypatch.setenv(SECRET_ENV, MASTER_PW)
+    side.reset()
+    spec = side.service_spec()
     with db.transaction(url) as s:
         provider = configuration.add_provider(s, "Acme", True)
-        configuration.add_service(
-            s,
-            ServiceSpec(
-                "Acme", "acme-ews", ews.url, MASTER, "env:ACME_EWS_PASSWORD", server_version="15.2"
-            ),
-        )
+        configuration.add_service(s, spec)
         provider_id = provider.id
-    yield World(url=url, ews=ews, provider_id=provider_id)
+    yield World(url=url, side=side, service=spec.name, provider_id=provider_id)
     close_connectors()
     db.get_engine(url).dispose()
+
+
+@pytest.fixture(params=["ews", "graph"])
+def world(
+    request: pytest.FixtureRequest, tmp_path, monkeypatch, prefect_api: None
+) -> Iterator[World]:  # type: ignore[no-untyped-def]
+    side = request.getfixturevalue(f"{request.param}_side")
+    yield from _world(side, tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def ews_world(ews_side: EwsSide, tmp_path, monkeypatch, prefect_api: None) -> Iterator[World]:  # type: ignore[no-untyped-def]
+    yield from _world(ews_side, tmp_path, monkeypatch)

@@ -7,6 +7,7 @@ import json
 from typer.testing import CliRunner, Result
 
 from tests.flows.conftest import World, tomorrow
+from tests.flows.exchange_sides import SECRET_ENV
 from trainer_sync.cli import app
 
 
@@ -14,7 +15,8 @@ def run(world: World, *args: str) -> Result:
     return CliRunner().invoke(app, ["--database-url", world.url, *args])
 
 
-def test_sync_prints_a_summary_then_status_and_history_explain_it(world: World) -> None:
+def test_sync_prints_a_summary_then_status_and_history_explain_it(ews_world: World) -> None:
+    world = ews_world
     ann = world.trainer("ann", "out")
     ben = world.trainer("ben", "in")
     world.event("First Aid", [tomorrow(9)], [ann])
@@ -38,7 +40,8 @@ def test_sync_prints_a_summary_then_status_and_history_explain_it(world: World) 
     assert "Dentist" not in json.dumps(history)
 
 
-def test_sync_of_a_failing_trainer_exits_non_zero_with_its_reason(world: World) -> None:
+def test_sync_of_a_failing_trainer_exits_non_zero_with_its_reason(ews_world: World) -> None:
+    world = ews_world
     world.trainer("ann", "out")
     rex = world.trainer("rex", "out", grant="Reviewer")
     result = run(world, "sync", "--provider", "Acme")
@@ -47,7 +50,8 @@ def test_sync_of_a_failing_trainer_exits_non_zero_with_its_reason(world: World) 
     assert rex in result.stdout and "Editor" in result.stdout
 
 
-def test_dry_run_and_trainer_selection(world: World) -> None:
+def test_dry_run_and_trainer_selection(ews_world: World) -> None:
+    world = ews_world
     ann = world.trainer("ann", "out")
     bob = world.trainer("bob", "out")
     world.event("First Aid", [tomorrow(9)], [ann, bob])
@@ -57,7 +61,8 @@ def test_dry_run_and_trainer_selection(world: World) -> None:
     assert world.items(ann) == []
 
 
-def test_validate_names_what_to_grant(world: World) -> None:
+def test_validate_names_what_to_grant(ews_world: World) -> None:
+    world = ews_world
     ann = world.trainer("ann", "both")
     rex = world.trainer("rex", "out", grant="Reviewer")
     rin = world.trainer("rin", "in", grant="Reviewer")
@@ -69,9 +74,10 @@ def test_validate_names_what_to_grant(world: World) -> None:
     assert "Editor" in rows[rex]["problem"] and "master@acme.test" in rows[rex]["problem"]
 
 
-def test_service_verify_records_the_result(world: World, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_service_verify_records_the_result(ews_world: World, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    world = ews_world
     assert run(world, "service", "verify", "acme-ews").exit_code == 0
-    monkeypatch.setenv("ACME_EWS_PASSWORD", "wrong")
+    monkeypatch.setenv(SECRET_ENV, "wrong")
     from tasks.runtime import close_connectors
 
     close_connectors()
@@ -83,7 +89,8 @@ def test_service_verify_records_the_result(world: World, monkeypatch) -> None:  
     assert "wrong" not in json.dumps(service)
 
 
-def test_service_add_verifies_before_saving(world: World, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_service_add_verifies_before_saving(ews_world: World, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    world = ews_world
     monkeypatch.setenv("OTHER_PW", "wrong")
     result = run(
         world,
@@ -94,7 +101,7 @@ def test_service_add_verifies_before_saving(world: World, monkeypatch) -> None: 
         "--name",
         "bad",
         "--endpoint",
-        world.ews.url,
+        world.side.emulator.url,
         "--username",
         "master@acme.test",
         "--secret",
