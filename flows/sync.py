@@ -61,10 +61,10 @@ def _sync(
             extract_exchange.submit(run, chunk, fingerprints) for chunk in chunks(checkable)
         ]
         outcomes = [o for future in extracted for o in future.result()]
-        plan = plan_provider(run, platform, outcomes)
+        plan, adopt = plan_provider(run, platform, outcomes)
 
         if not dry_run:
-            loads = [load_exchange.submit(run, chunk, plan) for chunk in chunks(outcomes)]
+            loads = [load_exchange.submit(run, chunk, plan, adopt) for chunk in chunks(outcomes)]
             read_ids = [o.trainer.trainer_id for o in outcomes if o.status == "read"]
             platform_writes = load_platform(run, plan, read_ids)
             outcomes = [o for future in loads for o in future.result()]

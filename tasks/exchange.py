@@ -205,10 +205,19 @@ def _succeeded(action: ExchangeAction, result: ActionResult) -> bool:
     return result.ok or (action.action == "delete" and result.error == "ItemNotFound")
 
 
-def _load_one(run: ProviderRun, outcome: TrainerOutcome, rows: pd.DataFrame) -> TrainerOutcome:
+def _adopt(trainer_id: int, adopt: pd.DataFrame) -> None:
+    if not adopt.empty:
+        with transaction(db_url()) as session:
+            save_links(session, trainer_id, adopt.assign(action="adopt").to_dict("records"))
+
+
+def _load_one(
+    run: ProviderRun, outcome: TrainerOutcome, rows: pd.DataFrame, adopt: pd.DataFrame
+) -> TrainerOutcome:
     trainer = outcome.trainer
     if outcome.status != "read":
         return outcome
+    _adopt(trainer.trainer_id, adopt)
     if rows.empty:
         return replace(outcome, status="synced", cursor_to_store=outcome.cursor)
     connector = connector_for(run.services[trainer.service])
@@ -269,22 +278,27 @@ def _load_one(run: ProviderRun, outcome: TrainerOutcome, rows: pd.DataFrame) -> 
 
 @task(name="load-exchange", cache_policy=NO_CACHE)
 def load_exchange(
-    run: ProviderRun, outcomes: list[TrainerOutcome], plan: pd.DataFrame
+    run: ProviderRun, outcomes: list[TrainerOutcome], plan: pd.DataFrame, adopt: pd.DataFrame
 ) -> list[TrainerOutcome]:
-    """Apply each trainer's unheld Exchange actions, 100 per request, results per item.
+    """Apply each trainer's unheld Exchange actions, 100 per request, results per item, and
+    record tagged items the links had lost track of.
 
     Not retried as a whole: a repeated create would duplicate items; the connector already
     retries what is safe to retry, and the next cycle repairs the rest.
     """
     todo = plan[(plan["side"] == "exchange") & ~plan["held"].astype(bool)]
     by_trainer = {tid: rows for tid, rows in todo.groupby("trainer_id")}
-    empty = todo.iloc[0:0]
-    with ThreadPoolExecutor(_pool_size(run, outcomes), thread_name_prefix="load") as pool:
-        loaded = list(
-            pool.map(
-                lambda o: _load_one(run, o, by_trainer.get(o.trainer.trainer_id, empty)), outcomes
-            )
+    adopt_by_trainer = {tid: rows for tid, rows in adopt.groupby("trainer_id")}
+    empty, none_to_adopt = todo.iloc[0:0], adopt.iloc[0:0]
+
+    def load(o: TrainerOutcome) -> TrainerOutcome:
+        tid = o.trainer.trainer_id
+        return _load_one(
+            run, o, by_trainer.get(tid, empty), adopt_by_trainer.get(tid, none_to_adopt)
         )
+
+    with ThreadPoolExecutor(_pool_size(run, outcomes), thread_name_prefix="load") as pool:
+        loaded = list(pool.map(load, outcomes))
     progress.report("load", len(loaded), len(run.trainers))
     log = _logger()
     for o in loaded:

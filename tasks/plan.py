@@ -9,6 +9,7 @@ from prefect.cache_policies import NO_CACHE
 from connectors.platform.calendar import live_entries
 from connectors.platform.db import transaction
 from connectors.platform.state import load_links
+from sync_rules.adopt import adoptable_links
 from sync_rules.frames import EXCHANGE_COLUMNS, LINKS_COLUMNS
 from sync_rules.plan import build_plan
 from tasks.context import ProviderRun
@@ -19,11 +20,12 @@ from tasks.runtime import db_url
 @task(name="plan", cache_policy=NO_CACHE, timeout_seconds=600)
 def plan_provider(
     run: ProviderRun, platform: pd.DataFrame, outcomes: list[TrainerOutcome]
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Diff both sides of every trainer whose mailbox was read, in one call.
 
     Tagged items whose entry is not in the window's platform frame are looked up once more:
     an entry that still exists elsewhere in time is not deleted (the window rule).
+    Returns the plan and the tagged items to adopt into the link state (`sync_rules.adopt`).
     """
     read_ids = {o.trainer.trainer_id for o in outcomes if o.status == "read"}
     exchange = pd.DataFrame(
@@ -44,7 +46,7 @@ def plan_provider(
         }
         live = live_entries(session, orphans) if orphans else set()
     live_elsewhere = pd.DataFrame(sorted(live), columns=["trainer_id", "entry_key"])
-    return build_plan(
+    plan = build_plan(
         run.trainers_frame(read_ids),
         platform,
         exchange,
@@ -54,3 +56,4 @@ def plan_provider(
         live_elsewhere=live_elsewhere,
         allow_mass_delete=run.allow_mass_delete,
     )
+    return plan, adoptable_links(exchange, links, plan)

@@ -153,3 +153,8 @@ def world(
 @pytest.fixture
 def ews_world(ews_side: EwsSide, tmp_path, monkeypatch, prefect_api: None) -> Iterator[World]:  # type: ignore[no-untyped-def]
     yield from _world(ews_side, tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def graph_world(graph_side: GraphSide, tmp_path, monkeypatch, prefect_api: None) -> Iterator[World]:  # type: ignore[no-untyped-def]
+    yield from _world(graph_side, tmp_path, monkeypatch)
