@@ -1,11 +1,12 @@
-"""Latency, injected faults, throttling and request counters."""
+"""Latency, injected faults, throttling, request counters and the request log."""
 
 from __future__ import annotations
 
 import random
+import re
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,8 @@ SERVER_ERROR_PAGE = (
     b"<html><head><title>Runtime Error</title></head><body>"
     b"<h1>Server Error in '/EWS' Application.</h1></body></html>"
 )
+REQUEST_LOG_SIZE = 10_000  # the request log keeps the most recent requests only
+BUSY_MESSAGE = "The server cannot service this request right now. Try again later."
 
 
 @dataclass
@@ -33,6 +36,7 @@ class Behaviour:
     throttled_until: dict[str, float] = field(default_factory=dict)
     counters: Counter = field(default_factory=Counter)
     refused: Counter = field(default_factory=Counter)
+    request_log: deque = field(default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE))
     lock: threading.Lock = field(default_factory=threading.Lock)
     rng: random.Random = field(default_factory=random.Random)
 
@@ -57,12 +61,16 @@ class Behaviour:
                     }
                 )
             for r in cfg.get("refuse", []):
+                re.compile(r["subject_matches"])  # a bad pattern fails the control call, not EWS
+                count, back_off = r.get("count"), r.get("back_off_ms")
                 self.refusals.append(
                     {
                         "operation": r.get("operation", "CreateItem"),
                         "subject_matches": r["subject_matches"],
                         "response_code": r.get("response_code", "ErrorInvalidValueForProperty"),
                         "message": r.get("message"),
+                        "remaining": int(count) if count is not None else None,
+                        "back_off_ms": int(back_off) if back_off is not None else None,
                     }
                 )
 
@@ -125,10 +133,32 @@ class Behaviour:
         code = chosen.get("response_code") or "ErrorInternalServerError"
         raise EwsError(code, chosen.get("message") or f"Injected failure of {operation}.")
 
-    def refusals_for(self, operation: str) -> list[dict[str, Any]]:
-        """Per-item refusal rules of an operation."""
+    def refuse_item(self, operation: str, subject: str) -> EwsError | None:
+        """The error refusing one item of an operation, if a rule matches its subject.
+
+        A rule with a count refuses that many items and is then dropped. An `ErrorServerBusy`
+        refusal carries `BackOffMilliseconds` (the rule's `back_off_ms`, else the throttling
+        back-off), as Exchange puts it in the item's response message.
+        """
         with self.lock:
-            return [r for r in self.refusals if r["operation"] == operation]
+            for rule in self.refusals:
+                if rule["operation"] != operation or not re.search(
+                    rule["subject_matches"], subject
+                ):
+                    continue
+                if rule["remaining"] is not None:
+                    rule["remaining"] -= 1
+                    if rule["remaining"] <= 0:
+                        self.refusals.remove(rule)
+                code = rule["response_code"]
+                if code == "ErrorServerBusy":
+                    ms = rule["back_off_ms"]
+                    ms = self.back_off_ms if ms is None else ms
+                    return EwsError(
+                        code, rule["message"] or BUSY_MESSAGE, {"BackOffMilliseconds": str(ms)}
+                    )
+                return EwsError(code, rule["message"] or f"The item '{subject}' was refused.")
+            return None
 
     def enter(self, account: str) -> None:
         """Admit a request of an account, or raise ErrorServerBusy (with the back-off to honour)."""
@@ -150,11 +180,7 @@ class Behaviour:
 
     @staticmethod
     def _busy(ms: int) -> None:
-        raise EwsError(
-            "ErrorServerBusy",
-            "The server cannot service this request right now. Try again later.",
-            {"BackOffMilliseconds": str(ms)},
-        )
+        raise EwsError("ErrorServerBusy", BUSY_MESSAGE, {"BackOffMilliseconds": str(ms)})
 
     def count(self, account: str, mailbox: str, operation: str, refused: str = "") -> None:
         """Count one EWS request; refused names the request-level error code, if any."""
@@ -187,8 +213,19 @@ class Behaviour:
             "refused": [{"account": a, "code": code, "count": n} for (a, code), n in refused],
         }
 
+    def log_request(self, entry: dict[str, Any]) -> None:
+        """Append one answered EWS request to the (bounded) request log."""
+        with self.lock:
+            self.request_log.append(entry)
+
+    def requests(self) -> list[dict[str, Any]]:
+        """The request log, oldest first."""
+        with self.lock:
+            return list(self.request_log)
+
     def reset_counters(self) -> None:
-        """Zero all request counters."""
+        """Zero all request counters and empty the request log."""
         with self.lock:
             self.counters.clear()
             self.refused.clear()
+            self.request_log.clear()

@@ -85,8 +85,24 @@ class ControlClient:
         return self._call("GET", "counters")
 
     def reset_counters(self) -> None:
-        """Zero all request counters."""
+        """Zero all request counters and empty the request log."""
         self._call("POST", "counters/reset", {})
+
+    def requests(
+        self, account: str | None = None, operation: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The request log (oldest first), optionally only one account's or operation's.
+
+        Each entry: t (the emulator's time.monotonic() when the request arrived), utc, account,
+        mailbox, operation, response_code, items, item_errors, back_off_ms (see README).
+        """
+        log = self._call("GET", "requests")
+        return [
+            r
+            for r in log
+            if (account is None or (r["account"] or "").lower() == account.lower())
+            and (operation is None or r["operation"] == operation)
+        ]
 
     def faults(self, **config: Any) -> dict[str, Any]:
         """Set latency/error_rate/drop_rate/schedule/refuse (see README); returns the config."""

@@ -1,4 +1,4 @@
-"""The /_control/ JSON API: accounts, grants, apps, item inspection, counters, faults, reset."""
+"""The /_control/ JSON API: accounts, grants, apps, items, counters, request log, faults, reset."""
 
 from __future__ import annotations
 
@@ -75,6 +75,8 @@ def handle_control(
             return 200, items
         if route == ("GET", ("counters",)):
             return 200, beh.counter_report()
+        if route == ("GET", ("requests",)):
+            return 200, beh.requests()
         if (method, tuple(parts)) in (
             ("POST", ("counters", "reset")),
             ("DELETE", ("counters",)),

@@ -31,7 +31,8 @@ class Ctx:
     impersonated: str | None = None
     operation: str = ""
     mailbox: str | None = None
-    refusals: list[dict] = field(default_factory=list)
+    # Injected per-item refusal: (operation, subject) -> the error refusing that item, or None.
+    refuse: Callable[[str, str], EwsError | None] = field(default=lambda _op, _subject: None)
 
     @property
     def acting(self) -> str:

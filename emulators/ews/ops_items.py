@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 from lxml import etree
 
@@ -173,14 +172,12 @@ class ItemOps(OperationsBase):
         self.store.record(item, "Create")
         return item
 
-    def check_refusal(self, ctx: Ctx, item: Item) -> None:
-        """Raise the configured refusal when the subject matches a rule."""
-        for rule in ctx.refusals:
-            if re.search(rule.get("subject_matches") or "", item.subject):
-                raise EwsError(
-                    rule.get("response_code") or "ErrorInvalidValueForProperty",
-                    rule.get("message") or f"The item '{item.subject}' was refused.",
-                )
+    @staticmethod
+    def check_refusal(ctx: Ctx, item: Item) -> None:
+        """Raise the injected refusal of this item, if a rule matches its subject."""
+        err = ctx.refuse(ctx.operation, item.subject)
+        if err is not None:
+            raise err
 
     @staticmethod
     def set_prop(props: dict, ext: dict, c: etree._Element) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from .bodytext import body_text
 from .model import Item, b64, clone, ext_key, folder_id, unb64
 from .recurrence import Occurrence, expand, zone_for
 from .xmlutil import format_dt, local, sub, t, text_of
@@ -41,6 +42,7 @@ DEFAULT_SHAPE = [
     "Location", "IsCancelled", "IsRecurring", "CalendarItemType", "Organizer",
 ]  # fmt: skip
 NOT_IN_ALL_PROPERTIES = {"Body", "UniqueBody", "NormalizedBody", "TextBody", "MimeContent"}
+ONLY_WHEN_ASKED = {"TextBody"}  # derived; not part of AllProperties in GetItem either
 DEFAULTS = {
     "Sensitivity": "Normal",
     "Importance": "Normal",
@@ -274,10 +276,20 @@ def render(
         available[k] = _el(k, v)
     available.update(view.props)
     available.update(derived)
+    if "TextBody" in shape.names:
+        # Exchange 2013+ derives a plain-text rendering of every item's body (only when asked
+        # for it, so views that do not want it pay nothing for the conversion).
+        body = view.props.get("Body")
+        text = body_text(body.get("BodyType"), body.text) if body is not None else ""
+        available["TextBody"] = _el("TextBody", text, BodyType="Text")
     if shape.base == "IdOnly":
         wanted = ["ItemId"]
     elif shape.base == "AllProperties":
-        wanted = [n for n in available if not (for_find and n in NOT_IN_ALL_PROPERTIES)]
+        wanted = [
+            n
+            for n in available
+            if n not in ONLY_WHEN_ASKED and not (for_find and n in NOT_IN_ALL_PROPERTIES)
+        ]
     else:
         wanted = list(DEFAULT_SHAPE)
     wanted += shape.names
@@ -291,7 +303,7 @@ def render(
             continue
         el = clone(available[name]) if name in view.props else available[name]
         if name == "Body" and shape.body_type == "Text" and el.get("BodyType") == "HTML":
-            el = _el("Body", _strip_html(el.text or ""), BodyType="Text")
+            el = _el("Body", body_text("HTML", el.text), BodyType="Text")
         out.append(el)
         if name == "HasAttachments" and shape.ext_uris:
             pass
@@ -321,9 +333,3 @@ def _append_ext(out: etree._Element, view: View, shape: Shape) -> None:
             out.append(p)
         else:
             out.insert(anchor, p)
-
-
-def _strip_html(html: str) -> str:
-    import re
-
-    return re.sub(r"<[^>]+>", "", html).strip()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime as dt
 import json
 import secrets
 import socket
@@ -19,10 +20,22 @@ from lxml import etree
 from .behaviour import Behaviour
 from .control_api import handle_control
 from .errors import EwsError, HttpFailure
-from .model import App, Store
+from .model import App, Store, parse_folder_id
 from .oauth import issue_token
 from .ops import Ctx, Operations
-from .xmlutil import SOAP, child, children, envelope, local, parse, serialize, soap_fault
+from .xmlutil import (
+    SOAP,
+    child,
+    children,
+    envelope,
+    local,
+    m,
+    parse,
+    serialize,
+    soap_fault,
+    t,
+    text_of,
+)
 
 EWS_PATH = "/ews/exchange.asmx"
 MUTATING = {"CreateItem", "UpdateItem", "DeleteItem"}
@@ -76,6 +89,7 @@ class Handler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     server: EwsHttpServer
+    _log: dict[str, Any]  # the request-log entry of the EWS request being answered
     server_version = "Microsoft-IIS/10.0"
     sys_version = ""
 
@@ -147,13 +161,28 @@ class Handler(BaseHTTPRequestHandler):
 
     # --- EWS ----------------------------------------------------------------------------------
     def _ews(self, body: bytes) -> None:
+        # One request-log entry per EWS request; `t` is when it arrived (body read), on the
+        # emulator process's time.monotonic() clock.
+        self._log = {
+            "t": time.monotonic(),
+            "utc": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
+            "account": None,
+            "mailbox": None,
+            "operation": None,
+            "response_code": None,
+            "items": 0,
+            "item_errors": {},
+            "back_off_ms": None,
+        }
         try:
             self._ews_request(body)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+            self._log["response_code"] = self._log["response_code"] or "dropped"
         except Exception as exc:  # noqa: BLE001 - never leak a stack trace to the client
-            fault = f"Request failed: {type(exc).__name__}: {exc}"
-            self._xml(500, soap_fault("ErrorInternalServerError", fault))
+            self._fault("ErrorInternalServerError", f"Request failed: {type(exc).__name__}: {exc}")
+        finally:
+            self.server.behaviour.log_request(self._log)
 
     def _ews_request(self, body: bytes) -> None:
         srv = self.server
@@ -167,8 +196,10 @@ class Handler(BaseHTTPRequestHandler):
         if caller is None:
             bearer = (self.headers.get("Authorization") or "").lower().startswith("bearer ")
             challenge = 'Bearer error="invalid_token"' if bearer else 'Basic realm="127.0.0.1"'
+            self._log["response_code"] = "HTTP 401"
             self._send(401, b"", "text/html", {"WWW-Authenticate": challenge})
             return
+        self._log["account"] = caller[0]
         try:
             doc = parse(body)
             req, header = self._split(doc)
@@ -178,35 +209,58 @@ class Handler(BaseHTTPRequestHandler):
                 if isinstance(exc, EwsError)
                 else f"The request failed schema validation: {exc}"
             )
-            self._xml(500, soap_fault("ErrorSchemaValidation", msg))
+            self._fault("ErrorSchemaValidation", msg)
             return
         op = local(req.tag)
-        ctx = Ctx(caller=caller[0], app=caller[1], operation=op)
+        self._log["operation"] = op
+        ctx = Ctx(caller=caller[0], app=caller[1], operation=op, refuse=beh.refuse_item)
         account_key = ctx.caller
         try:
             self._check_header(ctx, header)
             beh.enter(account_key)
         except EwsError as err:
-            beh.count(account_key, ctx.mailbox or ctx.acting, op, err.code)
-            self._xml(500, soap_fault(err.code, err.message, err.values))
+            mailbox = ctx.mailbox or self._addressed_mailbox(req) or ctx.acting
+            self._log["mailbox"] = mailbox
+            beh.count(account_key, mailbox, op, err.code)
+            self._fault(err.code, err.message, err.values)
             return
         try:
             beh.delay()  # inside the concurrency window: it stands for server processing time
             self._dispatch(ctx, op, req)
         finally:
             beh.leave(account_key)
+            self._log["mailbox"] = ctx.mailbox or ctx.acting
             beh.count(account_key, ctx.mailbox or ctx.acting, op)
+
+    def _addressed_mailbox(self, req: etree._Element) -> str | None:
+        """The mailbox a request addresses (first folder or item it names), without access checks.
+
+        Only for accounting requests refused before the operation ran (throttling).
+        """
+        store = self.server.store
+        with store.lock:
+            for el in req.iter(t("DistinguishedFolderId"), t("FolderId"), t("ItemId")):
+                kind = local(el.tag)
+                if kind == "DistinguishedFolderId":
+                    found = text_of(el, "Mailbox", "EmailAddress")
+                elif kind == "FolderId":
+                    parsed = parse_folder_id(el.get("Id", ""))
+                    found = parsed[0] if parsed else None
+                else:
+                    item = store.items.get(el.get("Id", ""))
+                    found = item.mailbox if item else None
+                acct = store.account(found) if found else None
+                if acct is not None:
+                    return acct["email"]
+        return None
 
     def _dispatch(self, ctx: Ctx, op: str, req: etree._Element) -> None:
         srv = self.server
         handler = srv.ops.handlers.get(op)
         if handler is None:
-            self._xml(
-                500,
-                soap_fault(
-                    "ErrorInvalidOperation",
-                    f"The operation '{op}' is not supported by this Exchange emulator.",
-                ),
+            self._fault(
+                "ErrorInvalidOperation",
+                f"The operation '{op}' is not supported by this Exchange emulator.",
             )
             return
         try:
@@ -216,37 +270,55 @@ class Handler(BaseHTTPRequestHandler):
             return
         except EwsError as err:
             if err.code == "ErrorServerBusy":
-                self._xml(
-                    500,
-                    soap_fault(
-                        err.code, err.message, err.values or {"BackOffMilliseconds": "1000"}
-                    ),
-                )
+                self._fault(err.code, err.message, err.values or {"BackOffMilliseconds": "1000"})
                 return
             resp, msgs = srv.ops.response(op)
             container = next((c for c in children(req) if local(c.tag) in LIST_CONTAINERS), None)
             for _ in range(max(1, len(children(container)))):
                 srv.ops.error(msgs, op, err)
-            self._xml(200, serialize(envelope(resp)[0]))
+            self._answer(resp)
             return
-        ctx.refusals = srv.behaviour.refusals_for(op)
         try:
             with srv.store.lock:
                 resp = handler(ctx, req)
                 if op in MUTATING:
                     srv.store.save()
         except EwsError as err:
-            self._xml(500, soap_fault(err.code, err.message, err.values))
+            self._fault(err.code, err.message, err.values)
             return
         except Exception as exc:  # noqa: BLE001 - never leak a stack trace to the client
-            self._xml(
-                500,
-                soap_fault("ErrorInternalServerError", f"{op} failed: {type(exc).__name__}: {exc}"),
-            )
+            self._fault("ErrorInternalServerError", f"{op} failed: {type(exc).__name__}: {exc}")
             return
+        self._answer(resp)
+
+    def _answer(self, resp: etree._Element) -> None:
+        """Send a 200 answer; log the request as NoError or its first item error code."""
+        errors: dict[str, int] = {}
+        back_off: int | None = None
+        messages = children(resp[0]) if len(resp) else []
+        for msg in messages:
+            code = text_of(msg, "ResponseCode") or "NoError"
+            if code != "NoError":
+                errors[code] = errors.get(code, 0) + 1
+                ms = _back_off_ms(msg.find(m("MessageXml")))
+                if ms is not None:
+                    back_off = max(back_off or 0, ms)
+        self._log.update(
+            response_code=next(iter(errors), "NoError"),
+            items=len(messages),
+            item_errors=errors,
+            back_off_ms=back_off,
+        )
         self._xml(200, serialize(envelope(resp)[0]))
 
+    def _fault(self, code: str, message: str, values: dict[str, str] | None = None) -> None:
+        """Answer with HTTP 500 and a SOAP fault carrying an EWS response code."""
+        ms = (values or {}).get("BackOffMilliseconds")
+        self._log.update(response_code=code, back_off_ms=int(ms) if ms else None)
+        self._xml(500, soap_fault(code, message, values))
+
     def _http_failure(self, f: HttpFailure) -> None:
+        self._log["response_code"] = "dropped" if f.status is None else f"HTTP {f.status}"
         if f.status is None:
             self._drop()
         else:
@@ -344,3 +416,11 @@ class Handler(BaseHTTPRequestHandler):
         except (KeyError, ValueError, TypeError) as exc:
             status, result = 400, {"error": f"{type(exc).__name__}: {exc}"}
         self._json(status, result)
+
+
+def _back_off_ms(message_xml: etree._Element | None) -> int | None:
+    """BackOffMilliseconds of a response message's MessageXml, if it has one."""
+    for value in message_xml.iter(t("Value")) if message_xml is not None else ():
+        if value.get("Name") == "BackOffMilliseconds" and (value.text or "").isdigit():
+            return int(value.text)
+    return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import sys
 import threading
@@ -16,11 +17,15 @@ from exchangelib.errors import (
     ErrorServerBusy,
     ErrorTimeoutExpired,
 )
+from exchangelib.items import SAVE_ONLY, SEND_TO_NONE
 from exchangelib.protocol import FaultTolerance
+from exchangelib.services import CreateItem
+from exchangelib.util import MNS, TNS
 from lxml import etree
 from typer.testing import CliRunner
 
 from emulators.ews import run_ews_emulator
+from emulators.ews.behaviour import REQUEST_LOG_SIZE, Behaviour
 from trainer_sync.cli.emulator import app as emulator_cli
 
 from .conftest import LONDON, MASTER, MASTER_PW, TRAINER, TRAINER_PW, account
@@ -60,6 +65,82 @@ def test_exchangelib_retry_policy_honours_the_back_off(org):
     assert [i["subject"] for i in org.control.items(TRAINER)] == ["After back-off"]
     refused = org.control.counters()["refused"]
     assert refused and refused[0]["code"] == "ErrorServerBusy"
+
+
+def test_request_log_times_every_request_with_its_answer(org):
+    acc = account(org)
+    before = time.monotonic()
+    acc.calendar  # noqa: B018 - one GetFolder
+    org.control.throttling(throttle={MASTER: 400})
+    with pytest.raises(ErrorServerBusy):
+        event(acc, "Busy").save()
+    own = account(org, user=TRAINER, password=TRAINER_PW)
+    list(own.calendar.filter(subject="x"))
+    after = time.monotonic()
+
+    log = org.control.requests()
+    rows = [(r["account"], r["mailbox"], r["operation"], r["response_code"]) for r in log]
+    busy = rows.index((MASTER, TRAINER, "CreateItem", "ErrorServerBusy"))
+    assert set(rows[:busy]) == {(MASTER, TRAINER, "GetFolder", "NoError")}  # the warm-up
+    assert (TRAINER, TRAINER, "FindItem", "NoError") in rows[busy + 1 :]
+    assert 350 < log[busy]["back_off_ms"] <= 400 and log[0]["back_off_ms"] is None
+    # Thread mode: the log's clock is this process's time.monotonic().
+    times = [r["t"] for r in log]
+    assert before <= times[0] and times == sorted(times) and times[-1] <= after
+    utc = dt.datetime.fromisoformat(log[0]["utc"])
+    assert abs((dt.datetime.now(dt.UTC) - utc).total_seconds()) < 10
+    assert org.control.requests(account=TRAINER) == log[busy + 1 :]
+    org.control.reset_counters()
+    assert org.control.requests() == []
+
+
+def test_request_log_keeps_only_the_most_recent_requests():
+    beh = Behaviour()
+    for n in range(REQUEST_LOG_SIZE + 5):
+        beh.log_request({"n": n})
+    kept = beh.requests()
+    assert len(kept) == REQUEST_LOG_SIZE
+    assert kept[0] == {"n": 5} and kept[-1] == {"n": REQUEST_LOG_SIZE + 4}
+
+
+def test_a_busy_item_of_a_batch_carries_its_back_off_until_its_count_is_spent(org):
+    acc = account(org)
+    acc.calendar  # noqa: B018
+    org.control.reset_counters()
+    org.control.faults(
+        refuse=[
+            {
+                "subject_matches": "^Busy$",
+                "response_code": "ErrorServerBusy",
+                "count": 2,
+                "back_off_ms": 750,
+            }
+        ]
+    )
+    svc = CreateItem(account=acc)
+    payload = svc.get_payload(
+        items=[event(acc, s) for s in ("Before", "Busy", "After")],
+        folder=acc.calendar,
+        message_disposition=SAVE_ONLY,
+        send_meeting_invitations=SEND_TO_NONE,
+    )
+    messages = list(svc._get_response_xml(payload=payload))
+    codes = [msg.findtext(f"{{{MNS}}}ResponseCode") for msg in messages]
+    assert codes == ["NoError", "ErrorServerBusy", "NoError"]
+    values = messages[1].findall(f"{{{MNS}}}MessageXml/{{{TNS}}}Value")
+    assert [(v.get("Name"), v.text) for v in values] == [("BackOffMilliseconds", "750")]
+    # Stock exchangelib raises a per-item ErrorServerBusy without reading its MessageXml.
+    with pytest.raises(ErrorServerBusy):
+        acc.bulk_create(folder=acc.calendar, items=[event(acc, "Busy")])
+    # The count is spent: the item goes through.
+    acc.bulk_create(folder=acc.calendar, items=[event(acc, "Busy")])
+    assert sorted(i["subject"] for i in org.control.items(TRAINER)) == ["After", "Before", "Busy"]
+    log = org.control.requests(operation="CreateItem")
+    assert [(r["response_code"], r["items"], r["item_errors"], r["back_off_ms"]) for r in log] == [
+        ("ErrorServerBusy", 3, {"ErrorServerBusy": 1}, 750),
+        ("ErrorServerBusy", 1, {"ErrorServerBusy": 1}, 750),
+        ("NoError", 1, {}, None),
+    ]
 
 
 def test_concurrency_limit_per_account(org):

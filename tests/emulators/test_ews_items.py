@@ -295,3 +295,29 @@ def test_unsupported_recurrence_is_refused_at_creation(org):
     with pytest.raises(ErrorInvalidValueForProperty, match="not supported"):
         event(acc, "Monthly", recurrence=unsupported).save()
     assert org.control.items(TRAINER) == []
+
+
+def test_text_body_is_derived_from_the_stored_body(org):
+    acc = account(org)
+    html = (
+        "<html><head><style>p { color: red; }</style></head><body>"
+        "<p>Room&nbsp;1 &amp; 2</p><div>Bring  a <b>laptop</b><br>and a charger</div>"
+        "</body></html>"
+    )
+    rich = event(acc, "HTML", body=HTMLBody(html))
+    plain = event(acc, "Text", day=5, body="Line 1\nLine 2")
+    bare = event(acc, "None", day=6)
+    for item in (rich, plain, bare):
+        item.save()
+
+    got = acc.calendar.get(id=rich.id)
+    assert got.text_body == "Room 1 & 2\nBring a laptop\nand a charger"
+    assert got.body == html  # the body itself is kept as written
+    assert acc.calendar.get(id=plain.id).text_body == "Line 1\nLine 2"
+    assert acc.calendar.get(id=bare.id).text_body is None
+    only = list(acc.calendar.filter(subject="HTML").only("subject"))
+    assert only[0].text_body is None  # derived only when asked for
+
+    got.body = HTMLBody("<p>Moved to <i>Room 3</i></p>")
+    got.save(update_fields=["body"])
+    assert acc.calendar.get(id=rich.id).text_body == "Moved to Room 3"

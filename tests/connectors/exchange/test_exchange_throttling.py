@@ -17,30 +17,49 @@ EDITOR = "editor@contoso.test"
 REVIEWER = "reviewer@contoso.test"
 
 
+def busy_answers(log: list[dict]) -> list[dict]:
+    """Requests of a request log answered with ErrorServerBusy (whole or for some items)."""
+    return [r for r in log if "ErrorServerBusy" in (r["response_code"], *r["item_errors"])]
+
+
+def requests_during_back_off(log: list[dict]) -> list[dict]:
+    """Requests that arrived after an ErrorServerBusy answer but before its back-off ended."""
+    return [
+        r
+        for busy in busy_answers(log)
+        for r in log
+        if busy["t"] < r["t"] < busy["t"] + busy["back_off_ms"] / 1000
+    ]
+
+
 def test_server_back_off_holds_back_every_thread_of_the_account(world, make_connector):
     first, second = make_connector(), make_connector()  # two connectors, one master account
-    world.control.throttling(throttle={MASTER: 1500})
-    outcome: dict[str, float] = {}
+    world.control.throttling(throttle={MASTER: 1000})
+    finished: dict[str, float] = {}
 
     def check(name, conn, mailbox):
-        started = time.monotonic()
         conn.changed_since(mailbox, None)
-        outcome[name] = time.monotonic() - started
+        finished[name] = time.monotonic()
 
     a = threading.Thread(target=check, args=("a", first, EDITOR))
     a.start()
     time.sleep(0.3)  # A has been told to back off by now
+    b_started = time.monotonic()
     b = threading.Thread(target=check, args=("b", second, REVIEWER))
     b.start()
-    time.sleep(0.6)
-    during_back_off = master_requests(world)
     a.join(10)
     b.join(10)
 
-    assert during_back_off == 1  # only A's refused request: B waited at the account's gate
-    assert outcome["a"] >= 1.4
-    assert outcome["b"] >= 1.0  # started 0.3 s in, held until the back-off passed
-    assert master_requests(world) == 3  # one refused, then one each
+    log = world.control.requests(account=MASTER)
+    (busy,) = busy_answers(log)  # only A's first request: B waited at the account's gate
+    assert busy["mailbox"] == EDITOR and busy["response_code"] == "ErrorServerBusy"
+    back_off_end = busy["t"] + busy["back_off_ms"] / 1000
+    assert busy["t"] < b_started < back_off_end  # B started while the account was held back
+    assert requests_during_back_off(log) == []
+    later = [r for r in log if r is not busy]
+    assert sorted(r["mailbox"] for r in later) == [EDITOR, REVIEWER]  # then one each
+    assert all(r["response_code"] == "NoError" and r["t"] >= back_off_end for r in later)
+    assert min(finished.values()) >= back_off_end  # the emulator's clock is this process's
 
 
 def test_a_throttling_storm_is_survived(world, make_connector):
@@ -108,35 +127,74 @@ def test_a_throttled_batch_of_creates_is_resent_without_duplicates(world, connec
     assert len(world.control.items(EDITOR)) == 3  # nothing created twice
 
 
+def creates(count: int, busy: int | None = None) -> list[ExchangeAction]:
+    """`count` create actions with distinct subjects; subject "Busy" for index `busy`."""
+    return [
+        ExchangeAction(
+            "create",
+            f"s-{i}",
+            subject="Busy" if i == busy else f"S{i}",
+            start=utc(2026, 12, 1 + i // 10, 8 + i % 10),
+            end=utc(2026, 12, 1 + i // 10, 9 + i % 10),
+        )
+        for i in range(count)
+    ]
+
+
+def test_a_busy_item_of_a_batch_of_250_is_resent_alone_after_the_back_off(world, connector):
+    world.control.faults(
+        refuse=[
+            {
+                "operation": "CreateItem",
+                "subject_matches": "^Busy$",
+                "response_code": "ErrorServerBusy",
+                "back_off_ms": 400,
+                "count": 1,
+            }
+        ]
+    )
+    results = connector.apply(EDITOR, creates(250, busy=120))
+
+    assert all(r.ok and r.item_id for r in results)
+    stored = world.control.items(EDITOR)
+    assert len(stored) == 250  # the other items were created once
+    assert len({i["subject"] for i in stored}) == 250
+    assert sorted(r.item_id for r in results) == sorted(i["id"] for i in stored)
+    log = world.control.requests(account=MASTER)
+    assert [(r["items"], r["item_errors"]) for r in log] == [
+        (100, {}),
+        (100, {"ErrorServerBusy": 1}),
+        (1, {}),  # the busy item alone ...
+        (50, {}),
+    ]
+    busy, resend = log[1], log[2]
+    # ... after the back-off the server asked for (not the connector's 5 s default)
+    assert busy["t"] + 0.4 <= resend["t"] < busy["t"] + 2.5
+    assert requests_during_back_off(log) == []
+
+
 def test_an_item_refused_as_busy_is_resent_alone_until_the_budget_is_spent(world, make_connector):
     world.control.faults(
         refuse=[
             {
                 "operation": "CreateItem",
-                "subject_matches": "^S1$",
+                "subject_matches": "^Busy$",
                 "response_code": "ErrorServerBusy",
+                "back_off_ms": 200,
             }
         ]
     )
-    conn = make_connector(
-        policy=RetryPolicy(max_attempts=3, max_elapsed=1.0, default_busy_backoff=0.2)
-    )
-    actions = [
-        ExchangeAction(
-            "create",
-            f"s-{i}",
-            subject=f"S{i}",
-            start=utc(2026, 12, 1, 8 + i),
-            end=utc(2026, 12, 1, 9 + i),
-        )
-        for i in range(3)
-    ]
-    results = conn.apply(EDITOR, actions)
+    conn = make_connector(policy=RetryPolicy(max_attempts=3, max_elapsed=1.0))
+    results = conn.apply(EDITOR, creates(3, busy=1))
     assert [r.ok for r in results] == [True, False, True]
     assert results[1].error == "ServerBusy"
     assert sorted(i["subject"] for i in world.control.items(EDITOR)) == ["S0", "S2"]
-    requests = world.control.counters()["by_operation"]["CreateItem"]
-    assert 2 <= requests <= 7  # the batch once, then the busy item alone every 0.2 s
+    log = world.control.requests(account=MASTER, operation="CreateItem")
+    # The batch once, then the busy item alone every 0.2 s while 1 s of budget lasts.
+    assert [r["items"] for r in log][:2] == [3, 1] and 3 <= len(log) <= 6
+    assert all(r["items"] == 1 for r in log[1:])
+    assert all(r["item_errors"] == {"ErrorServerBusy": 1} for r in log)
+    assert requests_during_back_off(log) == []
 
 
 def test_read_timeouts_are_per_service_and_transient(world, make_connector):
