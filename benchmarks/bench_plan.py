@@ -202,6 +202,11 @@ def make_inputs(trainers: int, seed: int = 7) -> dict[str, object]:
     removed_own = pick(k)
     new_own = own[pick(k)].assign(item_id=lambda f: f["item_id"] + "-new")
 
+    # Text columns as pandas builds them from rows (the `str` dtype), like the extractors.
+    for frame in (entries, mirrors, tagged, own):
+        for column in frame.columns:
+            if frame[column].dtype == object:
+                frame[column] = frame[column].astype("str")
     platform = pd.concat([entries[~removed_entries], new_entries, mirrors], ignore_index=True)
     exchange = pd.concat([tagged[~deleted_items], own[~removed_own], new_own], ignore_index=True)
     return {

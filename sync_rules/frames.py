@@ -188,8 +188,9 @@ def _validate(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> pd.DataFrame:
     for name, column in schema.columns.items():
         values = frame[name]
         # Coercion would silently turn a missing flag into False or read a naive time as
-        # UTC: refuse both before coercing.
-        if not column.nullable and values.isna().any():
+        # UTC: refuse both before coercing (other missing values fail validation itself).
+        flag = str(column.dtype) == "bool"
+        if flag and values.dtype != bool and values.isna().any():
             raise pa.errors.SchemaError(
                 schema, frame, f"{schema.name} frame: column '{name}' has missing values"
             )

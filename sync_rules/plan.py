@@ -76,6 +76,12 @@ def _pair_codes(*keyed: tuple[pd.Series, pd.Series]) -> list[np.ndarray]:
     return out
 
 
+def _rows_where(frame: pd.DataFrame, mask) -> pd.DataFrame:
+    """`frame[mask]`, without copying every column when the mask keeps every row."""
+    mask = np.asarray(mask, dtype=bool)
+    return frame if mask.all() else frame[mask]
+
+
 def _isin(values: np.ndarray, universe: np.ndarray) -> np.ndarray:
     if len(values) == 0 or len(universe) == 0:
         return np.zeros(len(values), dtype=bool)
@@ -127,9 +133,12 @@ def build_plan(
     read_ids = read["trainer_id"]
     remove_off = rules.on_direction_off == "remove"
 
-    platform = platform[platform["trainer_id"].isin(read_ids)]
-    exchange = exchange[exchange["trainer_id"].isin(read_ids)]
-    exchange = exchange[in_window(exchange["start"], exchange["end"], win_start, win_end)]
+    platform = _rows_where(platform, platform["trainer_id"].isin(read_ids))
+    exchange = _rows_where(
+        exchange,
+        exchange["trainer_id"].isin(read_ids)
+        & in_window(exchange["start"], exchange["end"], win_start, win_end),
+    )
     tagged_mask = exchange["tag_key"].notna()
     tagged = exchange[tagged_mask]
     own = exchange[~tagged_mask]
@@ -141,7 +150,7 @@ def build_plan(
         parts.append(_exchange_delete(off, R.DIRECTION_OFF))
 
     mirrors = platform[platform["origin"] == "exchange"]
-    mirrors = mirrors[in_window(mirrors["start"], mirrors["end"], win_start, win_end)]
+    mirrors = _rows_where(mirrors, in_window(mirrors["start"], mirrors["end"], win_start, win_end))
     parts += _plan_in(mirrors[mirrors["trainer_id"].isin(in_ids)], own, rules, in_ids)
     if remove_off:
         off = mirrors[~mirrors["trainer_id"].isin(in_ids)]
@@ -167,12 +176,13 @@ def _plan_out(platform, tagged, links, live_elsewhere, rules, out_ids, win_start
         if on
     ]
     # Echo suppression: only platform-origin entries go out.
-    entries = platform[
+    entries = _rows_where(
+        platform,
         (platform["origin"] == "platform")
         & platform["kind"].isin(kinds)
-        & platform["trainer_id"].isin(out_ids)
-    ]
-    items = tagged[tagged["trainer_id"].isin(out_ids)]
+        & platform["trainer_id"].isin(out_ids),
+    )
+    items = _rows_where(tagged, tagged["trainer_id"].isin(out_ids))
     e_pair, i_pair, l_pair, le_pair = _pair_codes(
         (entries["trainer_id"], entries["entry_key"]),
         (items["trainer_id"], items["tag_key"]),
@@ -351,7 +361,7 @@ def _exchange_delete(items: pd.DataFrame, reason: str) -> pd.DataFrame:
 
 
 def _plan_in(mirrors, own, rules, in_ids):
-    items = own[own["trainer_id"].isin(in_ids)]
+    items = _rows_where(own, own["trainer_id"].isin(in_ids))
     non_blocking = ["Free"] if not rules.in_.free_blocks else []
     if not rules.in_.tentative_blocks:
         non_blocking.append("Tentative")

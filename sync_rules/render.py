@@ -282,11 +282,12 @@ def render_entries(platform: pd.DataFrame, rules: Rules, text: bool = True) -> p
             out_rules.unavailability_location,
         ),
     )
+    text_columns = {name: _text_values(platform, name) for name in _ENTRY_TEXT}
     for sessions, mask, subject_t, body_t, location_t in groups:
         m = int(mask.sum())
         if m == 0:
             continue
-        values = {name: _text_values(platform, name)[mask] for name in _ENTRY_TEXT}
+        values = {name: column[mask] for name, column in text_columns.items()}
         values["when"] = when[mask]
         g_subject = render_line(subject_t, values, m)
         if not sessions:
@@ -342,7 +343,9 @@ def _digests(parts: list[Part], n: int) -> np.ndarray:
 
 def _epoch_seconds(ts: pd.Series) -> np.ndarray:
     seconds = pd.DatetimeIndex(ts.astype(UTC_TS)).asi8 // 1_000_000_000
-    return np.array([str(v) for v in seconds.tolist()], dtype=object)
+    # Many rows share a time: format each distinct second once.
+    unique, inverse = np.unique(seconds, return_inverse=True)
+    return np.array([str(v) for v in unique.tolist()], dtype=object)[inverse]
 
 
 def content_hash(rendered: pd.DataFrame) -> pd.Series:
