@@ -1,8 +1,8 @@
 """The deployments on a real Prefect server (`prefect server start`), as the UI sees them.
 
 This module starts its own server instead of using the session's test harness: it overrides
-the `prefect_api` fixture, so the shared `world` scenario (a store, the EWS emulator) runs
-its provider against this server. The override points the client at the server only for this
+the `prefect_api` fixture, so the shared `ews_world` scenario (a store, the EWS emulator)
+runs its provider against this server. The override points the client at the server only for this
 module and restores the harness settings afterwards.
 """
 
@@ -19,6 +19,7 @@ import urllib.request
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 from prefect import get_client
@@ -28,6 +29,8 @@ from prefect.client.schemas.filters import (
     ArtifactFilter,
     ArtifactFilterFlowRunId,
     ArtifactFilterKey,
+    FlowRunFilter,
+    FlowRunFilterId,
 )
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -35,8 +38,9 @@ from deployments.serve import DEPLOYMENT_NAME, apply_to_work_pool, build_deploym
 from flows.sync import sync_provider
 from sync_rules.errors import ConfigurationError
 
-# The shared scenario; importing the fixtures makes them resolve `prefect_api` to this module's.
-from tests.flows.conftest import World, ews, tomorrow, world  # noqa: F401
+# The shared scenario (EWS side); imported here, its fixtures resolve `prefect_api` to this
+# module's server instead of the session's harness.
+from tests.flows.conftest import World, ews_side, ews_world, tomorrow  # noqa: F401
 
 STARTUP_TIMEOUT = 90
 
@@ -67,6 +71,20 @@ def _drain_prefect_workers() -> None:
     draining stops them, and the next use starts them on the current API.
     """
     QueueService.drain_all(timeout=10, at_exit=False)
+
+
+def _task_run_names(flow_run_id: UUID, wait: float = 15) -> set[str]:
+    """Names (without suffix) of a flow run's task runs, once the server has recorded some."""
+    deadline = time.monotonic() + wait
+    with get_client(sync_client=True) as client:
+        while True:
+            runs = client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+            )
+            names = {r.name.rsplit("-", 1)[0] for r in runs}
+            if "record-history" in names or time.monotonic() > deadline:
+                return names
+            time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")
@@ -112,8 +130,9 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def test_deployments_exist_and_a_provider_run_publishes_its_table(
     prefect_api: str,
-    world: World,  # noqa: F811
+    ews_world: World,  # noqa: F811 (the imported fixture)
 ) -> None:
+    world = ews_world
     for deployment in build_deployments(interval_minutes=20):
         deployment.apply()
 
@@ -164,6 +183,8 @@ def test_deployments_exist_and_a_provider_run_publishes_its_table(
             )
         )
     assert [a.type for a in artifacts] == ["table"]
+    # The run's task runs reach this server too (they travel as events, recorded a bit later).
+    assert "record-history" in _task_run_names(flow_run_id)
     rows = json.loads(artifacts[0].data)  # a table artifact keeps its rows as JSON
     assert [(r["trainer"], r["status"], r["exchange_created"]) for r in rows] == [
         (ann, "synced", 1)
