@@ -35,9 +35,10 @@ CYCLE_LIMIT = ConcurrencyLimitConfig(
 #: A deployment limit counts runs of the deployment whatever their parameters: limit 1 means
 #: one manual run of *any* provider at a time, not one per provider. With CANCEL_NEW, a rerun of
 #: trainer B started while trainer A's rerun is going would be cancelled although it collides
-#: with nothing; with ENQUEUE it waits a few seconds and runs. So manual runs queue, and the
-#: per-provider lock taken inside every provider run (also by the scheduled cycle) is what
-#: refuses a second sync of the same provider: that run ends Cancelled, naming the holder.
+#: with nothing; with ENQUEUE it waits its turn (the server retries every 30 s). So manual runs
+#: queue, at the cost of runs of different providers waiting for one another; the per-provider
+#: lock taken inside every provider run (also by the scheduled cycle) is what refuses a second
+#: sync of the same provider: that run ends Cancelled, naming the holder.
 MANUAL_LIMIT = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)
 #: Flow runs a serving process runs at once, each in its own process (~300 MiB for a few
 #: hundred trainers): one of each deployment. Further runs wait for a free slot.
