@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo lint format install clean
+.PHONY: test demo ui lint format install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,3 +30,5 @@ clean:
 
 demo: $(STAMP)
 	$(BIN)/python -m trainer_sync.demo
+
+include make/ui.mk

@@ -66,8 +66,18 @@ def resolve_interval(interval_minutes: int | None = None) -> int:
     return minutes
 
 
-def build_deployments(interval_minutes: int) -> list[RunnerDeployment]:
-    """The four deployments, ready to `apply()` or serve; `sync-all` every `interval_minutes`."""
+#: The extra `sync-provider` deployment a fanned-out `sync-all` starts once per provider. It has
+#: no deployment concurrency limit (limit 1 would run the providers one at a time); the
+#: provider lock still keeps one run per provider.
+FAN_OUT_NAME = "fan-out"
+
+
+def build_deployments(interval_minutes: int, fan_out: bool = False) -> list[RunnerDeployment]:
+    """The four deployments, ready to `apply()` or serve; `sync-all` every `interval_minutes`.
+
+    With `fan_out`, `sync-all` starts each provider as a run of a fifth deployment,
+    `sync-provider/fan-out`, so the workers of a work pool share one cycle.
+    """
     if interval_minutes < 1:
         raise ConfigurationError(
             f"The sync interval must be at least 1 minute, not {interval_minutes}."
@@ -77,6 +87,7 @@ def build_deployments(interval_minutes: int) -> list[RunnerDeployment]:
         sync_all.to_deployment(
             DEPLOYMENT_NAME,
             interval=timedelta(minutes=interval_minutes),
+            parameters={"via_deployment": f"sync-provider/{FAN_OUT_NAME}"} if fan_out else {},
             concurrency_limit=CYCLE_LIMIT,
             description=(
                 f"Every {interval_minutes} min: syncs each provider whose sync engine is "
@@ -114,7 +125,18 @@ def build_deployments(interval_minutes: int) -> list[RunnerDeployment]:
             tags=[TAG, "manual"],
             **common,
         ),
-    ]
+    ] + (
+        [
+            sync_provider.to_deployment(
+                FAN_OUT_NAME,
+                description="One provider of a fanned-out sync-all cycle (started by sync-all).",
+                tags=[TAG, "fan-out"],
+                **common,
+            )
+        ]
+        if fan_out
+        else []
+    )
 
 
 def api_url() -> str:
@@ -151,7 +173,7 @@ def serve_deployments(interval_minutes: int) -> None:
     serve(*build_deployments(interval_minutes), print_starting_message=False, limit=SERVE_RUN_LIMIT)
 
 
-def apply_to_work_pool(work_pool: str, interval_minutes: int) -> list[str]:
+def apply_to_work_pool(work_pool: str, interval_minutes: int, fan_out: bool = False) -> list[str]:
     """Register the deployments in a work pool instead of serving them; returns their names.
 
     The pool's workers (`prefect worker start --pool <name>`, on any machine with trainer-sync
@@ -166,7 +188,7 @@ def apply_to_work_pool(work_pool: str, interval_minutes: int) -> list[str]:
                 f"Create it with `prefect work-pool create {work_pool} --type process`.",
             ) from None
     names = []
-    for deployment in build_deployments(interval_minutes):
+    for deployment in build_deployments(interval_minutes, fan_out):
         deployment.apply(work_pool_name=work_pool)
         names.append(f"{deployment.flow_name}/{deployment.name}")
     return names

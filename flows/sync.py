@@ -21,7 +21,7 @@ from tasks.history import record_history
 from tasks.locks import provider_lock
 from tasks.plan import plan_provider
 from tasks.platform import extract_platform, load_platform, refresh_fingerprints
-from tasks.providers import enabled_providers, service_config_named
+from tasks.providers import enabled_providers, run_provider_deployment, service_config_named
 from tasks.runtime import chunks
 
 #: Task runs in flight at once within a provider run. Exchange concurrency is bounded per
@@ -111,8 +111,11 @@ def sync_provider(
 ) -> State:
     """Sync a provider's linked trainers (all, or those listed by email).
 
-    `dry_run` plans and reports without writing anywhere; `allow_mass_delete` applies plans
-    that the mass-deletion guard would otherwise hold.
+    Args:
+        provider: The training provider's name.
+        trainers: Only these trainers (emails); all linked trainers when empty.
+        dry_run: Plan and report, but write nothing anywhere.
+        allow_mass_delete: Apply plans that the mass-deletion guard would hold.
     """
     return _sync(provider, trainers, dry_run, allow_mass_delete)
 
@@ -124,23 +127,44 @@ def sync_provider(
     persist_result=False,
 )
 def sync_trainer(provider: str, trainer: str, allow_mass_delete: bool = False) -> State:
-    """Rerun the sync of one trainer (by email), e.g. after fixing its permissions."""
+    """Rerun the sync of one trainer, e.g. after fixing its mailbox permissions.
+
+    Args:
+        provider: The training provider's name.
+        trainer: The trainer's email.
+        allow_mass_delete: Apply a plan that the mass-deletion guard would hold.
+    """
     return _sync(provider, [trainer], False, allow_mass_delete)
 
 
 @flow(name="sync-all", flow_run_name="sync-all-{scheduled_label}", persist_result=False)
-def sync_all(scheduled_label: str = "cycle") -> State:
-    """Sync every provider whose sync engine is enabled, one provider run each."""
+def sync_all(scheduled_label: str = "cycle", via_deployment: str | None = None) -> State:
+    """Sync every provider whose sync engine is enabled.
+
+    Args:
+        scheduled_label: A label for the run's name.
+        via_deployment: Run each provider as a run of this deployment (e.g.
+            "sync-provider/fan-out"), so a work pool's workers share the cycle; by default
+            providers run one after another as subflows of this run.
+    """
     log = get_run_logger()
     providers = enabled_providers()
     if not providers:
         log.info("No provider has the sync engine enabled; nothing to do.")
         return Completed(message="No provider has the sync engine enabled.")
-    failed = []
-    for name in providers:
-        state = sync_provider(provider=name, return_state=True)
-        if state.is_failed() or state.is_crashed():
-            failed.append(name)
+    if via_deployment:
+        futures = {
+            name: run_provider_deployment.submit(via_deployment, name, LOCK_TTL)
+            for name in providers
+        }
+        states = {name: future.result().state for name, future in futures.items()}
+    else:
+        states = {name: sync_provider(provider=name, return_state=True) for name in providers}
+    failed = [
+        name
+        for name, state in states.items()
+        if state is None or not state.is_final() or state.is_failed() or state.is_crashed()
+    ]
     if failed:
         return Failed(
             message=f"{len(failed)} of {len(providers)} providers failed: {', '.join(failed)}"
@@ -150,7 +174,11 @@ def sync_all(scheduled_label: str = "cycle") -> State:
 
 @flow(name="verify-service", flow_run_name="verify-service-{service}", persist_result=False)
 def verify_service(service: str) -> State:
-    """Check a master account's credentials and endpoint, and record the result."""
+    """Check a master account's credentials and endpoint, and record the result.
+
+    Args:
+        service: The service's name (see `trainer-sync service list`).
+    """
     result = validate_service(service_config_named(service))
     data = {"service": service, "ok": result.ok, "message": result.message, "hint": result.hint}
     if result.ok:

@@ -42,6 +42,8 @@ def platform_fingerprints(
         .agg(lambda h: h.to_numpy().tobytes())
     )
     settings = trainers.set_index("trainer_id").loc[:, list(_LINK_COLUMNS)].astype(str)
+    if settings.empty:
+        return pd.Series([], index=settings.index, name="fingerprint", dtype=object)
     settings_text = settings.agg("|".join, axis=1)
     entries = per_trainer.reindex(settings.index).map(lambda b: b if isinstance(b, bytes) else b"")
     digests = [

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import FlowRun
+from prefect.deployments import run_deployment
 from sqlalchemy import select
 
 from connectors.exchange.config import ServiceConfig
@@ -26,3 +30,14 @@ def service_config_named(name: str) -> ServiceConfig:
     """A stored service's connector configuration (a secret reference, never the secret)."""
     with transaction(db_url()) as session:
         return service_config(configuration.get_service(session, name))
+
+
+@task(name="run-provider-deployment", cache_policy=NO_CACHE)
+def run_provider_deployment(deployment: str, provider: str, wait: timedelta) -> FlowRun:
+    """Start `deployment` for one provider (on any worker of its pool) and wait for it.
+
+    Returns the run, not its state: a state returned by a task would become the task's own.
+    """
+    return run_deployment(
+        deployment, parameters={"provider": provider}, timeout=wait.total_seconds()
+    )

@@ -1,7 +1,8 @@
 """What every task needs from its process: the database, connectors, retry rules, chunking.
 
-Connectors are kept per service configuration for the life of the process, so a served
-deployment reuses its connections (and exchangelib's folder objects) cycle after cycle.
+Connectors are kept per service configuration for the life of the process: one flow run's
+tasks share their connections. (Served and worker runs each start a new process; the change
+gate's state lives in the database, so an idle cycle still costs one request per trainer.)
 """
 
 from __future__ import annotations

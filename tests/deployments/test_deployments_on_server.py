@@ -207,3 +207,14 @@ def test_deployments_go_to_an_existing_work_pool_for_workers_elsewhere(prefect_a
             assert deployment.entrypoint.startswith("flows.sync."), deployment.entrypoint
         cycle = client.read_deployment_by_name(f"sync-all/{DEPLOYMENT_NAME}")
         assert [s.schedule.interval for s in cycle.schedules] == [timedelta(minutes=30)]
+
+
+def test_fan_out_registers_a_provider_deployment_that_sync_all_starts(prefect_api: str) -> None:
+    with get_client(sync_client=True) as client:
+        client.create_work_pool(WorkPoolCreate(name="fan-pool", type="process"))
+        names = apply_to_work_pool("fan-pool", 15, fan_out=True)
+        assert "sync-provider/fan-out" in names
+        fan_out = client.read_deployment_by_name("sync-provider/fan-out")
+        assert fan_out.global_concurrency_limit is None  # providers run side by side
+        cycle = client.read_deployment_by_name(f"sync-all/{DEPLOYMENT_NAME}")
+        assert cycle.parameters == {"via_deployment": "sync-provider/fan-out"}

@@ -103,3 +103,9 @@ def test_sync_all_skips_providers_whose_engine_is_off(world: World) -> None:
         configuration.get_provider(s, "Acme").sync_engine_enabled = True
     assert sync_all(return_state=True).is_completed()
     assert len(world.items(ann)) == 1
+
+
+def test_a_provider_without_linked_trainers_completes_quietly(ews_world: World) -> None:
+    state = sync_provider(provider="Acme", return_state=True)
+    assert state.is_completed(), state.message
+    assert state.result() == []

@@ -13,7 +13,7 @@ import typer
 from typer.core import TyperGroup
 
 from sync_rules.errors import TrainerSyncError
-from trainer_sync.cli import calendar, db, emulator, provider, service, sync, trainer
+from trainer_sync.cli import calendar, db, emulator, provider, serve, service, sync, trainer
 from trainer_sync.cli.context import set_database_url
 from trainer_sync.cli.output import print_error
 
@@ -61,6 +61,8 @@ app.command("sync")(sync.sync)
 app.command("status")(sync.status)
 app.command("history")(sync.history)
 app.command("validate")(sync.validate)
+app.command("serve")(serve.serve)
+app.command("deploy")(serve.deploy)
 app.add_typer(emulator.app, name="emulator")
 
 

@@ -57,6 +57,9 @@ def serve(interval_minutes: int | None = INTERVAL_OPTION) -> None:
 def deploy(
     work_pool: str = typer.Option(..., "--work-pool", help="The Prefect work pool to run them."),
     interval_minutes: int | None = INTERVAL_OPTION,
+    fan_out: bool = typer.Option(
+        False, "--fan-out", help="Spread each cycle's providers over the pool's workers."
+    ),
 ) -> None:
     """Register the sync deployments in a work pool of the Prefect server of PREFECT_API_URL.
 
@@ -68,7 +71,7 @@ def deploy(
 
     minutes = resolve_interval(interval_minutes)
     api_url()
-    for name in apply_to_work_pool(work_pool, minutes):
+    for name in apply_to_work_pool(work_pool, minutes, fan_out):
         console.print(f"Registered {name} in work pool {work_pool}.", highlight=False)
     console.print(
         f"sync-all runs every {minutes} min once a worker polls the pool: "
