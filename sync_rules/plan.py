@@ -32,10 +32,9 @@ from sync_rules.frames import (
     validate_platform,
     validate_trainers,
 )
-from sync_rules.render import render_entries
+from sync_rules.render import format_when, render_entries
 from sync_rules.rules import Rules
 
-_KEY = ["trainer_id", "entry_key"]
 # Fields the frame cannot show (categories, reminder): a platform-side change rewrites them.
 _UNSEEN_FIELDS = ("categories", "reminder_minutes")
 
@@ -238,12 +237,10 @@ def _plan_out(platform, tagged, links, live_elsewhere, rules, out_ids, win_start
     suspect = matched[(hash_changed | ~ck_same).to_numpy()]
     changed = hash_changed[(hash_changed | ~ck_same).to_numpy()]
 
-    # Render the text of just the rows that may be written.
-    texts = render_entries(entries.iloc[np.concatenate([missing["row"], suspect["row"]])], rules)[
-        ["subject", "body", "location"]
-    ]
-    texts.index = np.concatenate([missing["row"], suspect["row"]])
-    texts = texts[~texts.index.duplicated()]
+    # Render the text of just the rows that may be written (missing and suspect are disjoint).
+    rows = np.concatenate([missing["row"].to_numpy(), suspect["row"].to_numpy()])
+    texts = render_entries(entries.iloc[rows], rules)[["subject", "body", "location"]]
+    texts.index = rows
     missing = missing.join(texts, on="row")
     suspect = suspect.join(texts, on="row")
     entry_keys = entries["entry_key"].to_numpy()
@@ -523,8 +520,6 @@ def _guard(plan, tagged, mirrors, rules, allow_mass_delete) -> pd.DataFrame:
 
 
 def _when_short(start: pd.Series, end: pd.Series, all_day: pd.Series, tz: str) -> np.ndarray:
-    from sync_rules.render import format_when
-
     missing = start.isna() | end.isna()
     out = np.full(len(start), "", dtype=object)
     ok = ~missing.to_numpy()

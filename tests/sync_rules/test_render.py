@@ -7,7 +7,13 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from sync_rules.render import all_day_bounds, all_day_dates, render_entries, render_entry
+from sync_rules.render import (
+    all_day_bounds,
+    all_day_dates,
+    content_hash,
+    render_entries,
+    render_entry,
+)
 from sync_rules.rules import load_rules
 from tests.sync_rules.model import platform_entry
 
@@ -176,3 +182,21 @@ def test_rendering_a_frame_matches_rendering_rows_one_by_one():
         one = render_entry(row, RULES)
         assert rendered.iloc[i]["content_hash"] == one["content_hash"]
         assert rendered.iloc[i]["body"] == one["body"]
+
+
+def test_hash_of_rendered_fields_equals_the_hash_computed_while_rendering():
+    rows = [
+        session(),
+        session(entry_key="session:9", venue=None, all_day=True),
+        platform_entry(1, "unavailability:2", "2026-12-24T10:00Z", "2026-12-24T12:00Z"),
+    ]
+    frame = pd.DataFrame(rows)
+    frame["start"] = pd.to_datetime(frame["start"], utc=True)
+    frame["end"] = pd.to_datetime(frame["end"], utc=True)
+    rendered = render_entries(frame, RULES)
+    hashed_only = render_entries(frame, RULES, text=False)
+    assert "body" not in hashed_only.columns
+    assert list(hashed_only["content_hash"]) == list(rendered["content_hash"])
+    assert list(content_hash(rendered)) == list(rendered["content_hash"])
+    # A row's digest does not depend on the other rows rendered with it.
+    assert content_hash(rendered.iloc[[1]]).iloc[0] == rendered["content_hash"].iloc[1]
