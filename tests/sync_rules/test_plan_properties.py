@@ -20,7 +20,7 @@ SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 LONDON = "Europe/London"
 COURSES = ["Python", "Excel", "First Aid", None]
 VENUES = ["Leeds", "York", None]
-SHOW_AS = ["Free", "Tentative", "Busy", "OOF", "WorkingElsewhere", "NoData"]
+SHOW_AS = ["Busy", "Free", "Tentative", "OOF", "WorkingElsewhere", "NoData"]
 EDITS = [
     "tamper_subject",
     "tamper_times",
@@ -44,13 +44,13 @@ EDITS = [
 def span(draw) -> tuple[pd.Timestamp, pd.Timestamp, bool]:
     if draw(st.integers(0, 4)) == 0:
         first = (NOW.tz_convert(LONDON).normalize().tz_localize(None)) + pd.Timedelta(
-            days=draw(st.integers(-25, 70))
+            days=draw(st.integers(-15, 50))
         )
         days = draw(st.integers(1, 3))
         start = first.tz_localize(LONDON).tz_convert("UTC")
         end = (first + pd.Timedelta(days=days)).tz_localize(LONDON).tz_convert("UTC")
         return start, end, True
-    start = NOW.floor("h") + pd.Timedelta(hours=draw(st.integers(-24 * 25, 24 * 70)))
+    start = NOW.floor("h") + pd.Timedelta(hours=draw(st.integers(-24 * 15, 24 * 50)))
     return start, start + pd.Timedelta(hours=draw(st.integers(0, 30))), False
 
 
@@ -58,10 +58,14 @@ def span(draw) -> tuple[pd.Timestamp, pd.Timestamp, bool]:
 def scenarios(draw) -> dict:
     overrides = {
         "window": {
-            "past_days": draw(st.integers(0, 10)),
-            "future_days": draw(st.integers(1, 40)),
+            # Drawn downwards so that the simplest examples have a roomy window.
+            "past_days": 10 - draw(st.integers(0, 10)),
+            "future_days": 45 - draw(st.integers(0, 44)),
         },
-        "out": {"sessions": draw(st.booleans()), "unavailability": draw(st.booleans())},
+        "out": {
+            "sessions": draw(st.integers(0, 4)) < 4,
+            "unavailability": draw(st.integers(0, 4)) < 4,
+        },
         "in": {"free_blocks": draw(st.booleans()), "tentative_blocks": draw(st.booleans())},
         "on_direction_off": draw(st.sampled_from(["keep", "remove"])),
         "mass_delete_guard": {"min_count": draw(st.integers(0, 4))},
@@ -75,30 +79,32 @@ def scenarios(draw) -> dict:
                 "course": draw(st.sampled_from(COURSES)),
                 "venue": draw(st.sampled_from(VENUES)),
             }
-            for _ in range(draw(st.integers(0, 7)))
+            for _ in range(draw(st.integers(1, 7)))
         ]
         own = [
             {
                 "span": draw(span()),
                 "show_as": draw(st.sampled_from(SHOW_AS)),
-                "cancelled": draw(st.integers(0, 5)) == 0,
+                "cancelled": draw(st.integers(0, 5)) == 5,
             }
-            for _ in range(draw(st.integers(0, 6)))
+            for _ in range(draw(st.integers(1, 6)))
         ]
         trainers.append(
             {
                 "trainer_id": trainer_id,
-                "direction": draw(st.sampled_from(["in", "out", "both"])),
-                "calendar_enabled": draw(st.integers(0, 6)) > 0,
+                "direction": draw(st.sampled_from(["both", "out", "in"])),
+                "calendar_enabled": draw(st.integers(0, 6)) < 6,
                 "entries": entries,
                 "own": own,
-                "later_direction": draw(st.sampled_from(["in", "out", "both", None, None])),
-                "later_enabled": draw(st.integers(0, 6)) > 0,
-                "later_read": draw(st.integers(0, 5)) > 0,
+                "later_direction": draw(st.sampled_from([None, None, "in", "out", "both"])),
+                "later_enabled": draw(st.integers(0, 6)) < 6,
+                "later_read": draw(st.integers(0, 5)) < 5,
             }
         )
     edits = draw(
-        st.lists(st.tuples(st.sampled_from(EDITS), st.integers(0, 50), span()), max_size=8)
+        st.lists(
+            st.tuples(st.sampled_from(EDITS), st.integers(0, 50), span()), min_size=1, max_size=8
+        )
     )
     whole = draw(st.booleans())
     return {"overrides": overrides, "trainers": trainers, "edits": edits, "whole": whole}
