@@ -190,3 +190,25 @@ def test_a_database_without_schema_says_to_upgrade(tmp_path) -> None:  # type: i
     result = CliRunner().invoke(app, ["--database-url", url, "provider", "list"])
     assert result.exit_code == 2
     assert "trainer-sync db upgrade" in result.stderr
+
+
+def test_provider_rules_are_checked_saved_and_shown(configured: Invoke, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    good = tmp_path / "acme.yaml"
+    good.write_text("window:\n  future_days: 90\nout:\n  reminder_minutes: 30\n")
+    assert configured("provider", "set-rules", "Acme", "--file", str(good)).exit_code == 0
+    rules = as_json(configured("provider", "rules", "Acme", "--json"))
+    assert rules["window"] == {"past_days": 7, "future_days": 90}
+    assert rules["out"]["reminder_minutes"] == 30
+    assert rules["out"]["show_as"] == "Busy"  # untouched defaults stay
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("window:\n  future_days: -3\n")
+    result = configured("provider", "set-rules", "Acme", "--file", str(bad))
+    assert result.exit_code == 2
+    assert str(bad) in result.stderr and "window.future_days" in result.stderr
+    assert as_json(configured("provider", "rules", "Acme", "--json"))["window"]["future_days"] == 90
+
+    assert configured("provider", "set-rules", "Acme", "--reset").exit_code == 0
+    assert (
+        as_json(configured("provider", "rules", "Acme", "--json"))["window"]["future_days"] == 365
+    )

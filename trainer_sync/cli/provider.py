@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+import yaml
 
 from connectors.platform import configuration
+from sync_rules.rules import load_rules
 from trainer_sync.cli.context import store
 from trainer_sync.cli.output import console, print_json, print_table
 
@@ -37,3 +41,43 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
         print_json(rows)
     else:
         print_table("Providers", ["name", "sync_engine_enabled", "timezone"], rows)
+
+
+@app.command("set-rules")
+def set_rules(
+    name: str,
+    file: Path | None = typer.Option(
+        None, "--file", help="YAML with the settings that differ from the defaults."
+    ),
+    reset: bool = typer.Option(False, "--reset", help="Go back to the default rules."),
+) -> None:
+    """Set a provider's sync rules (merged over the defaults); checked before saving."""
+    if (file is None) == (not reset):
+        from sync_rules.errors import ConfigurationError
+
+        raise ConfigurationError(
+            "Give exactly one of --file FILE and --reset.",
+            "See `trainer-sync provider rules NAME` for the settings in force.",
+        )
+    overrides = None
+    if file is not None:
+        load_rules(path=file)  # a bad file fails here, naming the file, field and reason
+        overrides = yaml.safe_load(file.read_text(encoding="utf-8")) or None
+    with store() as session:
+        provider = configuration.get_provider(session, name)
+        provider.rules = overrides
+    what = f"rules from {file}" if file else "the default rules"
+    console.print(f"Provider {name!r} now syncs with {what}.")
+
+
+@app.command("rules")
+def rules(name: str, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Show the rules in force for a provider (defaults merged with its own settings)."""
+    with store() as session:
+        provider = configuration.get_provider(session, name)
+        effective = load_rules(overrides=provider.rules or None)
+    data = effective.model_dump(mode="json", by_alias=True)
+    if as_json:
+        print_json(data)
+    else:
+        console.print(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), highlight=False)
