@@ -90,6 +90,13 @@ def test_request_log_times_every_request_with_its_answer(org):
     utc = dt.datetime.fromisoformat(log[0]["utc"])
     assert abs((dt.datetime.now(dt.UTC) - utc).total_seconds()) < 10
     assert org.control.requests(account=TRAINER) == log[busy + 1 :]
+    requests.post(org.url, data=b"<x/>", auth=(MASTER, "wrong"), timeout=5)
+    refused = org.control.requests()[-1]
+    assert (refused["account"], refused["operation"], refused["response_code"]) == (
+        None,
+        None,
+        "HTTP 401",
+    )
     org.control.reset_counters()
     assert org.control.requests() == []
 
@@ -206,6 +213,8 @@ def test_random_http_500_and_dropped_connections(org):
         list(acc.calendar.all())
     org.control.clear_faults()
     assert list(acc.calendar.all()) == []
+    codes = [r["response_code"] for r in org.control.requests()]
+    assert "HTTP 500" in codes and "dropped" in codes and codes[-1] == "NoError"
 
 
 def test_state_file_survives_a_restart(tmp_path):
