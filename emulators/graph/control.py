@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-import ssl
-import urllib.error
 import urllib.parse
 import urllib.request
 from typing import Any
 
+from emulators.common.control import BaseControlClient, ControlError
+
 from .model import App
+
+__all__ = ["ControlClient", "ControlError", "route_control"]
 
 
 def route_control(server: Any, method: str, url: urllib.parse.SplitResult, body: bytes):
@@ -101,45 +103,15 @@ def _items(store: Any, email: str, include_deleted: bool) -> list[dict[str, Any]
         return out
 
 
-class ControlError(RuntimeError):
-    """The control API refused a call."""
+class ControlClient(BaseControlClient):
+    """The common control calls plus Graph users, apps, delta tokens and access tokens.
 
-
-class ControlClient:
-    """Thin client of the control endpoints (see emulators/graph/README.md)."""
-
-    def __init__(self, base_url: str, ca_file: str | None = None, timeout: float = 10.0):
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-        self._ssl = ssl.create_default_context(cafile=ca_file) if ca_file else None
-
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(
-            f"{self.base_url}/_control/{path}",
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout, context=self._ssl) as resp:  # noqa: S310
-                return json.loads(resp.read() or b"null")
-        except urllib.error.HTTPError as exc:
-            raise ControlError(
-                f"{method} /_control/{path}: {exc.code} {exc.read().decode()}"
-            ) from exc
-
-    def health(self) -> bool:
-        """True when the server answers."""
-        return bool(self._call("GET", "health").get("ok"))
+    Endpoints are documented in emulators/graph/README.md.
+    """
 
     def add_account(self, email: str, password: str, mailbox: bool = True) -> None:
         """Create a user (with an Exchange Online mailbox unless mailbox=False)."""
         self._call("POST", "accounts", {"email": email, "password": password, "mailbox": mailbox})
-
-    def accounts(self) -> list[str]:
-        """Addresses of all users."""
-        return self._call("GET", "accounts")
 
     def add_app(
         self,
@@ -171,36 +143,9 @@ class ControlClient:
         )
         return res["authority"]
 
-    def items(self, mailbox: str, include_deleted: bool = True) -> list[dict[str, Any]]:
-        """Events of a mailbox as stored (with `folder`: calendar, deleteditems, purged)."""
-        flag = "1" if include_deleted else "0"
-        return self._call(
-            "GET", f"mailboxes/{urllib.parse.quote(mailbox)}/items?include_deleted={flag}"
-        )
-
     def expire_delta(self, mailbox: str) -> None:
         """Invalidate every delta token of a mailbox (the next use answers 410)."""
         self._call("POST", f"mailboxes/{urllib.parse.quote(mailbox)}/expire-delta", {})
-
-    def counters(self) -> dict[str, Any]:
-        """Request counters (total, by_app, by_mailbox, by_operation, subrequests, ...)."""
-        return self._call("GET", "counters")
-
-    def reset_counters(self) -> None:
-        """Zero all request counters."""
-        self._call("POST", "counters/reset", {})
-
-    def faults(self, **config: Any) -> dict[str, Any]:
-        """Set latency_ms / error_rate / schedule / refuse (see README)."""
-        return self._call("POST", "faults", config)
-
-    def clear_faults(self) -> None:
-        """Remove injected faults and latency."""
-        self._call("POST", "faults", {"clear": True})
-
-    def throttling(self, **config: Any) -> dict[str, Any]:
-        """Set max_concurrent / retry_after / throttle / throttle_next / clear (see README)."""
-        return self._call("POST", "throttling", config)
 
     def settings(self, **config: Any) -> dict[str, Any]:
         """Set token_lifetime (seconds) for tokens issued from now on."""
@@ -209,10 +154,6 @@ class ControlClient:
     def revoke_tokens(self) -> None:
         """Invalidate every access token issued so far (Graph answers 401 to them)."""
         self._call("POST", "tokens/revoke", {})
-
-    def reset(self, keep_accounts: bool = False) -> None:
-        """Drop events (and users and apps unless kept), faults, throttling and counters."""
-        self._call("POST", "reset", {"keep_accounts": keep_accounts})
 
     def user_token(self, tenant: str, email: str, password: str) -> str:
         """An access token for a user acting on its own mailbox (password grant)."""
@@ -228,8 +169,4 @@ class ControlClient:
         req = urllib.request.Request(
             f"{self.base_url}/{tenant}/oauth2/v2.0/token", data=form, method="POST"
         )
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout, context=self._ssl) as resp:  # noqa: S310
-                return json.loads(resp.read())["access_token"]
-        except urllib.error.HTTPError as exc:
-            raise ControlError(f"user token for {email}: {exc.code} {exc.read().decode()}") from exc
+        return json.loads(self._open(req, f"user token for {email}"))["access_token"]
