@@ -8,7 +8,7 @@ others. The connector itself retries transient errors and honours server back-of
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -18,6 +18,7 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
+from prefect.runtime import task_run
 
 from connectors.exchange.base import (
     AccessResult,
@@ -64,6 +65,19 @@ def _logger() -> logging.Logger | logging.LoggerAdapter:  # type: ignore[type-ar
         return get_run_logger()
     except Exception:  # called outside a run (tests of helpers)
         return logging.getLogger("trainer_sync")
+
+
+def _chunk_run_name(stage: str) -> Callable[[], str]:
+    """Task-run names that say which provider and trainers a chunk holds, for the UI."""
+
+    def name() -> str:
+        params = task_run.parameters
+        run, members = params["run"], params.get("trainers") or params.get("outcomes") or []
+        emails = [getattr(m, "email", None) or m.trainer.email for m in members]
+        more = f" +{len(emails) - 1}" if len(emails) > 1 else ""
+        return f"{stage}-{run.provider}-{emails[0] if emails else 'none'}{more}"
+
+    return name
 
 
 def _pool_size(run: ProviderRun, chunk: Sequence[Any]) -> int:
@@ -141,6 +155,7 @@ def _extract_one(run: ProviderRun, trainer: TrainerInfo, fingerprint: str) -> Tr
 # interrupt them; the connector's connect/read timeouts bound every request instead.
 @task(
     name="extract-exchange",
+    task_run_name=_chunk_run_name("extract-exchange"),
     cache_policy=NO_CACHE,
     retries=1,
     retry_delay_seconds=10,
@@ -276,7 +291,7 @@ def _load_one(
     return replace(outcome, status="synced", write_results=tuple(reports), cursor_to_store=cursor)
 
 
-@task(name="load-exchange", cache_policy=NO_CACHE)
+@task(name="load-exchange", task_run_name=_chunk_run_name("load-exchange"), cache_policy=NO_CACHE)
 def load_exchange(
     run: ProviderRun, outcomes: list[TrainerOutcome], plan: pd.DataFrame, adopt: pd.DataFrame
 ) -> list[TrainerOutcome]:
