@@ -1,28 +1,32 @@
-"""Starting the emulator: in a thread, in a subprocess, or in the foreground for the CLI."""
+"""Starting the EWS emulator: in a thread, in a subprocess, or in the foreground for the CLI."""
 
 from __future__ import annotations
 
 import contextlib
-import ipaddress
-import json
-import os
-import subprocess as sp
-import sys
-import tempfile
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from emulators.common.runner import (
+    NotLoopbackError,
+    base_url,
+    check_bind,
+    configure,
+    in_subprocess,
+    in_thread,
+    serve_until_interrupted,
+    tls_files,
+)
 
 from .behaviour import Behaviour
 from .control import ControlClient
 from .model import Store
 from .server import EwsHttpServer
 
+__all__ = ["EwsEmulator", "NotLoopbackError", "build_server", "run_ews_emulator", "serve"]
 
-class NotLoopbackError(ValueError):
-    """The bind address is not a loopback address and remote access was not allowed."""
+NAME = "EWS emulator"
 
 
 @dataclass
@@ -38,9 +42,7 @@ class EwsEmulator:
     @property
     def base_url(self) -> str:
         """Scheme, host and port (no path)."""
-        scheme = "https" if self.tls else "http"
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{scheme}://{host}:{self.port}"
+        return base_url(self.tls, self.host, self.port)
 
     @property
     def url(self) -> str:
@@ -50,21 +52,6 @@ class EwsEmulator:
     def token_url(self, tenant: str) -> str:
         """The OAuth2 client-credentials token endpoint of a tenant."""
         return f"{self.base_url}/{tenant}/oauth2/v2.0/token"
-
-
-def check_bind(host: str, allow_remote: bool) -> None:
-    """Refuse non-loopback bind addresses unless explicitly allowed."""
-    if allow_remote or host == "localhost":
-        return
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        raise NotLoopbackError(
-            f"Refusing to bind the EWS emulator to {host!r}: it is not a loopback address. "
-            "Use 127.0.0.1, or pass --allow-remote if exposing it is really intended."
-        )
 
 
 def build_server(
@@ -77,17 +64,20 @@ def build_server(
     allow_remote: bool = False,
 ) -> tuple[EwsHttpServer, str | None]:
     """Create (not start) the server; returns it with the CA file when TLS is on."""
-    check_bind(host, allow_remote)
+    check_bind(host, allow_remote, NAME)
+    ssl_ctx, ca_file = tls_files(host, tls_dir, "ews-emulator-tls-") if tls else (None, None)
     behaviour = Behaviour(latency_ms=latency_ms)
-    ssl_ctx, ca_file = None, None
-    if tls:
-        from .tls import make_tls
+    return EwsHttpServer((host, port), Store(state_file), behaviour, ssl_ctx), ca_file
 
-        directory = Path(tls_dir or tempfile.mkdtemp(prefix="ews-emulator-tls-"))
-        ssl_ctx, ca_path = make_tls(directory, host)
-        ca_file = str(ca_path)
-    server = EwsHttpServer((host, port), Store(state_file), behaviour, ssl_ctx)
-    return server, ca_file
+
+def _handle(host: str, port: int, tls: bool, ca_file: str | None) -> EwsEmulator:
+    control = ControlClient(base_url(tls, host, port), ca_file)
+    return EwsEmulator(host, port, tls, ca_file, control)
+
+
+def _server_handle(server: EwsHttpServer, tls: bool, ca_file: str | None) -> EwsEmulator:
+    host, port = server.server_address[:2]
+    return _handle(str(host), int(port), tls, ca_file)
 
 
 def serve(
@@ -102,21 +92,9 @@ def serve(
 ) -> None:
     """Run in the foreground until interrupted."""
     server, ca_file = build_server(host, port, state_file, latency_ms, tls, tls_dir, allow_remote)
-    handle = _handle(server, tls, ca_file)
     if on_ready:
-        on_ready(handle)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-
-
-def _handle(server: EwsHttpServer, tls: bool, ca_file: str | None) -> EwsEmulator:
-    host, port = server.server_address[:2]
-    base = EwsEmulator(str(host), int(port), tls, ca_file, ControlClient("http://x"))
-    return EwsEmulator(str(host), int(port), tls, ca_file, ControlClient(base.base_url, ca_file))
+        on_ready(_server_handle(server, tls, ca_file))
+    serve_until_interrupted(server)
 
 
 @contextlib.contextmanager
@@ -137,16 +115,13 @@ def run_ews_emulator(
     Runs in a daemon thread of this process, or in its own Python process with subprocess=True
     (for load tests, so the server has its own interpreter lock).
     """
-    check_bind(host, allow_remote)
+    check_bind(host, allow_remote, NAME)
     if subprocess:
         cm = _in_subprocess(host, port, state_file, latency_ms, tls, allow_remote)
     else:
         cm = _in_thread(host, port, state_file, latency_ms, tls, allow_remote)
     with cm as handle:
-        if faults:
-            handle.control.faults(**faults)
-        if throttling:
-            handle.control.throttling(**throttling)
+        configure(handle.control, faults, throttling)
         yield handle
 
 
@@ -155,57 +130,20 @@ def _in_thread(
     host: str, port: int, state_file: Any, latency_ms: float, tls: bool, allow_remote: bool
 ) -> Iterator[EwsEmulator]:
     server, ca_file = build_server(host, port, state_file, latency_ms, tls, None, allow_remote)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True, name="ews-emulator"
-    )
-    thread.start()
-    try:
-        yield _handle(server, tls, ca_file)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with in_thread(server, "ews-emulator"):
+        yield _server_handle(server, tls, ca_file)
 
 
 @contextlib.contextmanager
 def _in_subprocess(
     host: str, port: int, state_file: Any, latency_ms: float, tls: bool, allow_remote: bool
 ) -> Iterator[EwsEmulator]:
-    cmd = [sys.executable, "-m", "emulators.ews", "--host", host, "--port", str(port)]
-    cmd += ["--latency-ms", str(latency_ms), "--ready-json"]
+    args = ["--host", host, "--port", str(port), "--latency-ms", str(latency_ms)]
     if state_file:
-        cmd += ["--state", str(state_file)]
+        args += ["--state", str(state_file)]
     if tls:
-        cmd.append("--tls")
+        args.append("--tls")
     if allow_remote:
-        cmd.append("--allow-remote")
-    root = str(Path(__file__).resolve().parents[2])
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
-    }
-    # stderr goes to a file, not a pipe: an undrained pipe would block a long-running server.
-    with tempfile.TemporaryFile(mode="w+") as errors:
-        proc = sp.Popen(cmd, stdout=sp.PIPE, stderr=errors, text=True, env=env)
-        try:
-            line = proc.stdout.readline() if proc.stdout else ""
-            if not line:
-                proc.wait(timeout=10)
-                errors.seek(0)
-                raise RuntimeError(
-                    f"EWS emulator subprocess failed to start: {errors.read().strip()}"
-                )
-            info = json.loads(line)
-            ca_file = info.get("ca_file")
-            yield EwsEmulator(
-                info["host"], info["port"], tls, ca_file, ControlClient(info["base_url"], ca_file)
-            )
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except sp.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            if proc.stdout:
-                proc.stdout.close()
+        args.append("--allow-remote")
+    with in_subprocess("emulators.ews", args, NAME) as info:
+        yield _handle(info["host"], info["port"], tls, info.get("ca_file"))

@@ -24,8 +24,8 @@ def make_tls(directory: Path, host: str) -> tuple[ssl.SSLContext, Path]:
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = (
         x509.CertificateBuilder()
-        .subject_name(_name("EWS emulator test CA"))
-        .issuer_name(_name("EWS emulator test CA"))
+        .subject_name(_name("Exchange emulator test CA"))
+        .issuer_name(_name("Exchange emulator test CA"))
         .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
