@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
+from emulators.common import cli
 
-from .runner import EwsEmulator, NotLoopbackError, serve
+from .runner import EwsEmulator, serve
 
 
 def announce(handle: EwsEmulator, as_json: bool) -> None:
@@ -18,29 +16,29 @@ def announce(handle: EwsEmulator, as_json: bool) -> None:
         "base_url": handle.base_url,
         "ca_file": handle.ca_file,
     }
-    if as_json:
-        print(json.dumps(info), flush=True)
-        return
-    print(f"EWS emulator listening on {handle.url}", flush=True)
-    print(f"Control API: {handle.base_url}/_control/  (see emulators/ews/README.md)", flush=True)
+    lines = [
+        f"EWS emulator listening on {handle.url}",
+        f"Control API: {handle.base_url}/_control/  (see emulators/ews/README.md)",
+    ]
     if handle.ca_file:
-        print(f"CA certificate: {handle.ca_file}", flush=True)
+        lines.append(f"CA certificate: {handle.ca_file}")
+    cli.announce(info, lines, as_json)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments and serve until interrupted."""
-    p = argparse.ArgumentParser(prog="ews-emulator", description="Loopback EWS (Exchange) emulator")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8765)
-    p.add_argument("--state", default=None, help="JSON file keeping mailboxes across restarts")
+    p = cli.parser(
+        "ews-emulator",
+        "Loopback EWS (Exchange) emulator",
+        port=8765,
+        state_help="JSON file keeping mailboxes across restarts",
+    )
     p.add_argument("--latency-ms", type=float, default=0.0)
     p.add_argument("--tls", action="store_true", help="serve HTTPS with a generated CA")
-    p.add_argument("--tls-dir", default=None, help="where to write ca.pem (default: temp dir)")
-    p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback address")
-    p.add_argument("--ready-json", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    try:
-        serve(
+    return cli.run(
+        args,
+        lambda: serve(
             host=args.host,
             port=args.port,
             state_file=args.state,
@@ -49,11 +47,5 @@ def main(argv: list[str] | None = None) -> int:
             allow_remote=args.allow_remote,
             tls_dir=args.tls_dir,
             on_ready=lambda h: announce(h, args.ready_json),
-        )
-    except NotLoopbackError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        ),
+    )

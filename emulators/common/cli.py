@@ -1,0 +1,43 @@
+"""The command-line skeleton of an emulator: common options, ready message, exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from .runner import NotLoopbackError
+
+
+def parser(prog: str, description: str, port: int, state_help: str) -> argparse.ArgumentParser:
+    """An argument parser with the options every emulator takes (add protocol ones to it)."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=port)
+    p.add_argument("--state", default=None, help=state_help)
+    p.add_argument("--tls-dir", default=None, help="where to write ca.pem (default: temp dir)")
+    p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback address")
+    # For a starting process (runner.in_subprocess): one JSON line instead of the text below.
+    p.add_argument("--ready-json", action="store_true", help=argparse.SUPPRESS)
+    return p
+
+
+def announce(info: dict[str, Any], lines: list[str], as_json: bool) -> None:
+    """Tell the starter where the server listens: `info` as one JSON line, or `lines`."""
+    for line in [json.dumps(info)] if as_json else lines:
+        print(line, flush=True)
+
+
+def run(args: argparse.Namespace, serve: Callable[[], None]) -> int:
+    """Serve until interrupted; a refused or failed bind becomes a message and exit code."""
+    try:
+        serve()
+    except NotLoopbackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    return 0
