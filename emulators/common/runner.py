@@ -43,12 +43,6 @@ def check_bind(host: str, allow_remote: bool, what: str) -> None:
         )
 
 
-def base_url(tls: bool, host: str, port: int) -> str:
-    """Scheme, host and port (no path); IPv6 hosts in brackets."""
-    host = f"[{host}]" if ":" in host else host
-    return f"{'https' if tls else 'http'}://{host}:{port}"
-
-
 def tls_files(host: str, tls_dir: str | Path | None, prefix: str) -> tuple[ssl.SSLContext, str]:
     """A server TLS context for host and its CA file, written to tls_dir (or a new temp dir)."""
     directory = Path(tls_dir or tempfile.mkdtemp(prefix=prefix))

@@ -9,13 +9,13 @@ import json
 import secrets
 import socket
 import ssl
-import sys
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from lxml import etree
+
+from emulators.common.http import EmulatorHttpServer, QuietHandler
 
 from .behaviour import Behaviour
 from .control_api import handle_control
@@ -47,12 +47,10 @@ KNOWN_API_VERSIONS = {
 TOKEN_LIFETIME_S = 3599
 
 
-class EwsHttpServer(ThreadingHTTPServer):
-    """Threaded HTTP server holding the emulator's state; optionally TLS (handshake per thread)."""
+class EwsHttpServer(EmulatorHttpServer):
+    """The EWS emulator's server: holds its store, behaviour and operations."""
 
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
+    name = "EWS emulator"
 
     def __init__(
         self,
@@ -64,51 +62,17 @@ class EwsHttpServer(ThreadingHTTPServer):
         self.store = store
         self.behaviour = behaviour
         self.ops = Operations(store)
-        self.ssl_context = ssl_context
-        super().__init__(address, Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Clients hanging up mid-request are normal; anything else is reported briefly."""
-        exc = sys.exc_info()[1]
-        if isinstance(exc, (ConnectionError, TimeoutError, ssl.SSLError)):
-            return
-        print(f"EWS emulator: error serving {client_address}: {exc!r}", file=sys.stderr)
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        """Do the TLS handshake in the request thread, not the accept loop."""
-        if self.ssl_context is not None:
-            try:
-                request = self.ssl_context.wrap_socket(request, server_side=True)
-            except (ssl.SSLError, OSError):
-                return
-        super().finish_request(request, client_address)
+        super().__init__(address, Handler, ssl_context)
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(QuietHandler):
     """One HTTP request."""
 
-    protocol_version = "HTTP/1.1"
     server: EwsHttpServer
     _log: dict[str, Any]  # the request-log entry of the EWS request being answered
     server_version = "Microsoft-IIS/10.0"
-    sys_version = ""
-
-    def setup(self) -> None:
-        """Set TCP_NODELAY on the connection."""
-        super().setup()
-        # Headers and body go out in separate writes; without this, Nagle + delayed ACK stall
-        # every keep-alive response by ~40 ms.
-        with contextlib.suppress(OSError):
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        """Quiet: the emulator is used inside test runs."""
 
     # --- plumbing -----------------------------------------------------------------------------
-    def _body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
     def _send(
         self, status: int, body: bytes, ctype: str, extra: dict[str, str] | None = None
     ) -> None:

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from emulators.common.http import base_url
 from emulators.common.runner import (
     NotLoopbackError,
-    base_url,
     check_bind,
     configure,
     in_subprocess,

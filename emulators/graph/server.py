@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
 import ssl
 import threading
 import urllib.parse
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from emulators.common.http import EmulatorHttpServer, QuietHandler
 
 from .api import Api, Caller, GraphError, Reply, error_body
 from .behaviour import Behaviour, Throttle
@@ -72,12 +71,10 @@ class Stats:
             }
 
 
-class GraphHttpServer(ThreadingHTTPServer):
-    """Threaded HTTPS server holding the stand-in's state (TLS handshake per connection)."""
+class GraphHttpServer(EmulatorHttpServer):
+    """The Graph stand-in's HTTPS server: holds its store, behaviour, API, issuer and stats."""
 
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
+    name = "Graph emulator"
 
     def __init__(
         self,
@@ -91,46 +88,16 @@ class GraphHttpServer(ThreadingHTTPServer):
         self.api = Api(store, behaviour)
         self.issuer = Issuer(store)
         self.stats = Stats()
-        self.ssl_context = ssl_context
-        super().__init__(address, Handler)
-
-    @property
-    def base_url(self) -> str:
-        """Scheme, host and port."""
-        host, port = self.server_address[:2]
-        host = f"[{host}]" if ":" in str(host) else host
-        return f"{'https' if self.ssl_context else 'http'}://{host}:{port}"
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        if self.ssl_context is not None:
-            try:
-                request = self.ssl_context.wrap_socket(request, server_side=True)
-            except (ssl.SSLError, OSError):
-                return
-        super().finish_request(request, client_address)
+        super().__init__(address, Handler, ssl_context)
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(QuietHandler):
     """One HTTP request."""
 
-    protocol_version = "HTTP/1.1"
     server: GraphHttpServer
     server_version = "Microsoft-HTTPAPI/2.0"
-    sys_version = ""
-
-    def setup(self) -> None:
-        super().setup()
-        with contextlib.suppress(OSError):  # avoid Nagle + delayed-ACK stalls on keep-alive
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        """Quiet: the stand-in runs inside test runs."""
 
     # --- plumbing -----------------------------------------------------------------------------
-    def _body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
     def _send(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
         body = b"" if data is None else json.dumps(data).encode()
         self.send_response(status)
