@@ -6,9 +6,7 @@ import base64
 import copy
 import datetime as dt
 import json
-import os
 import secrets
-import tempfile
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -16,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from lxml import etree
+
+from emulators.common.state import write_json_atomic
 
 from .xmlutil import child, local, parse_bool, parse_dt, text_of
 
@@ -310,16 +310,7 @@ class Store:
         """Write the state file atomically (temp file in the same directory + os.replace)."""
         if not self.path:
             return
-        data = json.dumps(self.to_json())
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".ews-state-", dir=str(self.path.parent))
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(data)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_json_atomic(self.path, self.to_json(), ".ews-state-")
 
     def load(self) -> None:
         """Replace the state with the state file contents."""

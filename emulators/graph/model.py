@@ -8,15 +8,14 @@ sequence number; delta tokens remember the sequence they were issued at.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
-import os
 import secrets
-import tempfile
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from emulators.common.state import write_json_atomic
 
 
 def new_id(prefix: str = "AAMkA") -> str:
@@ -154,16 +153,7 @@ class Store:
                 "mailboxes": [asdict(m) for m in self.mailboxes.values()],
                 "token_lifetime": self.token_lifetime,
             }
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".graph-state-")
-            try:
-                with os.fdopen(fd, "w") as fh:
-                    json.dump(data, fh)
-                os.replace(tmp, self.path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
+            write_json_atomic(self.path, data, ".graph-state-")
 
     def _load(self) -> None:
         assert self.path is not None
