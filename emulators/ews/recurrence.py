@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from lxml import etree
 
+from emulators.common import recurrence as shared
+
 from .xmlutil import children, local, text_of
 
 # Windows time-zone ids as Exchange uses them, for the zones a deployment is likely to meet.
@@ -35,8 +37,7 @@ MS_TO_IANA = {
     "Singapore Standard Time": "Asia/Singapore",
     "South Africa Standard Time": "Africa/Johannesburg",
 }
-WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
-MAX_OCCURRENCES = 2000
+WEEKDAYS = [d.capitalize() for d in shared.WEEKDAYS]  # as EWS spells them
 
 
 def zone_for(tz_elem: etree._Element | None) -> dt.tzinfo:
@@ -75,40 +76,31 @@ class Occurrence:
     end: dt.datetime
 
 
+# EWS pattern elements -> the shared pattern kinds.
+_KINDS = {
+    "DailyRecurrence": "daily",
+    "WeeklyRecurrence": "weekly",
+    "AbsoluteMonthlyRecurrence": "absoluteMonthly",
+}
+
+
 def _local_dates(pattern: etree._Element, start_date: dt.date) -> Iterator[dt.date]:
     kind = local(pattern.tag)
-    interval = max(1, int(text_of(pattern, "Interval") or "1"))
-    if kind == "DailyRecurrence":
-        d = start_date
-        while True:
-            yield d
-            d += dt.timedelta(days=interval)
-    elif kind == "WeeklyRecurrence":
-        names = (text_of(pattern, "DaysOfWeek") or "").split()
-        days = sorted({WEEKDAYS.index(n) for n in names if n in WEEKDAYS}) or [start_date.weekday()]
-        first = WEEKDAYS.index(text_of(pattern, "FirstDayOfWeek") or "Sunday")
-        week_start = start_date - dt.timedelta(days=(start_date.weekday() - first) % 7)
-        order = sorted(days, key=lambda wd: (wd - first) % 7)
-        while True:
-            for wd in order:
-                d = week_start + dt.timedelta(days=(wd - first) % 7)
-                if d >= start_date:
-                    yield d
-            week_start += dt.timedelta(weeks=interval)
-    elif kind == "AbsoluteMonthlyRecurrence":
-        dom = int(text_of(pattern, "DayOfMonth") or start_date.day)
-        y, mo = start_date.year, start_date.month
-        while True:
-            try:
-                d = dt.date(y, mo, dom)
-                if d >= start_date:
-                    yield d
-            except ValueError:
-                pass
-            mo += interval
-            y, mo = y + (mo - 1) // 12, (mo - 1) % 12 + 1
-    else:
+    if kind not in _KINDS:
         raise ValueError(f"Unsupported recurrence pattern {kind}")
+    # Fields are read only for the kind that uses them, as Exchange does.
+    weekly, monthly = _KINDS[kind] == "weekly", _KINDS[kind] == "absoluteMonthly"
+    names = (text_of(pattern, "DaysOfWeek") or "").split() if weekly else []
+    first_day = text_of(pattern, "FirstDayOfWeek") if weekly else None
+    dom = text_of(pattern, "DayOfMonth") if monthly else None
+    return shared.pattern_dates(
+        _KINDS[kind],
+        start_date,
+        interval=int(text_of(pattern, "Interval") or "1"),
+        weekdays=[WEEKDAYS.index(n) for n in names if n in WEEKDAYS],
+        first_weekday=WEEKDAYS.index(first_day or "Sunday"),
+        day_of_month=int(dom) if dom else None,
+    )
 
 
 def expand(
@@ -140,7 +132,7 @@ def expand(
             break
         if end_date is not None and day > end_date:
             break
-        if index > MAX_OCCURRENCES:
+        if index > shared.MAX_OCCURRENCES:
             break
         naive = dt.datetime.combine(day, local_start.time().replace(tzinfo=None))
         occ_start = naive.replace(tzinfo=tz).astimezone(dt.UTC)

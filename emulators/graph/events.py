@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from emulators.common.recurrence import KINDS, MAX_OCCURRENCES, WEEKDAYS, pattern_dates
+
 from .model import new_change_key
 
 WINDOWS_ZONES = {
@@ -39,8 +41,6 @@ WINDOWS_ZONES = {
 }
 SHOW_AS = ("free", "tentative", "busy", "oof", "workingElsewhere", "unknown")
 SENSITIVITY = ("normal", "personal", "private", "confidential")
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-MAX_OCCURRENCES = 2000
 WRITABLE = {
     "subject",
     "body",
@@ -161,7 +161,7 @@ def validate(ev: dict[str, Any]) -> None:
     rec = ev.get("recurrence")
     if rec:
         kind = (rec.get("pattern") or {}).get("type")
-        if kind not in ("daily", "weekly", "absoluteMonthly"):
+        if kind not in KINDS:
             raise InvalidEvent(
                 "ErrorInvalidRecurrence", f"Recurrence pattern {kind!r} is not supported here."
             )
@@ -192,36 +192,21 @@ def touch(ev: dict[str, Any], seq: int, now: dt.datetime) -> None:
 
 def _dates(pattern: dict[str, Any], first: dt.date) -> Iterator[dt.date]:
     kind = pattern.get("type")
-    interval = max(1, int(pattern.get("interval") or 1))
-    if kind == "daily":
-        d = first
-        while True:
-            yield d
-            d += dt.timedelta(days=interval)
-    elif kind == "weekly":
-        wanted = sorted({WEEKDAYS.index(x.lower()) for x in pattern.get("daysOfWeek") or []})
-        wanted = wanted or [first.weekday()]
-        fdow = WEEKDAYS.index((pattern.get("firstDayOfWeek") or "sunday").lower())
-        week = first - dt.timedelta(days=(first.weekday() - fdow) % 7)
-        order = sorted(wanted, key=lambda wd: (wd - fdow) % 7)
-        while True:
-            for wd in order:
-                d = week + dt.timedelta(days=(wd - fdow) % 7)
-                if d >= first:
-                    yield d
-            week += dt.timedelta(weeks=interval)
-    elif kind == "absoluteMonthly":
-        dom = int(pattern.get("dayOfMonth") or first.day)
-        y, m = first.year, first.month
-        while True:
-            try:
-                d = dt.date(y, m, dom)
-                if d >= first:
-                    yield d
-            except ValueError:
-                pass
-            m += interval
-            y, m = y + (m - 1) // 12, (m - 1) % 12 + 1
+    if kind not in KINDS:  # refused on write; a hand-edited state file expands to nothing
+        return iter(())
+    # Fields are read only for the kind that uses them: clients send them (zeroed) for all.
+    weekly, monthly = kind == "weekly", kind == "absoluteMonthly"
+    days = pattern.get("daysOfWeek") if weekly else None
+    first_day = pattern.get("firstDayOfWeek") if weekly else None
+    dom = pattern.get("dayOfMonth") if monthly else None
+    return pattern_dates(
+        kind,
+        first,
+        interval=int(pattern.get("interval") or 1),
+        weekdays=[WEEKDAYS.index(x.lower()) for x in days or []],
+        first_weekday=WEEKDAYS.index((first_day or "sunday").lower()),
+        day_of_month=int(dom) if dom else None,
+    )
 
 
 def occurrence_dates(master: dict[str, Any], until: dt.datetime) -> list[dt.date]:
