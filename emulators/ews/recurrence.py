@@ -10,33 +10,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from lxml import etree
 
 from emulators.common import recurrence as shared
+from emulators.common.timezones import iana_name
 
 from .xmlutil import children, local, text_of
 
-# Windows time-zone ids as Exchange uses them, for the zones a deployment is likely to meet.
-MS_TO_IANA = {
-    "UTC": "UTC",
-    "GMT Standard Time": "Europe/London",
-    "Greenwich Standard Time": "Atlantic/Reykjavik",
-    "W. Europe Standard Time": "Europe/Berlin",
-    "Romance Standard Time": "Europe/Paris",
-    "Central Europe Standard Time": "Europe/Budapest",
-    "Central European Standard Time": "Europe/Warsaw",
-    "E. Europe Standard Time": "Europe/Chisinau",
-    "FLE Standard Time": "Europe/Kiev",
-    "GTB Standard Time": "Europe/Bucharest",
-    "Russian Standard Time": "Europe/Moscow",
-    "Eastern Standard Time": "America/New_York",
-    "Central Standard Time": "America/Chicago",
-    "Mountain Standard Time": "America/Denver",
-    "Pacific Standard Time": "America/Los_Angeles",
-    "India Standard Time": "Asia/Calcutta",
-    "China Standard Time": "Asia/Shanghai",
-    "Tokyo Standard Time": "Asia/Tokyo",
-    "AUS Eastern Standard Time": "Australia/Sydney",
-    "Singapore Standard Time": "Asia/Singapore",
-    "South Africa Standard Time": "Africa/Johannesburg",
-}
 WEEKDAYS = [d.capitalize() for d in shared.WEEKDAYS]  # as EWS spells them
 
 
@@ -45,20 +22,11 @@ def zone_for(tz_elem: etree._Element | None) -> dt.tzinfo:
     if tz_elem is None:
         return dt.UTC
     ms_id = tz_elem.get("Id") or tz_elem.get("TimeZoneName") or ""
-    iana = MS_TO_IANA.get(ms_id) or _cldr_zone(ms_id) or ms_id
+    iana = iana_name(ms_id) or ms_id
     try:
         return ZoneInfo(iana) if iana else dt.UTC
     except (ZoneInfoNotFoundError, ValueError):
         return dt.UTC
-
-
-def _cldr_zone(ms_id: str) -> str | None:
-    """Windows -> IANA from the CLDR table that ships with exchangelib, when it is installed."""
-    try:
-        from exchangelib.winzone import MS_TIMEZONE_TO_IANA_MAP
-    except ImportError:
-        return None
-    return MS_TIMEZONE_TO_IANA_MAP.get(ms_id)
 
 
 def _date(value: str | None) -> dt.date | None:

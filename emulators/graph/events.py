@@ -18,27 +18,10 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from emulators.common.recurrence import KINDS, MAX_OCCURRENCES, WEEKDAYS, pattern_dates
+from emulators.common.timezones import iana_name
 
 from .model import new_change_key
 
-WINDOWS_ZONES = {
-    "UTC": "UTC",
-    "GMT Standard Time": "Europe/London",
-    "W. Europe Standard Time": "Europe/Berlin",
-    "Romance Standard Time": "Europe/Paris",
-    "Central Europe Standard Time": "Europe/Budapest",
-    "Central European Standard Time": "Europe/Warsaw",
-    "FLE Standard Time": "Europe/Kiev",
-    "GTB Standard Time": "Europe/Bucharest",
-    "Eastern Standard Time": "America/New_York",
-    "Central Standard Time": "America/Chicago",
-    "Mountain Standard Time": "America/Denver",
-    "Pacific Standard Time": "America/Los_Angeles",
-    "India Standard Time": "Asia/Calcutta",
-    "China Standard Time": "Asia/Shanghai",
-    "Tokyo Standard Time": "Asia/Tokyo",
-    "AUS Eastern Standard Time": "Australia/Sydney",
-}
 SHOW_AS = ("free", "tentative", "busy", "oof", "workingElsewhere", "unknown")
 SENSITIVITY = ("normal", "personal", "private", "confidential")
 WRITABLE = {
@@ -74,7 +57,7 @@ def zone(name: str | None) -> dt.tzinfo:
     """tzinfo of a Windows or IANA zone name; raises InvalidEvent for unknown names."""
     if not name or name.upper() == "UTC":
         return dt.UTC
-    iana = WINDOWS_ZONES.get(name) or _cldr(name) or name
+    iana = iana_name(name) or name
     try:
         return ZoneInfo(iana)
     except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -83,14 +66,6 @@ def zone(name: str | None) -> dt.tzinfo:
             "A valid TimeZone value must be specified. The following TimeZone value is not "
             f"supported: '{name}'.",
         ) from exc
-
-
-def _cldr(name: str) -> str | None:
-    try:  # the Windows->IANA table that ships with exchangelib, when installed
-        from exchangelib.winzone import MS_TIMEZONE_TO_IANA_MAP
-    except ImportError:
-        return None
-    return MS_TIMEZONE_TO_IANA_MAP.get(name)
 
 
 def parse_instant(value: str, default_tz: dt.tzinfo = dt.UTC) -> dt.datetime:
