@@ -30,10 +30,27 @@ def announce(info: dict[str, Any], lines: list[str], as_json: bool) -> None:
         print(line, flush=True)
 
 
-def run(args: argparse.Namespace, serve: Callable[[], None]) -> int:
-    """Serve until interrupted; a refused or failed bind becomes a message and exit code."""
+def run(
+    args: argparse.Namespace,
+    serve: Callable[..., None],
+    announce: Callable[[Any, bool], None],
+    **options: Any,
+) -> int:
+    """Serve until interrupted; a refused or failed bind becomes a message and exit code.
+
+    `serve` gets the common options from `args` plus the protocol's own `options`, and calls
+    back with its handle once listening; `announce(handle, as_json)` reports it.
+    """
     try:
-        serve()
+        serve(
+            host=args.host,
+            port=args.port,
+            state_file=args.state,
+            allow_remote=args.allow_remote,
+            tls_dir=args.tls_dir,
+            on_ready=lambda handle: announce(handle, args.ready_json),
+            **options,
+        )
     except NotLoopbackError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -36,16 +36,4 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--latency-ms", type=float, default=0.0)
     p.add_argument("--tls", action="store_true", help="serve HTTPS with a generated CA")
     args = p.parse_args(argv)
-    return cli.run(
-        args,
-        lambda: serve(
-            host=args.host,
-            port=args.port,
-            state_file=args.state,
-            latency_ms=args.latency_ms,
-            tls=args.tls,
-            allow_remote=args.allow_remote,
-            tls_dir=args.tls_dir,
-            on_ready=lambda h: announce(h, args.ready_json),
-        ),
-    )
+    return cli.run(args, serve, announce, latency_ms=args.latency_ms, tls=args.tls)

@@ -35,14 +35,4 @@ def main(argv: list[str] | None = None) -> int:
         state_help="JSON file keeping users, apps and events",
     )
     args = p.parse_args(argv)
-    return cli.run(
-        args,
-        lambda: serve(
-            host=args.host,
-            port=args.port,
-            state_file=args.state,
-            allow_remote=args.allow_remote,
-            tls_dir=args.tls_dir,
-            on_ready=lambda h: announce(h, args.ready_json),
-        ),
-    )
+    return cli.run(args, serve, announce)
