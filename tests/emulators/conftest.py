@@ -10,8 +10,10 @@ from exchangelib import (
     DELEGATE,
     Account,
     Build,
+    CalendarItem,
     Configuration,
     Credentials,
+    EWSDateTime,
     EWSTimeZone,
     Version,
 )
@@ -71,4 +73,16 @@ def account(
         autodiscover=False,
         access_type=access_type,
         default_timezone=LONDON,
+    )
+
+
+def at(day: int, hour: int, month: int = 5) -> EWSDateTime:
+    """A London time in 2026."""
+    return EWSDateTime(2026, month, day, hour, tzinfo=LONDON)
+
+
+def event(acc: Account, subject: str = "Session", day: int = 4, **kw) -> CalendarItem:
+    """An unsaved one-hour calendar item (9:00 London, 2026-05-<day>) in acc's calendar."""
+    return CalendarItem(
+        folder=acc.calendar, subject=subject, start=at(day, 9), end=at(day, 10), **kw
     )

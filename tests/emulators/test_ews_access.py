@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from exchangelib import IMPERSONATION, CalendarItem, EWSDateTime
+from exchangelib import IMPERSONATION
 from exchangelib.errors import (
     ErrorAccessDenied,
     ErrorImpersonateUserDenied,
@@ -14,16 +14,7 @@ from exchangelib.errors import (
     UnauthorizedError,
 )
 
-from .conftest import LONDON, MASTER, TRAINER, TRAINER_PW, account
-
-
-def _event(acc, subject: str = "Session") -> CalendarItem:
-    return CalendarItem(
-        folder=acc.calendar,
-        subject=subject,
-        start=EWSDateTime(2026, 5, 4, 9, tzinfo=LONDON),
-        end=EWSDateTime(2026, 5, 4, 10, tzinfo=LONDON),
-    )
+from .conftest import MASTER, TRAINER, TRAINER_PW, account, event
 
 
 def test_version_probe_without_pinned_version(org):
@@ -48,18 +39,18 @@ def test_delegate_editor_can_write_and_rights_are_reported(org):
         True,
         True,
     )
-    _event(acc).save()
+    event(acc).save()
     assert [i["subject"] for i in org.control.items(TRAINER)] == ["Session"]
 
 
 def test_reviewer_can_read_but_not_write(org):
     org.control.grant(owner=TRAINER, grantee=MASTER, kind="delegate", calendar_role="Reviewer")
-    _event(account(org, user=TRAINER, password=TRAINER_PW), "Own").save()
+    event(account(org, user=TRAINER, password=TRAINER_PW), "Own").save()
     acc = account(org)
     assert acc.calendar.effective_rights.modify is False
     assert [i.subject for i in acc.calendar.all()] == ["Own"]
     with pytest.raises(ErrorAccessDenied):
-        _event(acc).save()
+        event(acc).save()
     assert len(org.control.items(TRAINER)) == 1
 
 
@@ -93,7 +84,7 @@ def test_impersonation_needs_an_impersonation_grant(org):
         account(org, access_type=IMPERSONATION).calendar  # noqa: B018
     org.control.grant(owner=TRAINER, grantee=MASTER, kind="impersonation")
     acc = account(org, access_type=IMPERSONATION)
-    _event(acc, "Impersonated").save()
+    event(acc, "Impersonated").save()
     assert acc.calendar.effective_rights.modify is True
     assert [i["subject"] for i in org.control.items(TRAINER)] == ["Impersonated"]
 
@@ -102,7 +93,7 @@ def test_owner_has_full_access(org):
     acc = account(org, user=TRAINER, password=TRAINER_PW)
     rights = acc.calendar.effective_rights
     assert rights.view_private_items and rights.create_hierarchy
-    item = _event(acc)
+    item = event(acc)
     item.save()
     item.delete()
     assert org.control.items(TRAINER) == []
@@ -111,7 +102,7 @@ def test_owner_has_full_access(org):
 def test_counters_by_account_mailbox_and_operation(org):
     org.control.reset_counters()
     acc = account(org)
-    _event(acc).save()
+    event(acc).save()
     list(acc.calendar.all())
     report = org.control.counters()
     assert report["by_account"] == {MASTER: report["total"]}

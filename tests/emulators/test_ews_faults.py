@@ -10,7 +10,6 @@ import time
 
 import pytest
 import requests
-from exchangelib import CalendarItem, EWSDateTime
 from exchangelib.errors import (
     ErrorInternalServerError,
     ErrorInvalidOperation,
@@ -28,16 +27,7 @@ from emulators.ews import run_ews_emulator
 from emulators.ews.behaviour import REQUEST_LOG_SIZE, Behaviour
 from trainer_sync.cli.emulator import app as emulator_cli
 
-from .conftest import LONDON, MASTER, MASTER_PW, TRAINER, TRAINER_PW, account
-
-
-def event(acc, subject: str) -> CalendarItem:
-    return CalendarItem(
-        folder=acc.calendar,
-        subject=subject,
-        start=EWSDateTime(2026, 5, 4, 9, tzinfo=LONDON),
-        end=EWSDateTime(2026, 5, 4, 10, tzinfo=LONDON),
-    )
+from .conftest import MASTER, MASTER_PW, TRAINER, TRAINER_PW, account, event
 
 
 def test_throttled_account_gets_server_busy_with_back_off(org):

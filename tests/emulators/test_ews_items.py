@@ -21,7 +21,7 @@ from exchangelib.items import (
 from exchangelib.recurrence import DailyPattern, Recurrence, RelativeMonthlyPattern, WeeklyPattern
 from exchangelib.services import SyncFolderItems
 
-from .conftest import LONDON, TRAINER, account
+from .conftest import LONDON, TRAINER, account, at, event
 
 UTC = EWSTimeZone("UTC")
 
@@ -39,16 +39,6 @@ def _registered():
     CalendarItem.register("sync_id", SyncId)
     yield
     CalendarItem.deregister("sync_id")
-
-
-def at(day: int, hour: int, month: int = 5) -> EWSDateTime:
-    return EWSDateTime(2026, month, day, hour, tzinfo=LONDON)
-
-
-def event(acc, subject: str, day: int = 4, **kw) -> CalendarItem:
-    return CalendarItem(
-        folder=acc.calendar, subject=subject, start=at(day, 9), end=at(day, 10), **kw
-    )
 
 
 def test_create_read_update_delete_with_extended_property(org):

@@ -11,9 +11,7 @@ from exchangelib import (
     IMPERSONATION,
     OAUTH2,
     Account,
-    CalendarItem,
     Configuration,
-    EWSDateTime,
     Identity,
     OAuth2Credentials,
 )
@@ -27,7 +25,7 @@ from oauthlib.oauth2.rfc6749.errors import InvalidClientError
 
 from emulators.ews import EwsEmulator, run_ews_emulator
 
-from .conftest import EXCHANGE_2019, LONDON, TRAINER, account
+from .conftest import EXCHANGE_2019, TRAINER, account, event
 
 TENANT = "contoso-tenant-id"
 
@@ -99,12 +97,7 @@ def oauth_account(
 def test_https_with_generated_ca(trusted):
     assert trusted.url.startswith("https://127.0.0.1:")
     acc = account(trusted)
-    CalendarItem(
-        folder=acc.calendar,
-        subject="Over TLS",
-        start=EWSDateTime(2026, 5, 4, 9, tzinfo=LONDON),
-        end=EWSDateTime(2026, 5, 4, 10, tzinfo=LONDON),
-    ).save()
+    event(acc, "Over TLS").save()
     assert [i["subject"] for i in trusted.control.items(TRAINER)] == ["Over TLS"]
 
 
@@ -118,12 +111,7 @@ def test_oauth2_client_credentials_for_granted_mailbox_only(trusted):
     trusted.control.add_app(TENANT, "sync-app", "s3cret", mailboxes=[TRAINER])
     acc = oauth_account(trusted, TRAINER)
     assert acc.calendar.effective_rights.modify is True
-    CalendarItem(
-        folder=acc.calendar,
-        subject="Via app",
-        start=EWSDateTime(2026, 5, 4, 9, tzinfo=LONDON),
-        end=EWSDateTime(2026, 5, 4, 10, tzinfo=LONDON),
-    ).save()
+    event(acc, "Via app").save()
     assert [i["subject"] for i in trusted.control.items(TRAINER)] == ["Via app"]
     assert set(trusted.control.counters()["by_account"]) == {"app:sync-app"}
 
