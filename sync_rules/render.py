@@ -1,9 +1,12 @@
 """Rendering: platform entries -> the Outlook fields the engine manages, and their hash.
 
-Rendering is vectorised over a frame: templates are split once into literals and
-placeholders and assembled column-wise; dates are built from lookup tables rather than
-`strftime` per row. The content hash is the sha256 hex digest of a canonical, versioned
-serialisation of exactly the managed fields (`frames.MANAGED_FIELDS`).
+Rendering works on a whole frame: templates are split once into literals and placeholder
+columns, the masks (dropped lines, dangling separators) are computed column-wise, and each
+row costs one `str.join` (and one digest); dates are formatted once per distinct day. The
+content hash is the sha256 hex digest of a canonical, versioned serialisation of exactly the
+managed fields (`frames.MANAGED_FIELDS`): "v1", subject, body, location, start and end as
+UTC epoch seconds, all-day as 0/1, show-as, `;`-joined categories and the reminder
+(empty when none), separated by U+001F.
 
 All-day entries are normalised to whole days in the rules' time zone: start at local
 midnight of the first day, end at local midnight after the last day (end exclusive), both
