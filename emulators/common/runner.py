@@ -17,7 +17,6 @@ from socketserver import BaseServer
 from typing import Any
 
 from .control import BaseControlClient
-from .tls import make_tls
 
 # The folder holding the `emulators` package, put on a subprocess's PYTHONPATH so that
 # `python -m emulators.<name>` works from any working directory.
@@ -45,6 +44,8 @@ def check_bind(host: str, allow_remote: bool, what: str) -> None:
 
 def tls_files(host: str, tls_dir: str | Path | None, prefix: str) -> tuple[ssl.SSLContext, str]:
     """A server TLS context for host and its CA file, written to tls_dir (or a new temp dir)."""
+    from .tls import make_tls  # lazy: `cryptography` is needed only when serving HTTPS
+
     directory = Path(tls_dir or tempfile.mkdtemp(prefix=prefix))
     ctx, ca_path = make_tls(directory, host)
     return ctx, str(ca_path)
