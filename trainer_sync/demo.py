@@ -81,6 +81,8 @@ def _anchor() -> tuple[date, bool]:
 
 
 def _events_csv(monday: date) -> Path:
+    from connectors.platform.csv_import import EVENT_COLUMNS
+
     def at(day: int, hour: int) -> str:
         return (
             datetime(monday.year, monday.month, monday.day, hour, tzinfo=UTC)
@@ -119,21 +121,7 @@ def _events_csv(monday: date) -> Path:
     path = DEMO_DIR / "events.csv"
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(
-            [
-                "event_ref",
-                "course",
-                "venue",
-                "venue_address",
-                "status",
-                "session_start",
-                "session_end",
-                "trainer_emails",
-                "event_url",
-                "delegate_instructions_url",
-                "trainer_instructions_url",
-            ]
-        )
+        writer.writerow(EVENT_COLUMNS)
         for ref, course, venue, address, sessions, trainers in rows:
             url = links.format(ref=ref)
             for day, start, end in sessions:
