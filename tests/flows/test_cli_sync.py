@@ -113,3 +113,45 @@ def test_service_add_verifies_before_saving(ews_world: World, monkeypatch) -> No
     assert "failed verification, so it was not saved" in result.stderr
     names = [s["name"] for s in json.loads(run(world, "service", "list", "--json").stdout)]
     assert names == ["acme-ews"]
+
+
+def test_graph_service_is_added_verified_and_validated(graph_world: World) -> None:
+    world = graph_world
+    graph = world.side.emulator
+    ann = world.trainer("ann", "both")
+    world.trainer("out", "out", grant=None)  # outside the app's RBAC scope
+    result = run(
+        world,
+        "service",
+        "add",
+        "--provider",
+        "Acme",
+        "--name",
+        "acme-online-2",
+        "--backend",
+        "graph",
+        "--auth",
+        "oauth2",
+        "--access",
+        "impersonation",
+        "--tenant",
+        "acme-tenant",
+        "--client-id",
+        "trainer-sync-app",
+        "--secret",
+        f"env:{SECRET_ENV}",
+        "--endpoint",
+        graph.url,
+        "--authority-host",
+        graph.authority,
+        "--ca-bundle",
+        graph.ca_file,
+        "--username",
+        "master@acme.test",
+    )
+    assert result.exit_code == 0, result.output
+    assert "verified" in result.stdout
+    rows = {r["trainer"]: r for r in json.loads(run(world, "validate", "--json").stdout)}
+    assert rows[ann]["ok"]
+    assert not rows["out@acme.test"]["ok"]
+    assert "RBAC for Applications" in rows["out@acme.test"]["problem"]
