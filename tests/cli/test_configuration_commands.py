@@ -212,3 +212,30 @@ def test_provider_rules_are_checked_saved_and_shown(configured: Invoke, tmp_path
     assert (
         as_json(configured("provider", "rules", "Acme", "--json"))["window"]["future_days"] == 365
     )
+
+
+def test_settings_the_connector_would_refuse_are_refused_before_saving(configured: Invoke) -> None:
+    result = configured(
+        "service",
+        "add",
+        "--provider",
+        "Acme",
+        "--name",
+        "app",
+        "--endpoint",
+        "https://mail.acme.test/EWS/Exchange.asmx",
+        "--username",
+        "m@acme.test",
+        "--secret",
+        "env:X",
+        "--auth",
+        "oauth2",
+        "--tenant",
+        "t",
+        "--client-id",
+        "c",
+        "--no-verify",
+    )
+    assert result.exit_code == 2
+    assert "use access_type impersonation" in result.stderr
+    assert [s["name"] for s in as_json(configured("service", "list", "--json"))] == ["acme-ews"]

@@ -85,6 +85,7 @@ def add(
     )
     with store() as session:
         configuration.check_service_spec(session, spec)
+        _check_connectable(spec)
         if secret_stdin:
             from tasks.secrets import secret_block_name, store_secret
 
@@ -109,6 +110,16 @@ def add(
         f"Added service {service.name!r} for {provider!r} ({service.username}, "
         f"{service.access_type}, secret {service.secret_ref}): {state}."
     )
+
+
+def _check_connectable(spec: ServiceSpec) -> None:
+    """Refuse, before saving, settings the connector would refuse at sync time (e.g. OAuth2
+    without impersonation, a Graph endpoint that is not a v1.0 URL), also with --no-verify."""
+    from connectors.platform.models import Service
+    from tasks.runtime import service_config
+
+    fields = {k: v for k, v in vars(spec).items() if k != "provider"}
+    service_config(Service(**fields))
 
 
 def _verify(session, service):  # type: ignore[no-untyped-def]
