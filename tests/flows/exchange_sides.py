@@ -8,8 +8,9 @@ items in one shape: id, subject, body, location, start, end (UTC datetimes).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -33,8 +34,32 @@ def _utc(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-class EwsSide:
+def _graph_utc(value: dict[str, str]) -> datetime:
+    """A Graph dateTimeTimeZone, answered in UTC (no offset in the text), as an aware time."""
+    return datetime.fromisoformat(value["dateTime"]).replace(tzinfo=UTC)
+
+
+class _Side:
+    """What both stand-ins share: counters, and a throttling storm with their own settings."""
+
+    control: Any
+    storm: dict[str, Any]
+
+    def reset_counters(self) -> None:
+        self.control.reset_counters()
+
+    @contextmanager
+    def throttling_storm(self) -> Iterator[None]:
+        self.control.throttling(**self.storm)
+        try:
+            yield
+        finally:
+            self.control.throttling(clear=True)
+
+
+class EwsSide(_Side):
     name = "ews"
+    storm = {"max_concurrent": 1, "back_off_ms": 200}  # ErrorServerBusy + BackOffMilliseconds
 
     def __init__(self, emulator: EwsEmulator) -> None:
         self.emulator = emulator
@@ -123,20 +148,10 @@ class EwsSide:
     def requests(self) -> int:
         return int(self.control.counters()["total"])
 
-    def reset_counters(self) -> None:
-        self.control.reset_counters()
 
-    @contextmanager
-    def throttling_storm(self):  # type: ignore[no-untyped-def]
-        self.control.throttling(max_concurrent=1, back_off_ms=200)
-        try:
-            yield
-        finally:
-            self.control.throttling(clear=True)
-
-
-class GraphSide:
+class GraphSide(_Side):
     name = "graph"
+    storm = {"max_concurrent": 1, "retry_after": 1}  # 429 + Retry-After
 
     def __init__(self, emulator: GraphEmulator) -> None:
         self.emulator = emulator
@@ -194,16 +209,8 @@ class GraphSide:
                 "subject": i.get("subject") or "",
                 "body": (i.get("body") or {}).get("content") or "",
                 "location": (i.get("location") or {}).get("displayName") or "",
-                "start": _utc(
-                    i["start"]["dateTime"] + "+00:00"
-                    if "+" not in i["start"]["dateTime"]
-                    else i["start"]["dateTime"]
-                ),
-                "end": _utc(
-                    i["end"]["dateTime"] + "+00:00"
-                    if "+" not in i["end"]["dateTime"]
-                    else i["end"]["dateTime"]
-                ),
+                "start": _graph_utc(i["start"]),
+                "end": _graph_utc(i["end"]),
             }
             for i in self.control.items(mailbox, include_deleted=False)
         ]
@@ -254,14 +261,3 @@ class GraphSide:
     def requests(self) -> int:
         ops = dict(self.control.counters()["by_operation"])
         return sum(n for op, n in ops.items() if op not in ("token", "openid-configuration"))
-
-    def reset_counters(self) -> None:
-        self.control.reset_counters()
-
-    @contextmanager
-    def throttling_storm(self):  # type: ignore[no-untyped-def]
-        self.control.throttling(max_concurrent=1, retry_after=1)
-        try:
-            yield
-        finally:
-            self.control.throttling(clear=True)
