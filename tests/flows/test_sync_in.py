@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from connectors.platform import db
 from connectors.platform.calendar import trainer_calendar
 from connectors.platform.configuration import find_trainer
@@ -72,3 +74,23 @@ def test_each_direction_does_only_its_part(world: World) -> None:
     assert sync_provider(provider="Acme", return_state=True).is_completed()
     assert subjects(cat) == ["First Aid — Leeds Centre", "Own thing"]
     assert len(blocks(world, cat)) == 1
+
+
+def test_planning_in_slices_of_trainers_gives_the_same_result(
+    ews_world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tasks.plan
+
+    monkeypatch.setattr(tasks.plan, "PLAN_SLICE", 1)
+    world = ews_world
+    ann, ben, cat = (
+        world.trainer(n, d) for n, d in (("ann", "out"), ("ben", "in"), ("cat", "both"))
+    )
+    world.event("First Aid", [tomorrow(9)], [ann, ben, cat])
+    for who in (ben, cat):
+        world.add_appointment(who, "Own thing", tomorrow(18), tomorrow(19))
+    state = sync_provider(provider="Acme", return_state=True)
+    records = {r["trainer"]: r for r in state.result()}
+    assert [records[t]["exchange_created"] for t in (ann, ben, cat)] == [1, 0, 1]
+    assert [records[t]["platform_created"] for t in (ann, ben, cat)] == [0, 1, 1]
+    assert sync_provider(provider="Acme", return_state=True).message.count("+0 ~0 -0") == 2
