@@ -76,6 +76,8 @@ class Handler(QuietHandler):
     def _send(
         self, status: int, body: bytes, ctype: str, extra: dict[str, str] | None = None
     ) -> None:
+        # Log before answering: a client that has its answer must find its request in the log.
+        self._flush_log()
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
@@ -91,6 +93,7 @@ class Handler(QuietHandler):
         self._send(status, body, "text/xml; charset=utf-8")
 
     def _drop(self) -> None:
+        self._flush_log()
         self.close_connection = True
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
@@ -127,6 +130,7 @@ class Handler(QuietHandler):
     def _ews(self, body: bytes) -> None:
         # One request-log entry per EWS request; `t` is when it arrived (body read), on the
         # emulator process's time.monotonic() clock.
+        self._log_pending = True
         self._log = {
             "t": time.monotonic(),
             "utc": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
@@ -146,6 +150,12 @@ class Handler(QuietHandler):
         except Exception as exc:  # noqa: BLE001 - never leak a stack trace to the client
             self._fault("ErrorInternalServerError", f"Request failed: {type(exc).__name__}: {exc}")
         finally:
+            self._flush_log()  # requests answered without a body (dropped connections)
+
+    def _flush_log(self) -> None:
+        """Record the current EWS request in the request log, once."""
+        if getattr(self, "_log_pending", False):
+            self._log_pending = False
             self.server.behaviour.log_request(self._log)
 
     def _ews_request(self, body: bytes) -> None:
