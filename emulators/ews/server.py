@@ -76,7 +76,8 @@ class Handler(QuietHandler):
     def _send(
         self, status: int, body: bytes, ctype: str, extra: dict[str, str] | None = None
     ) -> None:
-        # Log before answering: a client that has its answer must find its request in the log.
+        # Settle before answering: a client that has its answer must find it counted and logged.
+        self._settle()
         self._flush_log()
         self.send_response(status)
         self.send_header("Content-Type", ctype)
@@ -93,6 +94,7 @@ class Handler(QuietHandler):
         self._send(status, body, "text/xml; charset=utf-8")
 
     def _drop(self) -> None:
+        self._settle()
         self._flush_log()
         self.close_connection = True
         with contextlib.suppress(OSError):
@@ -198,13 +200,25 @@ class Handler(QuietHandler):
             beh.count(account_key, mailbox, op, err.code)
             self._fault(err.code, err.message, err.values)
             return
+        self._unsettled = (account_key, ctx, op)
         try:
             beh.delay()  # inside the concurrency window: it stands for server processing time
             self._dispatch(ctx, op, req)
         finally:
-            beh.leave(account_key)
-            self._log["mailbox"] = ctx.mailbox or ctx.acting
-            beh.count(account_key, ctx.mailbox or ctx.acting, op)
+            self._settle()
+
+    def _settle(self) -> None:
+        """Close the request's concurrency window and count it, once, before it is answered:
+        a client that has its answer may send the next request or read the counters."""
+        unsettled = getattr(self, "_unsettled", None)
+        if unsettled is None:
+            return
+        self._unsettled = None
+        account_key, ctx, op = unsettled
+        behaviour = self.server.behaviour
+        behaviour.leave(account_key)
+        self._log["mailbox"] = ctx.mailbox or ctx.acting
+        behaviour.count(account_key, ctx.mailbox or ctx.acting, op)
 
     def _addressed_mailbox(self, req: etree._Element) -> str | None:
         """The mailbox a request addresses (first folder or item it names), without access checks.
