@@ -17,7 +17,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks.context import load_provider
 from tasks.exchange import TrainerOutcome, extract_exchange, load_exchange, validate_service
-from tasks.history import record_history
+from tasks.history import record_history, totals
 from tasks.locks import provider_lock
 from tasks.plan import plan_provider
 from tasks.platform import extract_platform, load_platform, refresh_fingerprints
@@ -85,15 +85,13 @@ def _sync(
 
 
 def _summary(provider: str, records: list[dict[str, Any]], dry_run: bool) -> str:
-    def total(column: str) -> int:
-        return sum(int(r[column]) for r in records)
-
+    total = totals(records)
     verb = "would change" if dry_run else "changed"
     return (
         f"{provider}: {len(records)} trainers; {verb} Exchange "
-        f"+{total('exchange_created')} ~{total('exchange_updated')} -{total('exchange_deleted')}, "
-        f"platform +{total('platform_created')} ~{total('platform_updated')} "
-        f"-{total('platform_deleted')}; held {total('exchange_held') + total('platform_held')}."
+        f"+{total['exchange_created']} ~{total['exchange_updated']} -{total['exchange_deleted']}, "
+        f"platform +{total['platform_created']} ~{total['platform_updated']} "
+        f"-{total['platform_deleted']}; held {total['exchange_held'] + total['platform_held']}."
     )
 
 

@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -39,58 +40,76 @@ def artifact_key(provider: str) -> str:
     return "trainer-sync-" + (re.sub(r"[^a-z0-9]+", "-", provider.lower()).strip("-") or "provider")
 
 
-def _outcomes_of_changes(outcome: TrainerOutcome, rows: pd.DataFrame) -> list[dict[str, Any]]:
-    """Plan rows of one trainer with what became of each: applied, held, failed, planned."""
-    failed = {
-        (r["action"], r["entry_key"], r["item_id"]) for r in outcome.write_results if not r["ok"]
-    }
-    changes = []
-    for row in rows.to_dict("records"):
-        if row["held"]:
-            result = "held"
-        elif outcome.status == "dry-run":
-            result = "planned"
-        elif (
-            row["side"] == "exchange"
-            and (outcome.status == "failed" and not outcome.write_results)
-            or (
-                row["side"] == "exchange"
-                and (row["action"], row["entry_key"], row["item_id"]) in failed
-            )
-        ):
-            result = "failed"
-        else:
-            result = "applied"
-        changes.append({**row, "outcome": result})
-    return changes
+COUNT_COLUMNS = TABLE_COLUMNS[3:-1]
 
 
-def trainer_record(outcome: TrainerOutcome, changes: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    record: dict[str, Any] = {
+def _key(trainer_id: pd.Series, action: pd.Series, entry_key: pd.Series, item_id: pd.Series):  # type: ignore[no-untyped-def]
+    parts = [trainer_id, action, entry_key, item_id]
+    return pd.Series(
+        ["|".join(p) for p in zip(*(c.fillna("").astype(str) for c in parts), strict=True)],
+        index=trainer_id.index,
+        dtype=object,
+    )
+
+
+def with_outcomes(plan: pd.DataFrame, outcomes: Sequence[TrainerOutcome]) -> pd.DataFrame:
+    """The plan with what became of each row: applied, held, failed or planned (dry run)."""
+    status = plan["trainer_id"].map({o.trainer.trainer_id: o.status for o in outcomes})
+    failed = pd.DataFrame(
+        [
+            (o.trainer.trainer_id, r["action"], r["entry_key"], r["item_id"])
+            for o in outcomes
+            for r in o.write_results
+            if not r["ok"]
+        ],
+        columns=["trainer_id", "action", "entry_key", "item_id"],
+        dtype=object,
+    )
+    unwritten = {o.trainer.trainer_id for o in outcomes if o.failed and not o.write_results}
+    exchange = plan["side"] == "exchange"
+    write_failed = exchange & (
+        plan["trainer_id"].isin(unwritten)
+        | _key(plan["trainer_id"], plan["action"], plan["entry_key"], plan["item_id"]).isin(
+            _key(failed["trainer_id"], failed["action"], failed["entry_key"], failed["item_id"])
+        )
+    )
+    held = plan["held"].astype(bool)
+    outcome = np.select(
+        [held, status.eq("dry-run"), write_failed],
+        ["held", "planned", "failed"],
+        default="applied",
+    )
+    return plan.assign(outcome=outcome)
+
+
+def _counts(changes: pd.DataFrame) -> dict[tuple[int, str], int]:
+    """(trainer_id, column) → count, for the count columns of the table artifact."""
+    done = dict(VERBS)
+    kind = changes["action"].map(done).where(changes["outcome"].isin(["applied", "planned"]))
+    kind = kind.where(changes["outcome"] != "held", "held")
+    column = changes["side"] + "_" + kind
+    sizes = changes.assign(column=column).dropna(subset=["column"])
+    return sizes.groupby(["trainer_id", "column"]).size().to_dict()
+
+
+def trainer_record(outcome: TrainerOutcome, counts: dict[tuple[int, str], int]) -> dict[str, Any]:
+    tid = outcome.trainer.trainer_id
+    return {
         "trainer": outcome.trainer.email,
         "direction": outcome.trainer.direction,
         "status": outcome.status,
+        **{column: int(counts.get((tid, column), 0)) for column in COUNT_COLUMNS},
+        "error": outcome.error or "",
     }
-    for side in SIDES:
-        for action, done in VERBS:
-            record[f"{side}_{done}"] = sum(
-                1
-                for c in changes
-                if c["side"] == side
-                and c["action"] == action
-                and c["outcome"] in ("applied", "planned")
-            )
-        record[f"{side}_held"] = sum(
-            1 for c in changes if c["side"] == side and c["outcome"] == "held"
-        )
-    record["error"] = outcome.error or ""
-    return record
+
+
+def totals(records: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """The count columns summed over trainers."""
+    return {column: sum(int(r[column]) for r in records) for column in COUNT_COLUMNS}
 
 
 def _markdown(run: ProviderRun, records: list[dict[str, Any]], failures: int) -> str:
-    def total(column: str) -> int:
-        return sum(int(r[column]) for r in records)
-
+    total = totals(records)
     mode = " (dry run: nothing written)" if run.dry_run else ""
     lines = [
         f"# Sync of {run.provider}{mode}",
@@ -100,8 +119,8 @@ def _markdown(run: ProviderRun, records: list[dict[str, Any]], failures: int) ->
     ]
     for side in SIDES:
         lines.append(
-            f"- {side}: {total(f'{side}_created')} created, {total(f'{side}_updated')} updated, "
-            f"{total(f'{side}_deleted')} deleted, {total(f'{side}_held')} held"
+            f"- {side}: {total[f'{side}_created']} created, {total[f'{side}_updated']} updated, "
+            f"{total[f'{side}_deleted']} deleted, {total[f'{side}_held']} held"
         )
     problems = [r for r in records if r["error"]]
     if problems:
@@ -122,26 +141,26 @@ def record_history(
 
     Returns one record per trainer, as shown in the table artifact.
     """
-    by_trainer = {int(t): rows for t, rows in plan.groupby("trainer_id")}
-    empty = plan.iloc[0:0]
-    records, per_trainer_changes = [], {}
-    for outcome in outcomes:
-        if run.dry_run and outcome.status == "read":
-            outcome = TrainerOutcome(outcome.trainer, "dry-run", rows=outcome.rows)
-        changes = _outcomes_of_changes(outcome, by_trainer.get(outcome.trainer.trainer_id, empty))
-        per_trainer_changes[outcome.trainer.trainer_id] = changes
-        records.append(trainer_record(outcome, changes))
+    outcomes = [
+        TrainerOutcome(o.trainer, "dry-run", rows=o.rows)
+        if run.dry_run and o.status == "read"
+        else o
+        for o in outcomes
+    ]
+    changes = with_outcomes(plan, outcomes)
+    counts = _counts(changes)
+    records = [trainer_record(o, counts) for o in outcomes]
     failures = sum(o.failed for o in outcomes)
 
     if not run.dry_run:
         with transaction(db_url()) as session:
-            totals = {k: sum(int(r[k]) for r in records) for k in TABLE_COLUMNS[3:-1]}
+            changes_of = {int(t): rows for t, rows in changes.groupby("trainer_id")}
             provider_run = start_run(session, run.provider_id, None, flow_run_id)
             finish_run(
                 session,
                 provider_run.id,
                 "failed" if failures else "completed",
-                {**totals, "trainers": len(records), "failed": failures},
+                {**totals(records), "trainers": len(records), "failed": failures},
             )
             for outcome, record in zip(outcomes, records, strict=True):
                 trainer = outcome.trainer
@@ -159,16 +178,11 @@ def record_history(
                 if outcome.status in ("idle", "disabled"):
                     continue  # idle cycles leave no history rows
                 trainer_run = start_run(session, run.provider_id, trainer.trainer_id, flow_run_id)
-                counts = {k: record[k] for k in TABLE_COLUMNS[3:-1]}
-                finish_run(session, trainer_run.id, outcome.status, counts, outcome.error)
-                record_changes(
-                    session,
-                    trainer_run.id,
-                    [
-                        {**c, "trainer_id": trainer.trainer_id}
-                        for c in per_trainer_changes[trainer.trainer_id]
-                    ],
-                )
+                own = {k: record[k] for k in COUNT_COLUMNS}
+                finish_run(session, trainer_run.id, outcome.status, own, outcome.error)
+                rows = changes_of.get(trainer.trainer_id)
+                if rows is not None:
+                    record_changes(session, trainer_run.id, rows.to_dict("records"))
 
     key = artifact_key(run.provider)
     create_table_artifact(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from sqlalchemy.exc import OperationalError
 
 from connectors.platform.calendar import extract_entries
 from connectors.platform.db import transaction
@@ -13,17 +12,7 @@ from connectors.platform.state import apply_mirror_changes
 from sync_rules.frames import PLATFORM_COLUMNS
 from sync_rules.gate import platform_fingerprints
 from tasks.context import ProviderRun
-from tasks.runtime import db_url
-
-
-def _retry_db(task, task_run, state) -> bool:  # type: ignore[no-untyped-def]
-    try:
-        state.result()
-    except OperationalError:
-        return True  # lost connection, lock timeout: worth another go
-    except Exception:
-        return False
-    return False
+from tasks.runtime import db_url, retry_if_transient
 
 
 def _platform_frame(run: ProviderRun) -> pd.DataFrame:
@@ -46,7 +35,7 @@ def fingerprints_of(run: ProviderRun, platform: pd.DataFrame) -> dict[int, str]:
     timeout_seconds=600,
     retries=2,
     retry_delay_seconds=[2, 10],
-    retry_condition_fn=_retry_db,
+    retry_condition_fn=retry_if_transient,
 )
 def extract_platform(run: ProviderRun) -> tuple[pd.DataFrame, dict[int, str]]:
     """The provider's platform entries in the window (one extraction), and per-trainer
@@ -61,7 +50,7 @@ def extract_platform(run: ProviderRun) -> tuple[pd.DataFrame, dict[int, str]]:
     timeout_seconds=600,
     retries=2,
     retry_delay_seconds=[2, 10],
-    retry_condition_fn=_retry_db,
+    retry_condition_fn=retry_if_transient,
 )
 def load_platform(run: ProviderRun, plan: pd.DataFrame, trainer_ids: list[int]) -> int:
     """Apply the unheld platform-side actions of these trainers in one transaction."""

@@ -11,6 +11,8 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import OperationalError
+
 from connectors.exchange import connect
 from connectors.exchange.base import ExchangeConnector
 from connectors.exchange.config import ServiceConfig
@@ -78,9 +80,12 @@ def close_connectors() -> None:
 
 
 def retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Prefect `retry_condition_fn`: retry only what the connector classes as transient."""
+    """Prefect `retry_condition_fn`: retry only what is worth another go — what the connector
+    classes as transient, and a lost or locked database connection."""
     try:
         state.result()
+    except OperationalError:
+        return True
     except Exception as exc:  # the task's own exception, re-raised by the state
         return is_transient(exc)
     return False

@@ -87,6 +87,14 @@ def load_cursors(session: Session, trainer_ids: Iterable[int]) -> dict[int, Trai
     }
 
 
+def _cursor_row(session: Session, trainer_id: int) -> TrainerCursor:
+    cursor = session.get(TrainerCursor, trainer_id)
+    if cursor is None:
+        cursor = TrainerCursor(trainer_id=trainer_id)
+        session.add(cursor)
+    return cursor
+
+
 def save_cursor(
     session: Session,
     trainer_id: int,
@@ -94,10 +102,7 @@ def save_cursor(
     platform_fingerprint: str | None = None,
 ) -> None:
     """Store a trainer's cursors; a None argument leaves that cursor as it was."""
-    cursor = session.get(TrainerCursor, trainer_id)
-    if cursor is None:
-        cursor = TrainerCursor(trainer_id=trainer_id)
-        session.add(cursor)
+    cursor = _cursor_row(session, trainer_id)
     if exchange_sync_state is not None:
         cursor.exchange_sync_state = exchange_sync_state
     if platform_fingerprint is not None:
@@ -110,24 +115,12 @@ def save_access(
     session: Session, trainer_id: int, direction: str, ok: bool, message: str | None, at: datetime
 ) -> None:
     """Remember a permission check, so a passed one need not be repeated every cycle."""
-    cursor = session.get(TrainerCursor, trainer_id)
-    if cursor is None:
-        cursor = TrainerCursor(trainer_id=trainer_id)
-        session.add(cursor)
+    cursor = _cursor_row(session, trainer_id)
     cursor.access_checked_at = at
     cursor.access_direction = direction
     cursor.access_ok = ok
     cursor.access_message = message
     session.flush()
-
-
-def forget_exchange_cursor(session: Session, trainer_id: int) -> None:
-    """Force the next cycle to read the mailbox in full (e.g. after a failed write)."""
-    cursor = session.get(TrainerCursor, trainer_id)
-    if cursor is not None:
-        cursor.exchange_sync_state = None
-        cursor.platform_fingerprint = None
-        session.flush()
 
 
 # --- inbound mirrors ---------------------------------------------------------------------------

@@ -27,14 +27,14 @@ def store() -> Iterator[Session]:
     url = db_url()
     if current_revision(url) is None:
         raise ConfigurationError(
-            f"The database {_safe(url)} has no trainer-sync schema yet.",
+            f"The database {safe_url(url)} has no trainer-sync schema yet.",
             "Run `trainer-sync db upgrade` first.",
         )
     with transaction(url) as session:
         yield session
 
 
-def _safe(url: str) -> str:
+def safe_url(url: str) -> str:
     """The URL without its password, for messages."""
     from sqlalchemy.engine import make_url
 

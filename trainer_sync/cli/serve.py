@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 from sqlalchemy.engine import make_url
 
-from trainer_sync.cli.context import db_url, store
+from trainer_sync.cli.context import db_url, safe_url, store
 from trainer_sync.cli.output import console
 
 DATABASE_ENV = "TRAINER_SYNC_DATABASE_URL"
@@ -45,7 +45,7 @@ def serve(interval_minutes: int | None = INTERVAL_OPTION) -> None:
     os.environ[DATABASE_ENV] = url
     console.print(f"Prefect API: {api}", highlight=False)
     console.print(f"Prefect UI:  {ui_url() or api}", highlight=False)
-    console.print(f"Platform store: {_safe(url)}", highlight=False)
+    console.print(f"Platform store: {safe_url(url)}", highlight=False)
     console.print(
         f"Serving sync-all (every {minutes} min), sync-provider, sync-trainer and "
         "verify-service. Press Ctrl+C to stop.",
@@ -91,7 +91,3 @@ def _absolute(url: str) -> str:
     return parsed.set(database=str(Path(parsed.database).resolve())).render_as_string(
         hide_password=False
     )
-
-
-def _safe(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)

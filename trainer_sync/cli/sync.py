@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -203,23 +204,27 @@ def validate(
         scope = configuration.get_provider(session, provider) if provider else None
         trainers = [t for t in configuration.list_trainers(session, scope) if t.link]
         checks = [(t, t.link, service_config(t.link.service)) for t in trainers if t.link]
-    rows = []
-    for trainer, link, config in checks:
+
+    def check(entry: tuple[Any, Any, Any]) -> dict[str, Any]:
+        trainer, link, config = entry
         try:
             result = connector_for(config).check_access(link.mailbox, link.direction)
             ok, problem = result.ok, " ".join(p.message for p in result.problems)
         except ConfigurationError as exc:  # e.g. the service's secret is missing
             ok, problem = False, str(exc)
-        rows.append(
-            {
-                "trainer": trainer.email,
-                "mailbox": link.mailbox,
-                "service": config.name,
-                "direction": link.direction,
-                "ok": ok,
-                "problem": problem,
-            }
-        )
+        return {
+            "trainer": trainer.email,
+            "mailbox": link.mailbox,
+            "service": config.name,
+            "direction": link.direction,
+            "ok": ok,
+            "problem": problem,
+        }
+
+    # Checks are independent: run them side by side, within what a service allows.
+    workers = max([c[2].max_connections for c in checks], default=1)
+    with ThreadPoolExecutor(workers, thread_name_prefix="validate") as pool:
+        rows = list(pool.map(check, checks))
     with store() as session:
         for trainer, row in zip([c[0] for c in checks], rows, strict=True):
             save_access(
