@@ -23,12 +23,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from connectors.exchange.config import (
+    ACCESS_TYPES,
+    AUTH_TYPES,
+    BACKENDS,
+    DEFAULT_MAX_CONNECTIONS,
+)
 from connectors.platform.types import UTCDateTime
+from sync_rules.frames import DIRECTIONS
 
-DIRECTIONS = ("in", "out", "both")
-ACCESS_TYPES = ("delegate", "impersonation")
-AUTH_TYPES = ("basic", "ntlm", "oauth2")
-BACKENDS = ("ews", "graph")
 EVENT_STATUSES = ("scheduled", "cancelled")
 ORIGINS = ("platform", "exchange")
 
@@ -95,18 +98,12 @@ class Service(Base):
     server_version: Mapped[str | None] = mapped_column(String(32), default=None)
     verify_tls: Mapped[bool] = mapped_column(Boolean, default=True)
     ca_bundle: Mapped[str | None] = mapped_column(String(500), default=None)
-    max_connections: Mapped[int] = mapped_column(Integer, default=8)
+    max_connections: Mapped[int] = mapped_column(Integer, default=DEFAULT_MAX_CONNECTIONS)
     last_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     last_verification_ok: Mapped[bool | None] = mapped_column(Boolean, default=None)
     last_verification_message: Mapped[str | None] = mapped_column(Text, default=None)
 
     provider: Mapped[Provider] = relationship(back_populates="services")
-
-    @property
-    def domain(self) -> str | None:
-        """The master account's mail domain, when its username is an address."""
-        _, at, domain = self.username.rpartition("@")
-        return domain.lower() if at else None
 
 
 class Trainer(Base):
@@ -289,15 +286,21 @@ class TrainerCursor(Base):
 
 
 class SyncLock(Base):
-    """Who is syncing a provider right now: schedules and manual runs never double-write."""
+    """Who is syncing a provider right now: schedules and manual runs never double-write.
+
+    A lease: the holding run renews `expires_at` while it runs; a crashed run's lock lapses.
+    """
 
     __tablename__ = "sync_locks"
 
     provider_id: Mapped[int] = mapped_column(
         ForeignKey("providers.id", ondelete="CASCADE"), primary_key=True
     )
-    holder: Mapped[str] = mapped_column(String(100))
+    holder: Mapped[str] = mapped_column(String(100))  # the Prefect flow run id (or local-…)
+    host: Mapped[str | None] = mapped_column(String(255), default=None)
+    pid: Mapped[int | None] = mapped_column(Integer, default=None)
     acquired_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    renewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
