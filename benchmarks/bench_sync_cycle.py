@@ -26,8 +26,8 @@ MASTER = f"master@{DOMAIN}"
 
 
 def _seed_store(url: str, ews_url: str, trainers: int, sessions: int) -> list[str]:
+    from connectors.exchange.config import ServiceConfig
     from connectors.platform import configuration, db
-    from connectors.platform.configuration import ServiceSpec
     from connectors.platform.models import (
         Course,
         EventSession,
@@ -45,12 +45,12 @@ def _seed_store(url: str, ews_url: str, trainers: int, sessions: int) -> list[st
         provider = configuration.add_provider(s, "Bench", True)
         service = configuration.add_service(
             s,
-            ServiceSpec(
-                "Bench",
-                "bench-ews",
-                ews_url,
-                MASTER,
-                "env:BENCH_PW",
+            "Bench",
+            ServiceConfig(
+                name="bench-ews",
+                endpoint=ews_url,
+                username=MASTER,
+                secret_ref="env:BENCH_PW",
                 server_version="15.2",
                 max_connections=8,
             ),
@@ -132,12 +132,14 @@ def _seed_exchange(ews, emails: list[str], own: int) -> None:
         )
 
 
-def _cycle(label: str, ews, trainers: int) -> None:
+def _cycle(label: str, ews, trainers: int, url: str) -> None:
     from flows.sync import sync_provider
+    from tasks.resources import Resources, using
 
     ews.control.reset_counters()
     began = time.perf_counter()
-    state = sync_provider(provider="Bench", return_state=True)
+    with using(Resources.from_environment(database_url_override=url)):
+        state = sync_provider(provider="Bench", return_state=True)
     elapsed = time.perf_counter() - began
     requests = ews.control.counters()["total"]
     print(
@@ -159,7 +161,6 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp, run_ews_emulator(subprocess=True) as ews:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
-        os.environ["TRAINER_SYNC_DATABASE_URL"] = url
         t0 = time.perf_counter()
         emails = _seed_store(url, ews.url, args.trainers, args.sessions)
         _seed_exchange(ews, emails, args.own)
@@ -167,8 +168,8 @@ def main() -> None:
             f"seeded {args.trainers} trainers × {args.sessions} sessions "
             f"(+{args.own} own items on in/both) in {time.perf_counter() - t0:.1f} s"
         )
-        _cycle("first cycle (everything new)", ews, args.trainers)
-        _cycle("idle cycle", ews, args.trainers)
+        _cycle("first cycle (everything new)", ews, args.trainers, url)
+        _cycle("idle cycle", ews, args.trainers, url)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of the flow process: {peak:.0f} MiB")
 

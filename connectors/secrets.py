@@ -7,7 +7,6 @@ connecting and never logged, printed or passed as a flow parameter.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -35,6 +34,12 @@ class SecretRef:
         return f"{self.scheme}:{self.name}"
 
 
+def prefect_secret_for(service_name: str) -> SecretRef:
+    """The Prefect Secret block that `service add --secret-stdin` keeps a service's secret in."""
+    slug = re.sub(r"[^a-z0-9]+", "-", service_name.lower()).strip("-")
+    return SecretRef("prefect-secret", f"trainer-sync-{slug or 'service'}")
+
+
 def parse_secret_ref(text: str) -> SecretRef:
     """Parse and check a secret reference; raise ConfigurationError naming the problem."""
     scheme, sep, name = text.partition(":")
@@ -51,36 +56,35 @@ def parse_secret_ref(text: str) -> SecretRef:
     return SecretRef(scheme, name)
 
 
-def _from_environment(name: str) -> str:
-    value = os.environ.get(name)
-    if not value:
-        raise ConfigurationError(
-            f"The secret environment variable {name} is not set.",
-            f"Export {name} in the environment that runs trainer-sync.",
-        )
-    return value
+def environment_resolver(environ: Mapping[str, str]) -> SecretResolver:
+    """Resolves `env:` references from `environ` (the process environment, as a rule)."""
+
+    def resolve(name: str) -> str:
+        value = environ.get(name)
+        if not value:
+            raise ConfigurationError(
+                f"The secret environment variable {name} is not set.",
+                f"Export {name} in the environment that runs trainer-sync "
+                "(for served and worker runs: the environment of `trainer-sync serve` or of "
+                "the worker).",
+            )
+        return value
+
+    return resolve
 
 
-_resolvers: dict[str, SecretResolver] = {"env": _from_environment}
+def resolve_secret(ref: str | SecretRef, resolvers: Mapping[str, SecretResolver]) -> str:
+    """Return the secret's value. Call this only at connect time, and never log the result.
 
-
-def register_resolver(scheme: str, resolver: SecretResolver) -> None:
-    """Install the resolver for a scheme (the Prefect layer installs `prefect-secret`)."""
-    if scheme not in SCHEMES:
-        raise ValueError(f"unknown secret scheme {scheme!r}")
-    _resolvers[scheme] = resolver
-
-
-def resolve_secret(
-    ref: str | SecretRef, resolvers: Mapping[str, SecretResolver] | None = None
-) -> str:
-    """Return the secret's value. Call this only at connect time, and never log the result."""
+    `resolvers` maps each scheme to its resolver; the caller decides which it has (the
+    orchestration layer adds `prefect-secret`).
+    """
     parsed = ref if isinstance(ref, SecretRef) else parse_secret_ref(ref)
-    table = {**_resolvers, **(resolvers or {})}
-    resolver = table.get(parsed.scheme)
+    resolver = resolvers.get(parsed.scheme)
     if resolver is None:
         raise ConfigurationError(
-            f"Cannot resolve {parsed}: no resolver for {parsed.scheme} secrets is installed.",
-            "Run through the trainer-sync CLI or flows, which install the Prefect secret resolver.",
+            f"Cannot resolve {parsed}: {parsed.scheme} secrets are not available here.",
+            "Use an env: reference, or run through trainer-sync's CLI or flows, which "
+            "resolve Prefect Secret blocks.",
         )
     return resolver(parsed.name)

@@ -1,16 +1,22 @@
 """The sync flows: all providers, one provider, one trainer, and verifying a service.
 
 Orchestration only: which tasks run, in what order, on which chunks of trainers. The work
-itself lives in `tasks/`.
+itself lives in `tasks/`. Every flow takes its resources (store, secrets, connectors) from
+`tasks.resources.run_resources()`: those of an in-process caller, else its own environment,
+so a served or worker run needs nothing a CLI process set up.
+
+A run ends Failed with a message and nothing else: per-trainer details go to its artifacts
+and history (a state's data would be resolved, and fail, in served runs).
 """
 
 from __future__ import annotations
 
-import uuid
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.exceptions import FailedRun
 from prefect.runtime import flow_run
 from prefect.states import Cancelled, Completed, Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -18,70 +24,103 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from tasks.context import load_provider
 from tasks.exchange import TrainerOutcome, extract_exchange, load_exchange, validate_service
 from tasks.history import record_history, totals
-from tasks.locks import provider_lock
+from tasks.locks import holder_for, provider_lock
 from tasks.plan import plan_provider
 from tasks.platform import extract_platform, load_platform, refresh_fingerprints
 from tasks.providers import enabled_providers, run_provider_deployment, service_config_named
+from tasks.resources import Resources, run_resources, using
 from tasks.runtime import chunks
 
 #: Task runs in flight at once within a provider run. Exchange concurrency is bounded per
 #: service by the connector (its connection pool), not by this number.
 TASK_WORKERS = 4
-#: A lock older than this belongs to a crashed run and is taken over.
-LOCK_TTL = timedelta(hours=2)
+#: How long a fanned-out `sync-all` waits for one provider's run.
+PROVIDER_RUN_WAIT = timedelta(hours=2)
+
+
+class _ReportedFailure(logging.Filter):
+    """Drops the engine's "unexpected exception" record for a run that ended Failed on purpose.
+
+    When a flow returns a Failed state, Prefect's runtime entrypoint (served and worker runs)
+    raises that state's `FailedRun` once the run is over and logs it with a traceback, as if
+    the engine had crashed. The run's own message has been logged and its state set already.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        failure = record.exc_info[1] if record.exc_info else None
+        return not (
+            isinstance(failure, FailedRun)
+            and record.getMessage().startswith("Engine execution exited with unexpected")
+        )
+
+
+logging.getLogger("prefect.flow_runs").addFilter(_ReportedFailure())
 
 
 def _sync(
-    provider: str, trainers: list[str] | None, dry_run: bool, allow_mass_delete: bool
+    resources: Resources,
+    provider: str,
+    trainers: list[str] | None,
+    dry_run: bool,
+    allow_mass_delete: bool,
 ) -> State:
     log = get_run_logger()
-    run = load_provider(provider, trainers, datetime.now(UTC), dry_run, allow_mass_delete)
-    run_id = str(flow_run.id) if flow_run.id else None
-    holder = run_id or f"local-{uuid.uuid4()}"
-    with provider_lock(run.provider_id, holder, LOCK_TTL, skip=dry_run) as other:
-        if other is not None:
-            message = f"{provider} is already being synced by run {other}; this run did nothing."
-            log.warning(message)
-            return Cancelled(message=message)
+    started = datetime.now(UTC)
+    run = load_provider(resources, provider, trainers, started, dry_run, allow_mass_delete)
+    holder = holder_for(flow_run.id)
+    with provider_lock(resources, run.provider, run.provider_id, holder, skip=dry_run) as refusal:
+        if refusal is not None:
+            log.warning(refusal.message)
+            return Cancelled(message=refusal.message)
 
-        failed_services = {}
+        # A service that cannot be used fails its own trainers, with its reason; the
+        # provider's other services and trainers go on.
+        failed_services = dict(run.broken_services)
         for name in run.services_to_verify:
-            result = validate_service(run.services[name])
+            result = validate_service(resources, run.services[name])
             if not result.ok:
                 failed_services[name] = f"{result.message} {result.hint or ''}".strip()
-        checkable = [t for t in run.trainers if t.service not in failed_services]
+        usable = [t for t in run.trainers if t.service not in failed_services]
         skipped = [
             TrainerOutcome(t, "failed", error=f"Service {t.service}: {failed_services[t.service]}")
             for t in run.trainers
             if t.service in failed_services
         ]
 
-        platform, fingerprints = extract_platform(run)
-        extracted = [
-            extract_exchange.submit(run, chunk, fingerprints) for chunk in chunks(checkable)
+        platform, fingerprints = extract_platform(resources, run)
+        futures = [
+            extract_exchange.submit(resources, run, chunk, fingerprints) for chunk in chunks(usable)
         ]
-        outcomes = [o for future in extracted for o in future.result()]
-        plan, adopt = plan_provider(run, platform, outcomes)
+        extractions = [future.result() for future in futures]
+        outcomes = [o for e in extractions for o in e.outcomes]
+        plan, adopt = plan_provider(resources, run, platform, extractions)
+        del extractions  # the mailboxes' contents are planned: let them go
 
         if not dry_run:
-            loads = [load_exchange.submit(run, chunk, plan, adopt) for chunk in chunks(outcomes)]
+            loads = [
+                load_exchange.submit(resources, run, chunk, plan, adopt)
+                for chunk in chunks(outcomes)
+            ]
             read_ids = [o.trainer.trainer_id for o in outcomes if o.status == "read"]
-            platform_writes = load_platform(run, plan, read_ids)
+            platform_writes = load_platform(resources, run, plan, read_ids)
             outcomes = [o for future in loads for o in future.result()]
             if platform_writes:
-                fingerprints = refresh_fingerprints(run)
+                fingerprints = refresh_fingerprints(resources, run)
 
-        records = record_history(run, outcomes + skipped, plan, fingerprints, run_id)
+        records = record_history(
+            resources, run, outcomes + skipped, plan, fingerprints, flow_run.id
+        )
 
+    resources.observer.finished(run.provider, records)
     failures = [r for r in records if r["status"] == "failed"]
-    summary = _summary(provider, records, dry_run)
+    summary = _summary(run.provider, records, dry_run)
     if failures:
         names = ", ".join(r["trainer"] for r in failures[:5])
         message = f"{len(failures)} of {len(records)} trainers failed ({names}). {summary}"
         log.error(message)
-        return Failed(message=message, data=records)
+        return Failed(message=message)
     log.info(summary)
-    return Completed(message=summary, data=records)
+    return Completed(message=summary)
 
 
 def _summary(provider: str, records: list[dict[str, Any]], dry_run: bool) -> str:
@@ -115,7 +154,8 @@ def sync_provider(
         dry_run: Plan and report, but write nothing anywhere.
         allow_mass_delete: Apply plans that the mass-deletion guard would hold.
     """
-    return _sync(provider, trainers, dry_run, allow_mass_delete)
+    with run_resources() as resources:
+        return _sync(resources, provider, trainers, dry_run, allow_mass_delete)
 
 
 @flow(
@@ -132,7 +172,8 @@ def sync_trainer(provider: str, trainer: str, allow_mass_delete: bool = False) -
         trainer: The trainer's email.
         allow_mass_delete: Apply a plan that the mass-deletion guard would hold.
     """
-    return _sync(provider, [trainer], False, allow_mass_delete)
+    with run_resources() as resources:
+        return _sync(resources, provider, [trainer], False, allow_mass_delete)
 
 
 @flow(name="sync-all", flow_run_name="sync-all-{scheduled_label}", persist_result=False)
@@ -146,18 +187,22 @@ def sync_all(scheduled_label: str = "cycle", via_deployment: str | None = None) 
             providers run one after another as subflows of this run.
     """
     log = get_run_logger()
-    providers = enabled_providers()
-    if not providers:
-        log.info("No provider has the sync engine enabled; nothing to do.")
-        return Completed(message="No provider has the sync engine enabled.")
-    if via_deployment:
-        futures = {
-            name: run_provider_deployment.submit(via_deployment, name, LOCK_TTL)
-            for name in providers
-        }
-        states = {name: future.result().state for name, future in futures.items()}
-    else:
-        states = {name: sync_provider(provider=name, return_state=True) for name in providers}
+    with run_resources() as resources:
+        providers = enabled_providers(resources)
+        if not providers:
+            log.info("No provider has the sync engine enabled; nothing to do.")
+            return Completed(message="No provider has the sync engine enabled.")
+        if via_deployment:
+            futures = {
+                name: run_provider_deployment.submit(via_deployment, name, PROVIDER_RUN_WAIT)
+                for name in providers
+            }
+            states = {name: future.result().state for name, future in futures.items()}
+        else:
+            with using(resources):
+                states = {
+                    name: sync_provider(provider=name, return_state=True) for name in providers
+                }
     failed = [
         name
         for name, state in states.items()
@@ -177,11 +222,11 @@ def verify_service(service: str) -> State:
     Args:
         service: The service's name (see `trainer-sync service list`).
     """
-    result = validate_service(service_config_named(service))
-    data = {"service": service, "ok": result.ok, "message": result.message, "hint": result.hint}
+    with run_resources() as resources:
+        result = validate_service(resources, service_config_named(resources, service))
     if result.ok:
-        return Completed(message=result.message, data=data)
-    return Failed(message=f"{result.message} {result.hint or ''}".strip(), data=data)
+        return Completed(message=result.message)
+    return Failed(message=f"{result.message} {result.hint or ''}".strip())
 
 
 __all__ = ["sync_all", "sync_provider", "sync_trainer", "verify_service"]

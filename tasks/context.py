@@ -6,7 +6,7 @@ and nothing secret is carried (services hold secret references only).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import pandas as pd
@@ -17,14 +17,14 @@ from sqlalchemy.orm import selectinload
 
 from connectors.exchange.config import ServiceConfig
 from connectors.platform import configuration
-from connectors.platform.db import transaction
 from connectors.platform.models import Trainer, TrainerLink
 from connectors.platform.state import load_cursors
-from sync_rules.errors import ConfigurationError
+from sync_rules.errors import ConfigurationError, TrainerSyncError
 from sync_rules.gate import rules_fingerprint
 from sync_rules.plan import window_bounds
 from sync_rules.rules import Rules, load_rules
-from tasks.runtime import db_url, service_config
+from tasks.resources import Resources
+from tasks.runtime import retry_if_transient
 
 #: A verified master account is re-verified this often; a failed one on every run.
 VERIFY_EVERY = timedelta(hours=24)
@@ -63,6 +63,10 @@ class ProviderRun:
     allow_mass_delete: bool = False
     #: Services whose last verification failed or is older than `VERIFY_EVERY`.
     services_to_verify: tuple[str, ...] = ()
+    #: Stored services whose settings the connector refuses: name → what is wrong.
+    broken_services: dict[str, str] = field(default_factory=dict)
+    #: The run was asked for some trainers only (a rerun), not the whole provider.
+    partial: bool = False
 
     @property
     def window(self) -> tuple[datetime, datetime]:
@@ -87,8 +91,10 @@ class ProviderRun:
     timeout_seconds=120,
     retries=2,
     retry_delay_seconds=[2, 10],
+    retry_condition_fn=retry_if_transient,
 )
 def load_provider(
+    resources: Resources,
     provider: str,
     trainer_emails: list[str] | None,
     now: datetime,
@@ -96,7 +102,7 @@ def load_provider(
     allow_mass_delete: bool = False,
 ) -> ProviderRun:
     """Read the provider, its rules, services and linked trainers (optionally a subset)."""
-    with transaction(db_url()) as session:
+    with resources.snapshot() as session:
         prov = configuration.get_provider(session, provider)
         rules = load_rules(overrides=prov.rules or None)
         query = (
@@ -118,12 +124,18 @@ def load_provider(
                 )
         cursors = load_cursors(session, [t.id for t in linked])
         stored = {t.link.service.name: t.link.service for t in linked if t.link}
-        services = {name: service_config(svc) for name, svc in stored.items()}
+        services, broken = {}, {}
+        for name, svc in stored.items():
+            try:
+                services[name] = configuration.service_config(svc)
+            except TrainerSyncError as exc:  # its trainers fail with this; the others go on
+                broken[name] = str(exc)
         to_verify = tuple(
             sorted(
                 name
                 for name, svc in stored.items()
-                if not svc.last_verification_ok
+                if name in services
+                and not svc.last_verification_ok
                 or svc.last_verified_at is None
                 or now - svc.last_verified_at > VERIFY_EVERY
             )
@@ -159,4 +171,6 @@ def load_provider(
             dry_run=dry_run,
             allow_mass_delete=allow_mass_delete,
             services_to_verify=to_verify,
+            broken_services=broken,
+            partial=bool(wanted),
         )

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 import pandas as pd
 from prefect import task
@@ -29,17 +29,31 @@ from connectors.exchange.base import (
 )
 from connectors.exchange.config import ServiceConfig
 from connectors.platform import configuration
-from connectors.platform.db import transaction
 from connectors.platform.models import utcnow
 from connectors.platform.state import save_links
 from sync_rules.errors import TrainerSyncError
-from sync_rules.frames import split_list
-from tasks import progress
+from sync_rules.frames import EXCHANGE_COLUMNS, split_list
 from tasks.context import ProviderRun, TrainerInfo
-from tasks.runtime import connector_for, db_url, retry_if_transient
+from tasks.resources import Resources
 
 #: A successful permission check is trusted this long; a failed one is re-checked every run.
 ACCESS_RECHECK = timedelta(hours=24)
+
+
+#: Where a trainer stands in a run: `idle` (nothing changed on either side: one request),
+#: `read` (its mailbox was read, so it is planned), `disabled` (calendar off, mirrors kept),
+#: `planned` (a dry run planned its changes and wrote nothing), `synced` or `failed`.
+TrainerStatus = Literal["idle", "read", "disabled", "planned", "synced", "failed"]
+
+
+class WriteReport(TypedDict):
+    """What became of one Exchange write, for the run's history."""
+
+    entry_key: str
+    item_id: str | None
+    action: str
+    ok: bool
+    error: str | None
 
 
 @dataclass(frozen=True)
@@ -47,17 +61,24 @@ class TrainerOutcome:
     """What happened to one trainer in this run, stage by stage."""
 
     trainer: TrainerInfo
-    status: str  # "idle" | "read" | "disabled" | "failed" | "synced"
+    status: TrainerStatus
     error: str | None = None
-    rows: tuple[dict[str, Any], ...] = ()
     cursor: str | None = None  # the mailbox cursor taken before reading
     access: AccessResult | None = None  # set when the permission check ran this time
     cursor_to_store: str | None = None
-    write_results: tuple[dict[str, Any], ...] = field(default=())
+    write_results: tuple[WriteReport, ...] = ()
 
     @property
     def failed(self) -> bool:
         return self.status == "failed"
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """A chunk's outcomes, and the calendar items of the trainers it read (exchange frame)."""
+
+    outcomes: list[TrainerOutcome]
+    items: pd.DataFrame
 
 
 def _logger() -> logging.Logger | logging.LoggerAdapter:  # type: ignore[type-arg]
@@ -90,14 +111,24 @@ def _pool_size(run: ProviderRun, chunk: Sequence[Any]) -> int:
 
 
 @task(name="validate-service", cache_policy=NO_CACHE, timeout_seconds=120)
-def validate_service(config: ServiceConfig) -> VerificationResult:
-    """Check the master account's credentials and endpoint ("Save verifies"); record it."""
-    result = connector_for(config).verify_service()
-    with transaction(db_url()) as session:
+def validate_service(resources: Resources, config: ServiceConfig) -> VerificationResult:
+    """Check the master account's credentials and endpoint ("Save verifies"); record it.
+
+    Every failure, a secret that cannot be resolved included, becomes a failed result that
+    names the service: its trainers fail with it, the provider's other services go on.
+    """
+    log = _logger()
+    try:
+        result = resources.connector(config).verify_service()
+    except TrainerSyncError as exc:
+        result = VerificationResult(False, config.name, exc.message, exc.hint, type(exc).__name__)
+    except Exception as exc:  # unexpected: a bug, reported on the service, not a lost run
+        log.exception("Unexpected error verifying service %s", config.name)
+        result = VerificationResult(False, config.name, f"unexpected error: {exc!r}")
+    with resources.store() as session:
         service = configuration.get_service(session, config.name)
         message = result.message + (f" {result.hint}" if result.hint and not result.ok else "")
         configuration.record_verification(session, service, result.ok, message, utcnow())
-    log = _logger()
     if result.ok:
         log.info("Service %s verified (%s)", config.name, result.message)
     else:
@@ -119,65 +150,76 @@ def _access_due(trainer: TrainerInfo, now: datetime) -> bool:
 # --- extraction --------------------------------------------------------------------------------
 
 
-def _extract_one(run: ProviderRun, trainer: TrainerInfo, fingerprint: str) -> TrainerOutcome:
+def _extract_one(
+    resources: Resources, run: ProviderRun, trainer: TrainerInfo, fingerprint: str
+) -> tuple[TrainerOutcome, list[dict[str, Any]]]:
     if not trainer.calendar_enabled and run.rules.on_direction_off == "keep":
-        return TrainerOutcome(trainer, "disabled")
-    connector = connector_for(run.services[trainer.service])
+        return TrainerOutcome(trainer, "disabled"), []
     access = None
     try:
+        connector = resources.connector(run.services[trainer.service])
         if _access_due(trainer, run.now):
             access = connector.check_access(trainer.mailbox, trainer.direction)
             if not access.ok:
                 message = " ".join(p.message for p in access.problems)
-                return TrainerOutcome(trainer, "failed", error=message, access=access)
+                return TrainerOutcome(trainer, "failed", error=message, access=access), []
         check = connector.changed_since(trainer.mailbox, trainer.exchange_cursor)
         if not check.changed and fingerprint == trainer.platform_fingerprint:
-            return TrainerOutcome(
+            outcome = TrainerOutcome(
                 trainer, "idle", cursor=check.cursor, access=access, cursor_to_store=check.cursor
             )
+            return outcome, []
         start, end = run.window
         rows = connector.read_window(trainer.mailbox, start, end)
-        return TrainerOutcome(
-            trainer,
-            "read",
-            rows=tuple({"trainer_id": trainer.trainer_id, **r.as_dict()} for r in rows),
-            cursor=check.cursor,
-            access=access,
-        )
+        items = [{"trainer_id": trainer.trainer_id, **r.as_dict()} for r in rows]
+        return TrainerOutcome(trainer, "read", cursor=check.cursor, access=access), items
     except TrainerSyncError as exc:
-        return TrainerOutcome(trainer, "failed", error=str(exc), access=access)
+        return TrainerOutcome(trainer, "failed", error=str(exc), access=access), []
     except Exception as exc:  # unexpected: report it on this trainer, keep the others going
         _logger().exception("Unexpected error reading %s", trainer.mailbox)
-        return TrainerOutcome(trainer, "failed", error=f"unexpected error: {exc!r}", access=access)
+        error = f"unexpected error: {exc!r}"
+        return TrainerOutcome(trainer, "failed", error=error, access=access), []
 
 
-# No task timeout on the two chunk tasks: they run in worker threads, where Prefect cannot
-# interrupt them; the connector's connect/read timeouts bound every request instead.
+# No task timeout and no retries on the two chunk tasks: they run in worker threads, where
+# Prefect cannot interrupt them, the connector's connect/read timeouts bound every request,
+# and every trainer's failure is caught and reported on that trainer (so there is nothing
+# left for a retry of the whole chunk to catch).
 @task(
     name="extract-exchange",
     task_run_name=_chunk_run_name("extract-exchange"),
     cache_policy=NO_CACHE,
-    retries=1,
-    retry_delay_seconds=10,
-    retry_condition_fn=retry_if_transient,
 )
 def extract_exchange(
-    run: ProviderRun, trainers: list[TrainerInfo], fingerprints: dict[int, str]
-) -> list[TrainerOutcome]:
+    resources: Resources,
+    run: ProviderRun,
+    trainers: list[TrainerInfo],
+    fingerprints: dict[int, str],
+) -> Extraction:
     """Check each trainer's access (when due) and mailbox; read the window of changed ones.
 
     An idle trainer (mailbox unchanged, platform fingerprint unchanged) costs one request.
     """
+
+    def extract(trainer: TrainerInfo) -> tuple[TrainerOutcome, list[dict[str, Any]]]:
+        return _extract_one(resources, run, trainer, fingerprints.get(trainer.trainer_id, ""))
+
     with ThreadPoolExecutor(_pool_size(run, trainers), thread_name_prefix="extract") as pool:
-        outcomes = list(
-            pool.map(lambda t: _extract_one(run, t, fingerprints.get(t.trainer_id, "")), trainers)
-        )
-    progress.report("extract", len(outcomes), len(run.trainers))
+        results = list(pool.map(extract, trainers))
+    outcomes = [outcome for outcome, _ in results]
+    items = pd.DataFrame(
+        [row for _, rows in results for row in rows], columns=list(EXCHANGE_COLUMNS)
+    )
+    resources.observer.progress("extract", len(outcomes), len(run.trainers))
+    _warn_failures(outcomes)
+    return Extraction(outcomes, items)
+
+
+def _warn_failures(outcomes: Sequence[TrainerOutcome]) -> None:
     log = _logger()
     for o in outcomes:
-        if o.failed:
+        if o.failed and o.error:
             log.warning("%s: %s", o.trainer.email, o.error)
-    return outcomes
 
 
 # --- loading -----------------------------------------------------------------------------------
@@ -220,28 +262,47 @@ def _succeeded(action: ExchangeAction, result: ActionResult) -> bool:
     return result.ok or (action.action == "delete" and result.error == "ItemNotFound")
 
 
-def _adopt(trainer_id: int, adopt: pd.DataFrame) -> None:
+def _adopt(resources: Resources, trainer_id: int, adopt: pd.DataFrame) -> None:
     if not adopt.empty:
-        with transaction(db_url()) as session:
+        with resources.store() as session:
             save_links(session, trainer_id, adopt.assign(action="adopt").to_dict("records"))
 
 
 def _load_one(
-    run: ProviderRun, outcome: TrainerOutcome, rows: pd.DataFrame, adopt: pd.DataFrame
+    resources: Resources,
+    run: ProviderRun,
+    outcome: TrainerOutcome,
+    rows: pd.DataFrame,
+    adopt: pd.DataFrame,
 ) -> TrainerOutcome:
-    trainer = outcome.trainer
     if outcome.status != "read":
         return outcome
-    _adopt(trainer.trainer_id, adopt)
-    if rows.empty:
-        return replace(outcome, status="synced", cursor_to_store=outcome.cursor)
-    connector = connector_for(run.services[trainer.service])
-    actions = [to_action(row, run) for row in rows.itertuples(index=False)]
     try:
-        results = connector.apply(trainer.mailbox, actions)
+        return _write_one(resources, run, outcome, rows, adopt)
     except TrainerSyncError as exc:
         return replace(outcome, status="failed", error=str(exc))
-    written, reports, failures = [], [], []
+    except Exception as exc:  # unexpected: report it on this trainer, keep the others going
+        _logger().exception("Unexpected error writing to %s", outcome.trainer.mailbox)
+        return replace(outcome, status="failed", error=f"unexpected error: {exc!r}")
+
+
+def _write_one(
+    resources: Resources,
+    run: ProviderRun,
+    outcome: TrainerOutcome,
+    rows: pd.DataFrame,
+    adopt: pd.DataFrame,
+) -> TrainerOutcome:
+    trainer = outcome.trainer
+    _adopt(resources, trainer.trainer_id, adopt)
+    if rows.empty:
+        return replace(outcome, status="synced", cursor_to_store=outcome.cursor)
+    connector = resources.connector(run.services[trainer.service])
+    actions = [to_action(row, run) for row in rows.itertuples(index=False)]
+    results = connector.apply(trainer.mailbox, actions)
+    written: list[dict[str, Any]] = []
+    reports: list[WriteReport] = []
+    failures: list[str] = []
     for action, result in zip(actions, results, strict=True):
         ok = _succeeded(action, result)
         reports.append(
@@ -265,7 +326,7 @@ def _load_one(
             )
         else:
             failures.append(f"{action.action} {action.entry_key}: {result.message or result.error}")
-    with transaction(db_url()) as session:
+    with resources.store() as session:
         save_links(session, trainer.trainer_id, written)
     cursor = outcome.cursor
     try:
@@ -293,7 +354,11 @@ def _load_one(
 
 @task(name="load-exchange", task_run_name=_chunk_run_name("load-exchange"), cache_policy=NO_CACHE)
 def load_exchange(
-    run: ProviderRun, outcomes: list[TrainerOutcome], plan: pd.DataFrame, adopt: pd.DataFrame
+    resources: Resources,
+    run: ProviderRun,
+    outcomes: list[TrainerOutcome],
+    plan: pd.DataFrame,
+    adopt: pd.DataFrame,
 ) -> list[TrainerOutcome]:
     """Apply each trainer's unheld Exchange actions, 100 per request, results per item, and
     record tagged items the links had lost track of.
@@ -309,14 +374,11 @@ def load_exchange(
     def load(o: TrainerOutcome) -> TrainerOutcome:
         tid = o.trainer.trainer_id
         return _load_one(
-            run, o, by_trainer.get(tid, empty), adopt_by_trainer.get(tid, none_to_adopt)
+            resources, run, o, by_trainer.get(tid, empty), adopt_by_trainer.get(tid, none_to_adopt)
         )
 
     with ThreadPoolExecutor(_pool_size(run, outcomes), thread_name_prefix="load") as pool:
         loaded = list(pool.map(load, outcomes))
-    progress.report("load", len(loaded), len(run.trainers))
-    log = _logger()
-    for o in loaded:
-        if o.failed and o.error:
-            log.warning("%s: %s", o.trainer.email, o.error)
+    resources.observer.progress("load", len(loaded), len(run.trainers))
+    _warn_failures(loaded)
     return loaded

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -11,8 +12,8 @@ import pandas as pd
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from sqlalchemy.orm import Session
 
-from connectors.platform.db import transaction
 from connectors.platform.state import (
     finish_run,
     record_changes,
@@ -22,7 +23,7 @@ from connectors.platform.state import (
 )
 from tasks.context import ProviderRun
 from tasks.exchange import TrainerOutcome
-from tasks.runtime import db_url
+from tasks.resources import Resources
 
 SIDES = ("exchange", "platform")
 VERBS = (("create", "created"), ("update", "updated"), ("delete", "deleted"))
@@ -43,7 +44,9 @@ def artifact_key(provider: str) -> str:
 COUNT_COLUMNS = TABLE_COLUMNS[3:-1]
 
 
-def _key(trainer_id: pd.Series, action: pd.Series, entry_key: pd.Series, item_id: pd.Series):  # type: ignore[no-untyped-def]
+def _key(
+    trainer_id: pd.Series, action: pd.Series, entry_key: pd.Series, item_id: pd.Series
+) -> pd.Series:
     parts = [trainer_id, action, entry_key, item_id]
     return pd.Series(
         ["|".join(p) for p in zip(*(c.fillna("").astype(str) for c in parts), strict=True)],
@@ -75,14 +78,14 @@ def with_outcomes(plan: pd.DataFrame, outcomes: Sequence[TrainerOutcome]) -> pd.
     )
     held = plan["held"].astype(bool)
     outcome = np.select(
-        [held, status.eq("dry-run"), write_failed],
+        [held, status.eq("planned"), write_failed],
         ["held", "planned", "failed"],
         default="applied",
     )
     return plan.assign(outcome=outcome)
 
 
-def _counts(changes: pd.DataFrame) -> dict[tuple[int, str], int]:
+def counts_by_trainer(changes: pd.DataFrame) -> dict[tuple[int, str], int]:
     """(trainer_id, column) → count, for the count columns of the table artifact."""
     done = dict(VERBS)
     kind = changes["action"].map(done).where(changes["outcome"].isin(["applied", "planned"]))
@@ -131,6 +134,7 @@ def _markdown(run: ProviderRun, records: list[dict[str, Any]], failures: int) ->
 
 @task(name="record-history", cache_policy=NO_CACHE, timeout_seconds=600)
 def record_history(
+    resources: Resources,
     run: ProviderRun,
     outcomes: list[TrainerOutcome],
     plan: pd.DataFrame,
@@ -141,60 +145,76 @@ def record_history(
 
     Returns one record per trainer, as shown in the table artifact.
     """
-    outcomes = [
-        TrainerOutcome(o.trainer, "dry-run", rows=o.rows)
-        if run.dry_run and o.status == "read"
-        else o
-        for o in outcomes
-    ]
+    if run.dry_run:
+        outcomes = [replace(o, status="planned") if o.status == "read" else o for o in outcomes]
     changes = with_outcomes(plan, outcomes)
-    counts = _counts(changes)
+    counts = counts_by_trainer(changes)
     records = [trainer_record(o, counts) for o in outcomes]
     failures = sum(o.failed for o in outcomes)
 
     if not run.dry_run:
-        with transaction(db_url()) as session:
-            changes_of = {int(t): rows for t, rows in changes.groupby("trainer_id")}
-            provider_run = start_run(session, run.provider_id, None, flow_run_id)
-            finish_run(
-                session,
-                provider_run.id,
-                "failed" if failures else "completed",
-                {**totals(records), "trainers": len(records), "failed": failures},
-            )
-            for outcome, record in zip(outcomes, records, strict=True):
-                trainer = outcome.trainer
-                if outcome.access is not None:
-                    problems = " ".join(p.message for p in outcome.access.problems) or None
-                    save_access(
-                        session,
-                        trainer.trainer_id,
-                        trainer.direction,
-                        outcome.access.ok,
-                        problems,
-                        run.now,
-                    )
-                _save_gate(session, outcome, record, fingerprints)
-                if outcome.status in ("idle", "disabled"):
-                    continue  # idle cycles leave no history rows
-                trainer_run = start_run(session, run.provider_id, trainer.trainer_id, flow_run_id)
-                own = {k: record[k] for k in COUNT_COLUMNS}
-                finish_run(session, trainer_run.id, outcome.status, own, outcome.error)
-                rows = changes_of.get(trainer.trainer_id)
-                if rows is not None:
-                    record_changes(session, trainer_run.id, rows.to_dict("records"))
+        with resources.store() as session:
+            _write_history(session, run, outcomes, records, changes, fingerprints, flow_run_id)
 
-    key = artifact_key(run.provider)
+    # Only a run of the whole provider is "the latest sync" of it; a rerun of some trainers
+    # (sync-trainer, `sync --trainer`) publishes its own artifacts without the provider's key.
+    key = None if run.partial else artifact_key(run.provider)
+    scope = f"{len(records)} trainer(s) of {run.provider}" if run.partial else run.provider
     create_table_artifact(
         key=key,
         table=[{c: r[c] for c in TABLE_COLUMNS} for r in records],
-        description=f"Per-trainer results of the latest sync of {run.provider}.",
+        description=f"Per-trainer results of the latest sync of {scope}.",
     )
-    create_markdown_artifact(key=f"{key}-summary", markdown=_markdown(run, records, failures))
+    create_markdown_artifact(
+        key=f"{key}-summary" if key else None, markdown=_markdown(run, records, failures)
+    )
     return records
 
 
-def _save_gate(session, outcome: TrainerOutcome, record: dict[str, Any], fingerprints) -> None:  # type: ignore[no-untyped-def]
+def _write_history(
+    session: Session,
+    run: ProviderRun,
+    outcomes: list[TrainerOutcome],
+    records: list[dict[str, Any]],
+    changes: pd.DataFrame,
+    fingerprints: dict[int, str],
+    flow_run_id: str | None,
+) -> None:
+    """sync_runs (the provider's, and one per trainer that was not idle), their changes, the
+    permission checks and the change-gate cursors, in the caller's transaction."""
+    failures = sum(o.failed for o in outcomes)
+    changes_of = {int(t): rows for t, rows in changes.groupby("trainer_id")}
+    provider_run = start_run(session, run.provider_id, None, flow_run_id, run.now)
+    finish_run(
+        session,
+        provider_run.id,
+        "failed" if failures else "completed",
+        {**totals(records), "trainers": len(records), "failed": failures},
+    )
+    for outcome, record in zip(outcomes, records, strict=True):
+        trainer = outcome.trainer
+        if outcome.access is not None:
+            problems = " ".join(p.message for p in outcome.access.problems) or None
+            save_access(
+                session, trainer.trainer_id, trainer.direction, outcome.access.ok, problems, run.now
+            )
+        _save_gate(session, outcome, record, fingerprints)
+        if outcome.status in ("idle", "disabled"):
+            continue  # idle cycles leave no history rows
+        trainer_run = start_run(session, run.provider_id, trainer.trainer_id, flow_run_id, run.now)
+        own = {k: record[k] for k in COUNT_COLUMNS}
+        finish_run(session, trainer_run.id, outcome.status, own, outcome.error)
+        rows = changes_of.get(trainer.trainer_id)
+        if rows is not None:
+            record_changes(session, trainer_run.id, rows.to_dict("records"))
+
+
+def _save_gate(
+    session: Session,
+    outcome: TrainerOutcome,
+    record: dict[str, Any],
+    fingerprints: dict[int, str],
+) -> None:
     """Store the change-gate cursors of a trainer that is fully in step, and only then.
 
     A failed trainer, or one with held actions, keeps its old cursors, so the next cycle
@@ -202,7 +222,7 @@ def _save_gate(session, outcome: TrainerOutcome, record: dict[str, Any], fingerp
     """
     trainer = outcome.trainer
     held = record["exchange_held"] or record["platform_held"]
-    if outcome.failed or held or outcome.status in ("disabled", "dry-run"):
+    if outcome.failed or held or outcome.status in ("disabled", "planned"):
         return
     cursor = outcome.cursor_to_store
     fingerprint = fingerprints.get(trainer.trainer_id)

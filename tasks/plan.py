@@ -12,21 +12,24 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from connectors.platform.calendar import live_entries
-from connectors.platform.db import transaction
 from connectors.platform.state import load_links
 from sync_rules.adopt import adoptable_links
 from sync_rules.frames import EXCHANGE_COLUMNS, LINKS_COLUMNS
 from sync_rules.plan import build_plan
 from tasks.context import ProviderRun
-from tasks.exchange import TrainerOutcome
-from tasks.runtime import chunks, db_url
+from tasks.exchange import Extraction
+from tasks.resources import Resources
+from tasks.runtime import chunks
 
 PLAN_SLICE = 1000
 
 
 @task(name="plan", cache_policy=NO_CACHE, timeout_seconds=600)
 def plan_provider(
-    run: ProviderRun, platform: pd.DataFrame, outcomes: list[TrainerOutcome]
+    resources: Resources,
+    run: ProviderRun,
+    platform: pd.DataFrame,
+    extractions: list[Extraction],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Diff both sides of every trainer whose mailbox was read, in one call.
 
@@ -34,12 +37,12 @@ def plan_provider(
     an entry that still exists elsewhere in time is not deleted (the window rule).
     Returns the plan and the tagged items to adopt into the link state (`sync_rules.adopt`).
     """
-    read_ids = {o.trainer.trainer_id for o in outcomes if o.status == "read"}
-    exchange = pd.DataFrame(
-        [row for o in outcomes if o.status == "read" for row in o.rows],
-        columns=list(EXCHANGE_COLUMNS),
+    read_ids = {o.trainer.trainer_id for e in extractions for o in e.outcomes if o.status == "read"}
+    read = [e.items for e in extractions if not e.items.empty]
+    exchange = (
+        pd.concat(read, ignore_index=True) if read else pd.DataFrame(columns=list(EXCHANGE_COLUMNS))
     )
-    with transaction(db_url()) as session:
+    with resources.snapshot() as session:
         links = pd.DataFrame(load_links(session, read_ids), columns=list(LINKS_COLUMNS))
         tagged = exchange.loc[exchange["tag_key"].notna(), ["trainer_id", "tag_key"]]
         merged = tagged.rename(columns={"tag_key": "entry_key"}).merge(

@@ -7,17 +7,17 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from connectors.platform.calendar import extract_entries
-from connectors.platform.db import transaction
 from connectors.platform.state import apply_mirror_changes
 from sync_rules.frames import PLATFORM_COLUMNS
 from sync_rules.gate import platform_fingerprints
 from tasks.context import ProviderRun
-from tasks.runtime import db_url, retry_if_transient
+from tasks.resources import Resources
+from tasks.runtime import retry_if_transient
 
 
-def _platform_frame(run: ProviderRun) -> pd.DataFrame:
+def _platform_frame(resources: Resources, run: ProviderRun) -> pd.DataFrame:
     start, end = run.window
-    with transaction(db_url()) as session:
+    with resources.snapshot() as session:
         rows = extract_entries(session, run.provider_id, start, end)
     ids = {t.trainer_id for t in run.trainers}
     frame = pd.DataFrame(rows, columns=list(PLATFORM_COLUMNS))
@@ -37,10 +37,10 @@ def fingerprints_of(run: ProviderRun, platform: pd.DataFrame) -> dict[int, str]:
     retry_delay_seconds=[2, 10],
     retry_condition_fn=retry_if_transient,
 )
-def extract_platform(run: ProviderRun) -> tuple[pd.DataFrame, dict[int, str]]:
+def extract_platform(resources: Resources, run: ProviderRun) -> tuple[pd.DataFrame, dict[int, str]]:
     """The provider's platform entries in the window (one extraction), and per-trainer
     fingerprints for the change gate."""
-    frame = _platform_frame(run)
+    frame = _platform_frame(resources, run)
     return frame, fingerprints_of(run, frame)
 
 
@@ -52,7 +52,9 @@ def extract_platform(run: ProviderRun) -> tuple[pd.DataFrame, dict[int, str]]:
     retry_delay_seconds=[2, 10],
     retry_condition_fn=retry_if_transient,
 )
-def load_platform(run: ProviderRun, plan: pd.DataFrame, trainer_ids: list[int]) -> int:
+def load_platform(
+    resources: Resources, run: ProviderRun, plan: pd.DataFrame, trainer_ids: list[int]
+) -> int:
     """Apply the unheld platform-side actions of these trainers in one transaction."""
     todo = plan[
         (plan["side"] == "platform")
@@ -61,13 +63,13 @@ def load_platform(run: ProviderRun, plan: pd.DataFrame, trainer_ids: list[int]) 
     ]
     if todo.empty:
         return 0
-    with transaction(db_url()) as session:
+    with resources.store() as session:
         for trainer_id, rows in todo.groupby("trainer_id"):
             apply_mirror_changes(session, int(trainer_id), rows.to_dict("records"))
     return len(todo)
 
 
 @task(name="refresh-fingerprints", cache_policy=NO_CACHE, timeout_seconds=600)
-def refresh_fingerprints(run: ProviderRun) -> dict[int, str]:
+def refresh_fingerprints(resources: Resources, run: ProviderRun) -> dict[int, str]:
     """Fingerprints after this run's own platform writes, so they don't wake the next cycle."""
-    return fingerprints_of(run, _platform_frame(run))
+    return fingerprints_of(run, _platform_frame(resources, run))

@@ -12,24 +12,30 @@ from sqlalchemy import select
 
 from connectors.exchange.config import ServiceConfig
 from connectors.platform import configuration
-from connectors.platform.db import transaction
 from connectors.platform.models import Provider
-from tasks.runtime import db_url, service_config
+from tasks.resources import Resources
+from tasks.runtime import retry_if_transient
 
 
-@task(name="list-enabled-providers", cache_policy=NO_CACHE, timeout_seconds=60, retries=2)
-def enabled_providers() -> list[str]:
+@task(
+    name="list-enabled-providers",
+    cache_policy=NO_CACHE,
+    timeout_seconds=60,
+    retries=2,
+    retry_condition_fn=retry_if_transient,
+)
+def enabled_providers(resources: Resources) -> list[str]:
     """Names of the providers whose sync engine is enabled."""
-    with transaction(db_url()) as session:
+    with resources.snapshot() as session:
         query = select(Provider.name).where(Provider.sync_engine_enabled).order_by(Provider.name)
         return list(session.scalars(query))
 
 
 @task(name="load-service", cache_policy=NO_CACHE, timeout_seconds=60)
-def service_config_named(name: str) -> ServiceConfig:
+def service_config_named(resources: Resources, name: str) -> ServiceConfig:
     """A stored service's connector configuration (a secret reference, never the secret)."""
-    with transaction(db_url()) as session:
-        return service_config(configuration.get_service(session, name))
+    with resources.snapshot() as session:
+        return configuration.service_config(configuration.get_service(session, name))
 
 
 @task(name="run-provider-deployment", cache_policy=NO_CACHE)

@@ -1,24 +1,12 @@
-"""What every task needs from its process: the database, connectors, retry rules, chunking.
-
-Connectors are kept per service configuration for the life of the process: one flow run's
-tasks share their connections. (Served and worker runs each start a new process; the change
-gate's state lives in the database, so an idle cycle still costs one request per trainer.)
-"""
+"""What the tasks share: which failures are worth a Prefect retry, and how trainers are chunked."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy.exc import OperationalError
-
-from connectors.exchange import connect
-from connectors.exchange.base import ExchangeConnector
-from connectors.exchange.config import ServiceConfig
 from connectors.exchange.errors import is_transient
-from connectors.platform.db import database_url
-from connectors.platform.models import Service
+from connectors.platform.db import is_transient_database_error
 
 T = TypeVar("T")
 
@@ -27,67 +15,20 @@ T = TypeVar("T")
 #: the run's table artifact and its own sync_runs history.
 TRAINERS_PER_TASK = 50
 
-_connectors: dict[ServiceConfig, ExchangeConnector] = {}
-_connectors_lock = threading.Lock()
 
-
-def db_url() -> str:
-    """The platform store of this process ($TRAINER_SYNC_DATABASE_URL or the default)."""
-    return database_url()
-
-
-def service_config(service: Service) -> ServiceConfig:
-    """The connector's view of a stored service (a secret reference, never a secret)."""
-    optional = {
-        key: value
-        for key, value in (
-            ("authority_host", service.authority_host),
-            ("ca_bundle", service.ca_bundle),
-            ("server_version", service.server_version),
-        )
-        if value
-    }
-    return ServiceConfig(
-        name=service.name,
-        backend=service.backend,
-        endpoint=service.endpoint,
-        username=service.username,
-        secret_ref=service.secret_ref,
-        auth_type=service.auth_type,
-        access_type=service.access_type,
-        tenant_id=service.tenant_id,
-        client_id=service.client_id,
-        verify_tls=service.verify_tls,
-        max_connections=service.max_connections,
-        **optional,
-    )
-
-
-def connector_for(config: ServiceConfig) -> ExchangeConnector:
-    """The process-wide connector of a service (created on first use)."""
-    with _connectors_lock:
-        connector = _connectors.get(config)
-        if connector is None:
-            connector = _connectors[config] = connect(config)
-        return connector
-
-
-def close_connectors() -> None:
-    with _connectors_lock:
-        for connector in _connectors.values():
-            connector.close()
-        _connectors.clear()
+def is_worth_retrying(exc: BaseException) -> bool:
+    """A failure that may pass by itself: Exchange's transient ones (throttling, 5xx, resets,
+    timeouts) and a lost or locked store connection. Everything else (bad configuration,
+    missing rights, a refused item, a bug) fails at once: repeating it only costs time."""
+    return is_transient(exc) or is_transient_database_error(exc)
 
 
 def retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Prefect `retry_condition_fn`: retry only what is worth another go — what the connector
-    classes as transient, and a lost or locked database connection."""
+    """Prefect `retry_condition_fn` of every retried task: retry only what `is_worth_retrying`."""
     try:
         state.result()
-    except OperationalError:
-        return True
-    except Exception as exc:  # the task's own exception, re-raised by the state
-        return is_transient(exc)
+    except Exception as exc:  # the task's own exception, re-raised by its state
+        return is_worth_retrying(exc)
     return False
 
 

@@ -144,8 +144,8 @@ def _events_csv(monday: date) -> Path:
 
 
 def _seed_store(url: str, ews_url: str) -> None:
+    from connectors.exchange.config import ServiceConfig
     from connectors.platform import configuration, db
-    from connectors.platform.configuration import ServiceSpec
     from connectors.platform.csv_import import import_events, import_trainers
 
     db.upgrade(url)
@@ -155,8 +155,13 @@ def _seed_store(url: str, ews_url: str) -> None:
             configuration.add_provider(session, PROVIDER, sync_engine_enabled=True)
             configuration.add_service(
                 session,
-                ServiceSpec(
-                    PROVIDER, SERVICE, ews_url, MASTER, f"env:{PASSWORD_ENV}", server_version="15.2"
+                PROVIDER,
+                ServiceConfig(
+                    name=SERVICE,
+                    endpoint=ews_url,
+                    username=MASTER,
+                    secret_ref=f"env:{PASSWORD_ENV}",
+                    server_version="15.2",
                 ),
             )
             print(f"Created provider {PROVIDER!r} with master account {MASTER}.")
@@ -249,16 +254,18 @@ def _seed_outlook(ews_url: str, monday: date) -> None:
                 print(f"{name}@{DOMAIN} added {fields['subject']!r} in Outlook.")
 
 
-def _sync(title: str) -> list[dict[str, Any]]:
+def _sync(title: str, url: str) -> list[dict[str, Any]]:
     from flows.sync import sync_provider
+    from tasks.resources import Recorder, Resources, using
 
     _say(title)
-    state = sync_provider(provider=PROVIDER, return_state=True)
-    records = state.result(raise_on_failure=False)
+    recorder = Recorder()
+    with using(Resources.from_environment(database_url_override=url, observer=recorder)):
+        state = sync_provider(provider=PROVIDER, return_state=True)
     print(state.message)
-    if not isinstance(records, list):
-        raise SystemExit(f"The sync failed: {records}")
-    return records
+    if PROVIDER not in recorder.records:
+        raise SystemExit(f"The sync failed: {state.message}")
+    return recorder.records[PROVIDER]
 
 
 def _print_changes(url: str, since: datetime) -> None:
@@ -294,7 +301,6 @@ def main() -> int:
     DEMO_DIR.mkdir(exist_ok=True)
     os.environ.setdefault(PASSWORD_ENV, MASTER_PASSWORD)
     url = f"sqlite:///{DEMO_DIR / 'trainer_sync.db'}"
-    os.environ["TRAINER_SYNC_DATABASE_URL"] = url
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     monday, first_run = _anchor()
@@ -305,12 +311,12 @@ def main() -> int:
         _seed_outlook(ews_url, monday)
 
         since = datetime.now(UTC)
-        _sync("Syncing the provider")
+        _sync("Syncing the provider", url)
         _print_changes(url, since)
         if first_run:
             _faq(ews_url)
             since = datetime.now(UTC)
-            _sync("Syncing again: the platform owns its items")
+            _sync("Syncing again: the platform owns its items", url)
             _print_changes(url, since)
     _say("Done")
     print(

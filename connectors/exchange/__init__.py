@@ -7,6 +7,9 @@ contract, `errors` for the failure classes and `retry` for the throttling/back-o
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+
 from connectors.exchange.base import (
     AccessProblem,
     AccessResult,
@@ -22,20 +25,30 @@ from connectors.exchange.base import (
 from connectors.exchange.config import ServiceConfig
 from connectors.exchange.errors import is_transient, is_transient_error_name
 from connectors.exchange.retry import RetryPolicy
-from connectors.secrets import resolve_secret
+from connectors.secrets import SecretResolver, environment_resolver, resolve_secret
 from sync_rules.errors import ConfigurationError
 
 
-def connect(config: ServiceConfig, *, retry_policy: RetryPolicy | None = None) -> ExchangeConnector:
-    """A connector for the service's backend; the secret is resolved here and only here."""
+def connect(
+    config: ServiceConfig,
+    *,
+    secrets: Mapping[str, SecretResolver] | None = None,
+    retry_policy: RetryPolicy | None = None,
+) -> ExchangeConnector:
+    """A connector for the service's backend; the secret is resolved here and only here.
+
+    `secrets` resolves the service's secret reference by scheme; without it only `env:`
+    references resolve, from this process's environment.
+    """
+    secret = resolve_secret(config.secret_ref, secrets or {"env": environment_resolver(os.environ)})
     if config.backend == "ews":
         from connectors.exchange.ews import EwsConnector
 
-        return EwsConnector(config, resolve_secret(config.secret_ref), retry_policy=retry_policy)
+        return EwsConnector(config, secret, retry_policy=retry_policy)
     if config.backend == "graph":
         from connectors.exchange.graph import GraphConnector
 
-        return GraphConnector(config, resolve_secret(config.secret_ref), retry_policy=retry_policy)
+        return GraphConnector(config, secret, retry_policy=retry_policy)
     raise ConfigurationError(
         f"Exchange backend {config.backend!r} of service {config.name!r} is not available.",
         "Use backend 'ews' or 'graph'.",

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urlparse
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from connectors.exchange.config import STORED_FIELDS, ServiceConfig
 from connectors.platform.models import (
-    ACCESS_TYPES,
-    AUTH_TYPES,
-    BACKENDS,
     Provider,
     Service,
     Trainer,
     TrainerLink,
 )
 from connectors.platform.parsing import check_direction, domain_of, normalise_email
-from connectors.secrets import parse_secret_ref
 from sync_rules.errors import ConfigurationError
 
 
@@ -59,72 +54,27 @@ def get_service(session: Session, name: str) -> Service:
     return service
 
 
-@dataclass(frozen=True)
-class ServiceSpec:
-    """What an administrator gives to add a master account."""
-
-    provider: str
-    name: str
-    endpoint: str
-    username: str
-    secret_ref: str
-    access_type: str = "delegate"
-    auth_type: str = "basic"
-    backend: str = "ews"
-    tenant_id: str | None = None
-    client_id: str | None = None
-    authority_host: str | None = None
-    server_version: str | None = None
-    verify_tls: bool = True
-    ca_bundle: str | None = None
-    max_connections: int = 8
+def check_new_service(session: Session, provider: str, config: ServiceConfig) -> Provider:
+    """Check that a service can be added to `provider` (its settings are checked by the model
+    itself); return the provider. Nothing is written."""
+    found = get_provider(session, provider)
+    if session.scalar(select(Service).where(Service.name == config.name)) is not None:
+        raise ConfigurationError(f"Service {config.name!r} already exists.", "Choose another name.")
+    return found
 
 
-def _choice(value: str, allowed: tuple[str, ...], what: str) -> str:
-    if value not in allowed:
-        raise ConfigurationError(f"Unknown {what} {value!r}.", f"Use one of: {', '.join(allowed)}.")
-    return value
-
-
-def check_service_spec(session: Session, spec: ServiceSpec) -> Provider:
-    """Validate a service before anything is written; return its provider."""
-    provider = get_provider(session, spec.provider)
-    if session.scalar(select(Service).where(Service.name == spec.name)) is not None:
-        raise ConfigurationError(f"Service {spec.name!r} already exists.", "Choose another name.")
-    _choice(spec.access_type, ACCESS_TYPES, "access type")
-    _choice(spec.auth_type, AUTH_TYPES, "auth type")
-    _choice(spec.backend, BACKENDS, "backend")
-    url = urlparse(spec.endpoint)
-    if url.scheme not in ("http", "https") or not url.netloc:
-        raise ConfigurationError(
-            f"Endpoint {spec.endpoint!r} is not an http(s) URL.",
-            "Give the EWS URL, e.g. https://mail.example.com/EWS/Exchange.asmx.",
-        )
-    parse_secret_ref(spec.secret_ref)
-    if spec.backend == "graph" and spec.auth_type != "oauth2":
-        raise ConfigurationError(
-            "A Microsoft Graph service signs in as an application (OAuth2 client credentials).",
-            "Pass --auth oauth2 with --tenant, --client-id and --secret.",
-        )
-    if spec.auth_type == "oauth2" and not (spec.tenant_id and spec.client_id):
-        raise ConfigurationError(
-            "OAuth2 needs a tenant id and a client id.", "Pass --tenant and --client-id."
-        )
-    if not 1 <= spec.max_connections <= 27:
-        raise ConfigurationError(
-            f"max connections {spec.max_connections} is outside 1–27.",
-            "Exchange allows 27 concurrent requests per account; choose 8 unless told otherwise.",
-        )
-    return provider
-
-
-def add_service(session: Session, spec: ServiceSpec) -> Service:
-    provider = check_service_spec(session, spec)
-    fields = {k: v for k, v in vars(spec).items() if k != "provider"}
-    service = Service(provider_id=provider.id, **fields)
+def add_service(session: Session, provider: str, config: ServiceConfig) -> Service:
+    """Save a new service of `provider` (its secret reference only, never a secret)."""
+    owner = check_new_service(session, provider, config)
+    service = Service(provider_id=owner.id, **config.stored_fields())
     session.add(service)
     session.flush()
     return service
+
+
+def service_config(service: Service) -> ServiceConfig:
+    """The model of a stored service (a secret reference, never the secret)."""
+    return ServiceConfig(**{name: getattr(service, name) for name in STORED_FIELDS})
 
 
 def list_services(session: Session) -> list[Service]:
@@ -172,7 +122,7 @@ def add_trainer(session: Session, provider: Provider, name: str, email: str) -> 
 
 def check_same_domain(service: Service, mailbox: str) -> None:
     """The seed's rule: a trainer's mailbox is in the master account's domain."""
-    master_domain = service.domain
+    master_domain = service_config(service).master_domain
     if master_domain and domain_of(mailbox) != master_domain:
         raise ConfigurationError(
             f"Mailbox {mailbox!r} is in domain {domain_of(mailbox)!r}, but the master account "

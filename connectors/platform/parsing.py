@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from connectors.platform.models import DIRECTIONS
 from sync_rules.errors import ConfigurationError
+from sync_rules.frames import DIRECTIONS
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 

@@ -163,10 +163,20 @@ def apply_mirror_changes(
 
 
 def start_run(
-    session: Session, provider_id: int, trainer_id: int | None, flow_run_id: str | None
+    session: Session,
+    provider_id: int,
+    trainer_id: int | None,
+    flow_run_id: str | None,
+    started_at: datetime | None = None,
 ) -> SyncRun:
+    """A history row for a run (of a provider, or of one of its trainers) that began at
+    `started_at` (now, when not given)."""
     run = SyncRun(
-        provider_id=provider_id, trainer_id=trainer_id, flow_run_id=flow_run_id, status="running"
+        provider_id=provider_id,
+        trainer_id=trainer_id,
+        flow_run_id=flow_run_id,
+        status="running",
+        started_at=started_at or utcnow(),
     )
     session.add(run)
     session.flush()

@@ -5,8 +5,7 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from connectors.platform import db
-from connectors.secrets import resolve_secret
-from tasks.secrets import install_prefect_secret_resolver
+from tasks.resources import Resources
 from tests.cli.conftest import Invoke, as_json
 
 
@@ -38,8 +37,10 @@ def test_secret_stdin_stores_a_block_and_never_the_secret(
         dump = " ".join(str(row) for row in connection.execute(text("SELECT * FROM services")))
     assert "s3cret-Pa55" not in dump
 
-    install_prefect_secret_resolver()
-    assert resolve_secret(service["secret_ref"]) == "s3cret-Pa55"
+    # Any process of the product resolves it, with nothing installed beforehand.
+    resources = Resources.from_environment(environ={})
+    block = service["secret_ref"].removeprefix("prefect-secret:")
+    assert resources.secrets["prefect-secret"](block) == "s3cret-Pa55"
 
 
 def test_secret_needs_exactly_one_source(cli: Invoke) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from connectors.secrets import parse_secret_ref, resolve_secret
+from connectors.secrets import environment_resolver, parse_secret_ref, resolve_secret
 from sync_rules.errors import ConfigurationError
 
 
@@ -19,7 +21,9 @@ def test_malformed_references_are_refused_with_the_accepted_forms(ref: str) -> N
 
 def test_env_reference_resolves_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EXCHANGE_PW", "pw-value")
-    assert resolve_secret("env:EXCHANGE_PW") == "pw-value"
+    assert resolve_secret("env:EXCHANGE_PW", {"env": environment_resolver(os.environ)}) == (
+        "pw-value"
+    )
 
 
 def test_missing_environment_variable_names_the_variable_not_a_value(
@@ -27,4 +31,9 @@ def test_missing_environment_variable_names_the_variable_not_a_value(
 ) -> None:
     monkeypatch.delenv("EXCHANGE_PW", raising=False)
     with pytest.raises(ConfigurationError, match="EXCHANGE_PW is not set"):
-        resolve_secret("env:EXCHANGE_PW")
+        resolve_secret("env:EXCHANGE_PW", {"env": environment_resolver(os.environ)})
+
+
+def test_a_scheme_without_resolver_is_refused_with_advice() -> None:
+    with pytest.raises(ConfigurationError, match="not available here"):
+        resolve_secret("prefect-secret:acme", {"env": environment_resolver({})})

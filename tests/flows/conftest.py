@@ -26,7 +26,7 @@ from connectors.platform.models import (
 )
 from emulators.ews import run_ews_emulator
 from emulators.graph import run_graph_emulator
-from tasks.runtime import close_connectors
+from tasks.resources import Recorder, Resources, using
 from tests.flows.exchange_sides import DOMAIN, MASTER_PW, SECRET_ENV, EwsSide, GraphSide
 
 
@@ -54,6 +54,8 @@ class World:
     url: str
     side: Any  # EwsSide | GraphSide
     service: str
+    resources: Resources
+    recorder: Recorder
     provider_id: int = 0
     trainers: dict[str, int] = field(default_factory=dict)
     _events: int = 0
@@ -111,6 +113,10 @@ class World:
             s.flush()
             return [x.id for x in ev.sessions]
 
+    def records(self, provider: str = "Acme") -> list[dict[str, Any]]:
+        """The per-trainer results of the provider's last run in this test."""
+        return self.recorder.records[provider]
+
     def items(self, email: str) -> list[dict[str, Any]]:
         """The trainer's calendar items (deleted ones excluded), oldest start first."""
         return sorted(self.side.items(email), key=lambda i: (i["start"], i["subject"]))
@@ -127,18 +133,22 @@ class World:
 
 
 def _world(side: Any, tmp_path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:  # type: ignore[no-untyped-def]
+    """The flows of the test run on this world's store: its resources are bound explicitly, as
+    an in-process caller (the CLI) binds them; nothing is read from TRAINER_SYNC_DATABASE_URL."""
     url = f"sqlite:///{tmp_path / 'platform.db'}"
     db.upgrade(url)
-    monkeypatch.setenv("TRAINER_SYNC_DATABASE_URL", url)
+    monkeypatch.delenv("TRAINER_SYNC_DATABASE_URL", raising=False)
     monkeypatch.setenv(SECRET_ENV, MASTER_PW)
     side.reset()
-    spec = side.service_spec()
+    config = side.service_config()
     with db.transaction(url) as s:
         provider = configuration.add_provider(s, "Acme", True)
-        configuration.add_service(s, spec)
+        configuration.add_service(s, "Acme", config)
         provider_id = provider.id
-    yield World(url=url, side=side, service=spec.name, provider_id=provider_id)
-    close_connectors()
+    recorder = Recorder()
+    resources = Resources.from_environment(database_url_override=url, observer=recorder)
+    with resources, using(resources):
+        yield World(url, side, config.name, resources, recorder, provider_id=provider_id)
     db.get_engine(url).dispose()
 
 

@@ -18,7 +18,7 @@ from exchangelib import DELEGATE, Account, Build, Configuration, Credentials, Fa
 from exchangelib import CalendarItem as OutlookItem
 from exchangelib.recurrence import DailyPattern, Recurrence
 
-from connectors.platform.configuration import ServiceSpec
+from connectors.exchange.config import ServiceConfig
 from emulators.ews import EwsEmulator
 from emulators.graph import GraphEmulator
 
@@ -69,13 +69,12 @@ class EwsSide(_Side):
         self.control.reset()
         self.control.add_account(MASTER, MASTER_PW)
 
-    def service_spec(self) -> ServiceSpec:
-        return ServiceSpec(
-            "Acme",
-            "acme-ews",
-            self.emulator.url,
-            MASTER,
-            f"env:{SECRET_ENV}",
+    def service_config(self) -> ServiceConfig:
+        return ServiceConfig(
+            name="acme-ews",
+            endpoint=self.emulator.url,
+            username=MASTER,
+            secret_ref=f"env:{SECRET_ENV}",
             server_version="15.2",
         )
 
@@ -168,13 +167,12 @@ class GraphSide(_Side):
         # RBAC for Applications: the app may open exactly the mailboxes in its scope.
         self.control.add_app(TENANT, APP, MASTER_PW, mailboxes=list(self.scope))
 
-    def service_spec(self) -> ServiceSpec:
-        return ServiceSpec(
-            "Acme",
-            "acme-online",
-            self.emulator.url,
-            MASTER,
-            f"env:{SECRET_ENV}",
+    def service_config(self) -> ServiceConfig:
+        return ServiceConfig(
+            name="acme-online",
+            endpoint=self.emulator.url,
+            username=MASTER,
+            secret_ref=f"env:{SECRET_ENV}",
             backend="graph",
             auth_type="oauth2",
             access_type="impersonation",

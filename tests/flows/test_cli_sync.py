@@ -78,9 +78,6 @@ def test_service_verify_records_the_result(ews_world: World, monkeypatch) -> Non
     world = ews_world
     assert run(world, "service", "verify", "acme-ews").exit_code == 0
     monkeypatch.setenv(SECRET_ENV, "wrong")
-    from tasks.runtime import close_connectors
-
-    close_connectors()
     result = run(world, "service", "verify", "acme-ews")
     assert result.exit_code == 1
     assert "password" in result.stderr.lower() or "credentials" in result.stderr.lower()

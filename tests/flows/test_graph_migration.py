@@ -35,7 +35,7 @@ def test_items_made_through_ews_are_recognised_through_graph(graph_world: World)
         s.execute(update(TrainerCursor).values(exchange_sync_state="H4sIAAAAAAAEAO29B2AcSZ-ews"))
     state = sync_provider(provider="Acme", return_state=True)
     assert state.is_completed(), state.message
-    (record,) = state.result()
+    (record,) = world.records()
     assert record["exchange_created"] == 0 and record["exchange_deleted"] == 0
     items = world.items(ann)
     assert [i["subject"] for i in items] == ["First Aid — Leeds Centre"] * 2

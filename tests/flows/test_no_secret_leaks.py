@@ -24,9 +24,7 @@ def test_no_secret_in_logs_history_or_run_data(
     caplog.set_level(logging.DEBUG)
     assert sync_provider(provider="Acme", return_state=True).is_completed()
     monkeypatch.setenv(SECRET_ENV, "Wr0ng-S3cret-Value")
-    from tasks.runtime import close_connectors
-
-    close_connectors()
+    world.resources.close()  # connect again, with the new secret
     with db.transaction(world.url) as s:  # make the run verify the service again
         s.execute(update(Service).values(last_verification_ok=False))
     failed = sync_provider(provider="Acme", return_state=True)

@@ -18,7 +18,7 @@ def test_a_trainer_without_rights_fails_alone_and_the_run_ends_failed(world: Wor
     state = sync_provider(provider="Acme", return_state=True)
     assert state.is_failed()
     assert "2 of 3 trainers failed" in state.message
-    records = {r["trainer"]: r for r in state.result(raise_on_failure=False)}
+    records = {r["trainer"]: r for r in world.records()}
     assert records[ann]["status"] == "synced" and records[ann]["exchange_created"] == 1
     advice = {"ews": "Delegate Access", "graph": "RBAC for Applications"}[world.side.name]
     assert advice in records[ned]["error"]
@@ -33,7 +33,8 @@ def test_a_reviewer_may_sync_in_but_not_out(ews_world: World) -> None:
     world.event("First Aid", [tomorrow(9)], [rex])
     world.add_appointment(rin, "Dentist", tomorrow(14), tomorrow(15))
     state = sync_provider(provider="Acme", return_state=True)
-    records = {r["trainer"]: r for r in state.result(raise_on_failure=False)}
+    assert state.is_failed()
+    records = {r["trainer"]: r for r in world.records()}
     assert "Editor" in records[rex]["error"] and "Delegate Access" in records[rex]["error"]
     assert "master@acme.test" in records[rex]["error"]
     assert records[rin]["status"] == "synced" and records[rin]["platform_created"] == 1
@@ -47,7 +48,7 @@ def test_dry_run_writes_nothing_anywhere(world: World) -> None:
     world.add_appointment(ben, "Dentist", tomorrow(14), tomorrow(15))
     state = sync_provider(provider="Acme", dry_run=True, return_state=True)
     assert state.is_completed(), state.message
-    records = {r["trainer"]: r for r in state.result()}
+    records = {r["trainer"]: r for r in world.records()}
     assert records[ann]["exchange_created"] == 1 and records[ben]["platform_created"] == 1
     assert world.items(ann) == []
     with db.transaction(world.url) as s:
@@ -63,8 +64,8 @@ def test_mass_delete_guard_holds_when_the_platform_is_wiped(world: World) -> Non
     assert len(world.items(ann)) == 12
     with db.transaction(world.url) as s:
         s.execute(delete(EventSession))
-    state = sync_provider(provider="Acme", return_state=True)
-    (record,) = state.result(raise_on_failure=False)
+    sync_provider(provider="Acme", return_state=True)
+    (record,) = world.records()
     assert record["exchange_held"] == 12 and record["exchange_deleted"] == 0
     assert len(world.items(ann)) == 12
     state = sync_provider(provider="Acme", allow_mass_delete=True, return_state=True)
@@ -106,6 +107,7 @@ def test_sync_all_skips_providers_whose_engine_is_off(world: World) -> None:
 
 
 def test_a_provider_without_linked_trainers_completes_quietly(ews_world: World) -> None:
+    world = ews_world
     state = sync_provider(provider="Acme", return_state=True)
     assert state.is_completed(), state.message
-    assert state.result() == []
+    assert world.records() == []

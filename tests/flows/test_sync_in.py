@@ -90,7 +90,8 @@ def test_planning_in_slices_of_trainers_gives_the_same_result(
     for who in (ben, cat):
         world.add_appointment(who, "Own thing", tomorrow(18), tomorrow(19))
     state = sync_provider(provider="Acme", return_state=True)
-    records = {r["trainer"]: r for r in state.result()}
+    assert state.is_completed(), state.message
+    records = {r["trainer"]: r for r in world.records()}
     assert [records[t]["exchange_created"] for t in (ann, ben, cat)] == [1, 0, 1]
     assert [records[t]["platform_created"] for t in (ann, ben, cat)] == [0, 1, 1]
     assert sync_provider(provider="Acme", return_state=True).message.count("+0 ~0 -0") == 2

@@ -7,7 +7,7 @@ import pandas as pd
 from sync_rules.frames import PLAN_COLUMNS
 from tasks.context import TrainerInfo
 from tasks.exchange import TrainerOutcome
-from tasks.history import _counts, totals, trainer_record, with_outcomes
+from tasks.history import counts_by_trainer, totals, trainer_record, with_outcomes
 
 
 def _trainer(tid: int) -> TrainerInfo:
@@ -60,7 +60,7 @@ def test_each_row_gets_its_outcome_and_counts_follow() -> None:
     ]
     changes = with_outcomes(PLAN, outcomes)
     assert list(changes["outcome"]) == ["applied", "failed", "applied", "held", "failed"]
-    counts = _counts(changes)
+    counts = counts_by_trainer(changes)
     records = [trainer_record(o, counts) for o in outcomes]
     assert (records[0]["exchange_created"], records[0]["exchange_updated"]) == (1, 0)
     assert records[0]["platform_created"] == 1
@@ -70,7 +70,8 @@ def test_each_row_gets_its_outcome_and_counts_follow() -> None:
 
 
 def test_a_dry_run_reports_planned_rows_as_would_be_counts() -> None:
-    outcomes = [TrainerOutcome(_trainer(t), "dry-run") for t in (1, 2, 3)]
+    outcomes = [TrainerOutcome(_trainer(t), "planned") for t in (1, 2, 3)]
     changes = with_outcomes(PLAN, outcomes)
     assert list(changes["outcome"]) == ["planned", "planned", "planned", "held", "planned"]
-    assert totals([trainer_record(o, _counts(changes)) for o in outcomes])["exchange_created"] == 2
+    records = [trainer_record(o, counts_by_trainer(changes)) for o in outcomes]
+    assert totals(records)["exchange_created"] == 2

@@ -1,23 +1,21 @@
-"""Preparing this process to run flows and connectors from the CLI."""
+"""The resources a CLI command runs flows and connectors with."""
 
 from __future__ import annotations
 
 import os
 
+from tasks.resources import Resources, RunObserver
 from trainer_sync.cli.context import db_url, store
 
 
-def prepare_engine() -> str:
-    """Point tasks at the CLI's database and make `prefect-secret:` references resolvable.
+def cli_resources(observer: RunObserver | None = None) -> Resources:
+    """This process's resources, on the store of `--database-url` (or the environment).
 
-    Returns the database URL. Fails with a clear message when the schema is missing.
+    Fails with a clear message when the store has no schema yet.
     """
     url = db_url()
     with store():
         pass  # checks the schema exists
-    os.environ["TRAINER_SYNC_DATABASE_URL"] = url
+    # Prefect's anonymous usage report has no place in an administrator's command.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from tasks.secrets import install_prefect_secret_resolver
-
-    install_prefect_secret_resolver()
-    return url
+    return Resources.from_environment(database_url_override=url, observer=observer)

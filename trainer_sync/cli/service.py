@@ -5,13 +5,21 @@ from __future__ import annotations
 import sys
 
 import typer
+from sqlalchemy.orm import Session
 
+from connectors.exchange.base import VerificationResult
+from connectors.exchange.config import (
+    DEFAULT_MAX_CONNECTIONS,
+    MAX_CONNECTIONS_LIMIT,
+    ServiceConfig,
+)
 from connectors.platform import configuration
-from connectors.platform.configuration import ServiceSpec
-from sync_rules.errors import ConfigurationError
+from connectors.platform.models import Service
+from connectors.secrets import prefect_secret_for
+from sync_rules.errors import ConfigurationError, TrainerSyncError
 from trainer_sync.cli.context import store
 from trainer_sync.cli.output import console, print_error, print_json, print_table
-from trainer_sync.cli.runtime import prepare_engine
+from trainer_sync.cli.runtime import cli_resources
 
 app = typer.Typer(help="Master accounts: Exchange services.", no_args_is_help=True)
 
@@ -55,7 +63,10 @@ def add(
     authority_host: str | None = typer.Option(None, help="OAuth2 authority host."),
     server_version: str | None = typer.Option(None, help="Pin the server version, e.g. 15.2."),
     ca_bundle: str | None = typer.Option(None, help="CA bundle to verify the server with."),
-    max_connections: int = typer.Option(8, help="Concurrent requests to this service (≤ 27)."),
+    max_connections: int = typer.Option(
+        DEFAULT_MAX_CONNECTIONS,
+        help=f"Concurrent requests to this service (≤ {MAX_CONNECTIONS_LIMIT}).",
+    ),
     verify: bool = typer.Option(
         True, "--verify/--no-verify", help="Sign in to the service before saving it."
     ),
@@ -67,12 +78,12 @@ def add(
             "Use --secret env:VARIABLE, or --secret-stdin to type the secret "
             "into a Prefect Secret block.",
         )
-    spec = ServiceSpec(
-        provider=provider,
+    typed = prefect_secret_for(name) if secret_stdin else None
+    config = ServiceConfig(
         name=name,
         endpoint=endpoint,
         username=username,
-        secret_ref=secret or "prefect-secret:pending",
+        secret_ref=secret if typed is None else str(typed),
         backend=backend,
         access_type=access,
         auth_type=auth,
@@ -84,62 +95,58 @@ def add(
         max_connections=max_connections,
     )
     with store() as session:
-        configuration.check_service_spec(session, spec)
-        _check_connectable(spec)
-        if secret_stdin:
-            from tasks.secrets import secret_block_name, store_secret
+        configuration.check_new_service(session, provider, config)
+    if typed is not None:
+        from tasks.secrets import store_secret
 
-            value = sys.stdin.readline().rstrip("\r\n")
-            spec = ServiceSpec(
-                **{**vars(spec), "secret_ref": store_secret(secret_block_name(name), value)}
-            )
-        service = configuration.add_service(session, spec)
-        if verify:
-            result = _verify(session, service)
-            if not result.ok:
-                if secret_stdin:  # nothing of a refused service is kept, its secret included
-                    from tasks.secrets import delete_secret, secret_block_name
+        store_secret(typed, sys.stdin.readline().rstrip("\r\n"))
+    # Sign in before anything is saved, outside any transaction: the store is not held
+    # while Exchange answers.
+    result = _verify(config) if verify else None
+    if result is not None and not result.ok:
+        if typed is not None:  # nothing of a refused service is kept, its secret included
+            from tasks.secrets import delete_secret
 
-                    delete_secret(secret_block_name(name))
-                raise ConfigurationError(
-                    f"Service {name!r} failed verification, so it was not saved: {result.message}",
-                    result.hint or "Correct the settings and add it again, or use --no-verify.",
-                )
+            delete_secret(typed)
+        raise ConfigurationError(
+            f"Service {name!r} failed verification, so it was not saved: {result.message}",
+            result.hint or "Correct the settings and add it again, or use --no-verify.",
+        )
+    with store() as session:
+        service = configuration.add_service(session, provider, config)
+        if result is not None:
+            _record(session, service, result)
     state = "verified" if verify else "not verified (--no-verify)"
     console.print(
-        f"Added service {service.name!r} for {provider!r} ({service.username}, "
-        f"{service.access_type}, secret {service.secret_ref}): {state}."
+        f"Added service {config.name!r} for {provider!r} ({config.username}, "
+        f"{config.access_type}, secret {config.secret_ref}): {state}."
     )
 
 
-def _check_connectable(spec: ServiceSpec) -> None:
-    """Refuse, before saving, settings the connector would refuse at sync time (e.g. OAuth2
-    without impersonation, a Graph endpoint that is not a v1.0 URL), also with --no-verify."""
-    from connectors.platform.models import Service
-    from tasks.runtime import service_config
+def _verify(config: ServiceConfig) -> VerificationResult:
+    """Sign in to the service now (failures are returned, never raised)."""
+    with cli_resources() as resources:
+        try:
+            return resources.connector(config).verify_service()
+        except TrainerSyncError as exc:  # e.g. its secret cannot be resolved
+            return VerificationResult(False, config.name, exc.message, exc.hint)
 
-    fields = {k: v for k, v in vars(spec).items() if k != "provider"}
-    service_config(Service(**fields))
 
-
-def _verify(session, service):  # type: ignore[no-untyped-def]
-    """Sign in to the service now and record the outcome on it."""
-    prepare_engine()
+def _record(session: Session, service: Service, result: VerificationResult) -> None:
     from connectors.platform.models import utcnow
-    from tasks.runtime import connector_for, service_config
 
-    result = connector_for(service_config(service)).verify_service()
     message = result.message + (f" {result.hint}" if result.hint and not result.ok else "")
     configuration.record_verification(session, service, result.ok, message, utcnow())
-    return result
 
 
 @app.command("verify")
 def verify_command(name: str = typer.Argument(..., help="Service name.")) -> None:
     """Sign in to a service again and record the result and the time."""
     with store() as session:
-        service = configuration.get_service(session, name)
-        result = _verify(session, service)
+        config = configuration.service_config(configuration.get_service(session, name))
+    result = _verify(config)
+    with store() as session:
+        _record(session, configuration.get_service(session, name), result)
     if not result.ok:
         print_error(ConfigurationError(f"Service {name!r}: {result.message}", result.hint))
         raise typer.Exit(1)

@@ -5,17 +5,31 @@ from __future__ import annotations
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
+from connectors.exchange.config import ServiceConfig
 from connectors.platform import configuration
+from connectors.platform.models import Trainer
 from connectors.platform.state import change_history, last_results, save_access
-from sync_rules.errors import ConfigurationError
+from sync_rules.errors import ConfigurationError, TrainerSyncError
+from tasks.resources import Recorder, Resources, using
 from trainer_sync.cli.context import store
 from trainer_sync.cli.output import console, print_json, print_table
-from trainer_sync.cli.runtime import prepare_engine
+from trainer_sync.cli.runtime import cli_resources
+
+if TYPE_CHECKING:
+    from prefect.states import State
 
 RESULT_COLUMNS = [
     "trainer",
@@ -35,33 +49,31 @@ RESULT_COLUMNS = [
 PROGRESS_FROM_TRAINERS = 50
 
 
+class _Watcher(Recorder):
+    """Keeps each provider's per-trainer results and, for big runs on a terminal, draws a
+    progress bar (small runs finish before it would draw)."""
+
+    def __init__(self, bar: Progress | None) -> None:
+        super().__init__()
+        self._bar = bar
+        self._stages: dict[str, TaskID] = {}
+
+    def progress(self, stage: str, done: int, total: int) -> None:
+        if self._bar is None:
+            return
+        if stage not in self._stages:
+            self._stages[stage] = self._bar.add_task(f"{stage} trainers", total=total)
+        self._bar.advance(self._stages[stage], done)
+
+
 @contextmanager
-def _progress_bar(enabled: bool) -> Iterator[None]:
-    if not enabled:
-        yield
+def _watcher(show_progress: bool) -> Iterator[_Watcher]:
+    if not show_progress:
+        yield _Watcher(None)
         return
-    from tasks import progress as run_progress
-
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        tasks: dict[str, Any] = {}
-
-        def update(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(f"{stage} trainers", total=total)
-            bar.advance(tasks[stage], done)
-
-        stop = run_progress.listen(update)
-        try:
-            yield
-        finally:
-            stop()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, TimeElapsedColumn(), console=console, transient=True) as bar:
+        yield _Watcher(bar)
 
 
 def _providers_of(trainers: list[str]) -> str:
@@ -84,29 +96,27 @@ def sync(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Run the sync now, in this process, and print what changed where."""
-    prepare_engine()
-    from flows.sync import sync_provider
-    from tasks.providers import enabled_providers
-
     if trainer and not provider:
         provider = _providers_of(trainer)
-    if provider:
-        with store() as session:
-            configuration.get_provider(session, provider)
-        names = [provider]
-    else:
-        names = enabled_providers()
-        if not names:
-            console.print("No provider has the sync engine enabled; nothing to do.")
-            return
     with store() as session:
+        if provider:
+            configuration.get_provider(session, provider)
+            names = [provider]
+        else:
+            names = [p.name for p in configuration.list_providers(session) if p.sync_engine_enabled]
         linked = sum(
             len(configuration.list_trainers(session, configuration.get_provider(session, n)))
             for n in names
         )
+    if not names:
+        console.print("No provider has the sync engine enabled; nothing to do.")
+        return
+    big = not as_json and console.is_terminal and linked >= PROGRESS_FROM_TRAINERS
     results: list[dict[str, Any]] = []
     failed = False
-    with _progress_bar(not as_json and console.is_terminal and linked >= PROGRESS_FROM_TRAINERS):
+    with _watcher(big) as watcher, cli_resources(watcher) as resources, using(resources):
+        from flows.sync import sync_provider
+
         for name in names:
             state = sync_provider(
                 provider=name,
@@ -115,10 +125,10 @@ def sync(
                 allow_mass_delete=allow_mass_delete,
                 return_state=True,
             )
-            records = state.result(raise_on_failure=False)
-            if not isinstance(records, list):  # the run itself failed before any trainer
+            records = watcher.records.get(name)
+            if records is None:  # the run itself failed before any trainer
                 raise ConfigurationError(
-                    f"The sync of {name} failed: {state.message}", _hint(records)
+                    f"The sync of {name} failed: {state.message}", _hint(state)
                 )
             results += [{"provider": name, **r} for r in records]
             failed = failed or not state.is_completed()
@@ -133,9 +143,14 @@ def sync(
         raise typer.Exit(1)
 
 
-def _hint(result: object) -> str:
-    hint = getattr(result, "hint", None)
-    return hint or "See the Prefect run's logs for details."
+def _hint(state: State) -> str:
+    error = state.result(raise_on_failure=False) if state.is_failed() else None
+    hint = getattr(error, "hint", None)
+    if hint:
+        return str(hint)
+    if state.is_cancelled():
+        return "Nothing was written; run it again once the other run has finished."
+    return "See the Prefect run's logs for details."
 
 
 def status(
@@ -191,45 +206,78 @@ def history(
     )
 
 
+@dataclass(frozen=True)
+class _AccessCheck:
+    """One trainer's permission check: its mailbox, direction and service."""
+
+    trainer: str
+    trainer_id: int
+    mailbox: str
+    direction: str
+    service: str
+    config: ServiceConfig | None
+    refused: str = ""  # why the stored service cannot be used, when it cannot
+
+    @classmethod
+    def of(cls, trainer: Trainer) -> _AccessCheck:
+        link = trainer.link
+        assert link is not None
+        config, refused = None, ""
+        try:
+            config = configuration.service_config(link.service)
+        except TrainerSyncError as exc:  # a stored service the connector refuses
+            refused = str(exc)
+        return cls(
+            trainer.email,
+            trainer.id,
+            link.mailbox,
+            link.direction,
+            link.service.name,
+            config,
+            refused,
+        )
+
+    @property
+    def max_connections(self) -> int:
+        return self.config.max_connections if self.config else 1
+
+    def run(self, resources: Resources) -> dict[str, Any]:
+        ok, problem = False, self.refused
+        if self.config is not None:
+            try:
+                result = resources.connector(self.config).check_access(self.mailbox, self.direction)
+                ok, problem = result.ok, " ".join(p.message for p in result.problems)
+            except TrainerSyncError as exc:  # e.g. the service's secret is missing
+                problem = str(exc)
+        return {
+            "trainer": self.trainer,
+            "mailbox": self.mailbox,
+            "service": self.service,
+            "direction": self.direction,
+            "ok": ok,
+            "problem": problem,
+        }
+
+
 def validate(
     provider: str | None = typer.Option(None, help="Only this provider's trainers."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Check the master account's rights on every linked trainer's calendar."""
-    prepare_engine()
     from connectors.platform.models import utcnow
-    from tasks.runtime import connector_for, service_config
 
     with store() as session:
         scope = configuration.get_provider(session, provider) if provider else None
-        trainers = [t for t in configuration.list_trainers(session, scope) if t.link]
-        checks = [(t, t.link, service_config(t.link.service)) for t in trainers if t.link]
-
-    def check(entry: tuple[Any, Any, Any]) -> dict[str, Any]:
-        trainer, link, config = entry
-        try:
-            result = connector_for(config).check_access(link.mailbox, link.direction)
-            ok, problem = result.ok, " ".join(p.message for p in result.problems)
-        except ConfigurationError as exc:  # e.g. the service's secret is missing
-            ok, problem = False, str(exc)
-        return {
-            "trainer": trainer.email,
-            "mailbox": link.mailbox,
-            "service": config.name,
-            "direction": link.direction,
-            "ok": ok,
-            "problem": problem,
-        }
-
-    # Checks are independent: run them side by side, within what a service allows.
-    workers = max([c[2].max_connections for c in checks], default=1)
-    with ThreadPoolExecutor(workers, thread_name_prefix="validate") as pool:
-        rows = list(pool.map(check, checks))
+        checks = [_AccessCheck.of(t) for t in configuration.list_trainers(session, scope) if t.link]
+    with cli_resources() as resources:
+        # Checks are independent: run them side by side, within what a service allows.
+        workers = max((c.max_connections for c in checks), default=1)
+        with ThreadPoolExecutor(workers, thread_name_prefix="validate") as pool:
+            rows = list(pool.map(lambda c: c.run(resources), checks))
     with store() as session:
-        for trainer, row in zip([c[0] for c in checks], rows, strict=True):
-            save_access(
-                session, trainer.id, row["direction"], row["ok"], row["problem"] or None, utcnow()
-            )
+        for check, row in zip(checks, rows, strict=True):
+            problem = row["problem"] or None
+            save_access(session, check.trainer_id, check.direction, row["ok"], problem, utcnow())
     if as_json:
         print_json(rows)
     else:

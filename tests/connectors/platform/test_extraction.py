@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import event
 
+from connectors.exchange.config import ServiceConfig
 from connectors.platform import configuration, db
 from connectors.platform.calendar import add_unavailability, extract_entries, live_entries
-from connectors.platform.configuration import ServiceSpec
 from connectors.platform.models import (
     Course,
     EventSession,
@@ -31,12 +31,12 @@ def world(db_url: str) -> dict:
         other = configuration.add_provider(s, "Other", True)
         svc = configuration.add_service(
             s,
-            ServiceSpec(
-                "Acme",
-                "acme",
-                "https://mail.acme.test/EWS/Exchange.asmx",
-                "master@acme.test",
-                "env:X",
+            "Acme",
+            ServiceConfig(
+                name="acme",
+                endpoint="https://mail.acme.test/EWS/Exchange.asmx",
+                username="master@acme.test",
+                secret_ref="env:X",
             ),
         )
         ann = configuration.add_trainer(s, acme, "Ann", "ann@acme.test")
