@@ -21,6 +21,7 @@ from prefect.runtime import flow_run
 from prefect.states import Cancelled, Completed, Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from sync_rules.errors import TrainerSyncError
 from tasks.context import load_provider
 from tasks.exchange import TrainerOutcome, extract_exchange, load_exchange, validate_service
 from tasks.history import record_history, totals
@@ -66,7 +67,11 @@ def _sync(
 ) -> State:
     log = get_run_logger()
     started = datetime.now(UTC)
-    run = load_provider(resources, provider, trainers, started, dry_run, allow_mass_delete)
+    try:
+        run = load_provider(resources, provider, trainers, started, dry_run, allow_mass_delete)
+    except TrainerSyncError as exc:  # e.g. an unknown provider or trainer: say so, and stop
+        log.error(str(exc))
+        return Failed(message=str(exc))
     holder = holder_for(flow_run.id)
     with provider_lock(resources, run.provider, run.provider_id, holder, skip=dry_run) as refusal:
         if refusal is not None:

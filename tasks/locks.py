@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 from uuid import UUID
 
 from connectors.platform.locks import (
@@ -137,9 +138,9 @@ def provider_lock(
 
 @dataclass(frozen=True)
 class UnlockResult:
-    """What `unlock_provider` did."""
+    """What `unlock_provider` did: `unlocked`, nothing (`not_locked`), or refused (`alive`)."""
 
-    unlocked: bool
+    outcome: Literal["unlocked", "not_locked", "alive"]
     message: str
 
 
@@ -150,20 +151,22 @@ def unlock_provider(resources: Resources, provider: str, provider_id: int) -> Un
     url, lease = resources.database_url, resources.lock_lease
     lock = read_provider_lock(url, provider_id)
     if lock is None:
-        return UnlockResult(False, f"{provider} is not locked: nothing to do.")
+        return UnlockResult("not_locked", f"{provider} is not locked: nothing to do.")
 
     renewed = lock.renewed_at or lock.acquired_at
     fresh = utcnow() - renewed < lease * 2 / 3
     gone = lock.expires_at <= utcnow() or lock.process_gone or run_has_ended(lock)
     if not gone and (fresh or _process_alive(lock)):
         return UnlockResult(
-            False,
+            "alive",
             f"{describe_lock(lock, provider)} That run is alive, so its lock stays: cancel it "
             "in the Prefect UI, or wait for it to finish.",
         )
     if not break_provider_lock(url, provider_id, lock.holder.run):
-        return UnlockResult(False, f"{provider} was unlocked meanwhile: nothing to do.")
-    return UnlockResult(True, f"Unlocked {provider} (its lock was held by run {lock.holder.run}).")
+        return UnlockResult("not_locked", f"{provider} was unlocked meanwhile: nothing to do.")
+    return UnlockResult(
+        "unlocked", f"Unlocked {provider} (its lock was held by run {lock.holder.run})."
+    )
 
 
 def _process_alive(lock: HeldLock) -> bool:

@@ -1,29 +1,14 @@
-"""The deployments on a real Prefect server (`prefect server start`), as the UI sees them.
-
-This module starts its own server instead of using the session's test harness: it overrides
-the `prefect_api` fixture, so the shared `ews_world` scenario (a store, the EWS emulator)
-runs its provider against this server. The override points the client at the server only for this
-module and restores the harness settings afterwards.
-"""
+"""The deployments on a real Prefect server (`prefect server start`), as the UI sees them."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from uuid import UUID
 
 import pytest
 from prefect import get_client
-from prefect._internal.concurrency.services import QueueService
 from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.client.schemas.filters import (
     ArtifactFilter,
@@ -32,45 +17,11 @@ from prefect.client.schemas.filters import (
     FlowRunFilter,
     FlowRunFilterId,
 )
-from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from deployments.serve import DEPLOYMENT_NAME, apply_to_work_pool, build_deployments
 from flows.sync import sync_provider
 from sync_rules.errors import ConfigurationError
-
-# The shared scenario (EWS side); imported here, its fixtures resolve `prefect_api` to this
-# module's server instead of the session's harness.
-from tests.flows.conftest import World, ews_side, ews_world, tomorrow  # noqa: F401
-
-STARTUP_TIMEOUT = 90
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_healthy(api: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"prefect server exited with {server.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{api}/health", timeout=2):
-                return
-        except OSError:
-            time.sleep(0.5)
-    pytest.fail(f"prefect server not healthy after {STARTUP_TIMEOUT}s:\n{log.read_text()}")
-
-
-def _drain_prefect_workers() -> None:
-    """Send queued logs and events to the server they belong to before switching servers.
-
-    Prefect's log and event workers are process-wide and bound to the API of their start;
-    draining stops them, and the next use starts them on the current API.
-    """
-    QueueService.drain_all(timeout=10, at_exit=False)
+from tests.flows.conftest import World, tomorrow
 
 
 def _task_run_names(flow_run_id: UUID, wait: float = 15) -> set[str]:
@@ -87,50 +38,9 @@ def _task_run_names(flow_run_id: UUID, wait: float = 15) -> set[str]:
             time.sleep(0.5)
 
 
-@pytest.fixture(scope="module")
-def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real `prefect server start` on a free loopback port, with its own home and database."""
-    home = tmp_path_factory.mktemp("prefect-home")
-    log = home / "server.log"
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(home),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
-        "PREFECT_UI_ENABLED": "false",  # the API is all this test needs
-    }
-    env.pop("PREFECT_API_URL", None)
-    port = _free_port()
-    prefect = Path(sys.executable).with_name("prefect")
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, stopped as a whole below
-        )
-    api = f"http://127.0.0.1:{port}/api"
-    try:
-        _wait_healthy(api, server, log)
-        _drain_prefect_workers()
-        with temporary_settings(updates={PREFECT_API_URL: api}):
-            try:
-                yield api
-            finally:
-                _drain_prefect_workers()
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
-
-
 def test_deployments_exist_and_a_provider_run_publishes_its_table(
     prefect_api: str,
-    ews_world: World,  # noqa: F811 (the imported fixture)
+    ews_world: World,
 ) -> None:
     world = ews_world
     for deployment in build_deployments(interval_minutes=20):

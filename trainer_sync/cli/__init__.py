@@ -7,6 +7,8 @@ code 2 — never a traceback.
 
 from __future__ import annotations
 
+import signal
+from types import FrameType
 from typing import Any
 
 import typer
@@ -66,6 +68,13 @@ app.command("deploy")(serve.deploy)
 app.add_typer(emulator.app, name="emulator")
 
 
+def _stop_on_sigterm(signum: int, _frame: FrameType | None) -> None:
+    # Python's default for SIGTERM ends the process on the spot: nothing it started (Prefect's
+    # temporary API server, worker threads) is stopped and no lock is released. Unwind instead.
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
     """Console-script entry point."""
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     app()

@@ -8,9 +8,11 @@ import typer
 import yaml
 
 from connectors.platform import configuration
+from sync_rules.errors import ConfigurationError
 from sync_rules.rules import load_rules
 from trainer_sync.cli.context import store
 from trainer_sync.cli.output import console, print_json, print_table
+from trainer_sync.cli.runtime import cli_resources
 
 app = typer.Typer(help="Training providers.", no_args_is_help=True)
 
@@ -53,8 +55,6 @@ def set_rules(
 ) -> None:
     """Set a provider's sync rules (merged over the defaults); checked before saving."""
     if (file is None) == (not reset):
-        from sync_rules.errors import ConfigurationError
-
         raise ConfigurationError(
             "Give exactly one of --file FILE and --reset.",
             "See `trainer-sync provider rules NAME` for the settings in force.",
@@ -81,3 +81,22 @@ def rules(name: str, as_json: bool = typer.Option(False, "--json", help="Print J
         print_json(data)
     else:
         console.print(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), highlight=False)
+
+
+@app.command("unlock")
+def unlock(name: str) -> None:
+    """Take over a provider's sync lock from a run that died (refused while that run lives).
+
+    A run renews its lock while it works, so a crashed run's lock frees itself within one
+    lease (90 s by default); this frees it now.
+    """
+    from tasks.locks import unlock_provider
+
+    with store() as session:
+        provider = configuration.get_provider(session, name)
+        provider_id, provider_name = provider.id, provider.name
+    with cli_resources() as resources:
+        result = unlock_provider(resources, provider_name, provider_id)
+    if result.outcome == "alive":
+        raise ConfigurationError(result.message, "Nothing was changed.")
+    console.print(result.message, highlight=False)
