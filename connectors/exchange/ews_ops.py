@@ -52,7 +52,7 @@ BATCH_SIZE = 100  # items per CreateItem/UpdateItem/DeleteItem/GetItem request
 SYNC_PAGE = 512  # SyncFolderItems' maximum MaxChangesReturned
 
 
-class StaleCursor(ExchangeError):
+class SyncStateRejected(ExchangeError):
     """Exchange no longer accepts a SyncFolderItems state (expired, corrupt or foreign)."""
 
 
@@ -400,7 +400,7 @@ def sync_page(account, mailbox: str, state: str | None, stats) -> SyncPage:
         isinstance(changes_elem, Exception)
         and "SyncState" in f"{type(changes_elem).__name__} {changes_elem}"
     ):
-        raise StaleCursor(f"The sync state of {mailbox} is no longer valid.")
+        raise SyncStateRejected(f"The sync state of {mailbox} is no longer valid.")
     _raise_if_error(changes_elem)
     new_state = message.findtext(f"{{{MNS}}}SyncState") or ""
     last = (message.findtext(f"{{{MNS}}}IncludesLastItemInRange") or "true").lower() == "true"
