@@ -8,7 +8,8 @@ from exchangelib import CalendarItem, EWSDate, EWSDateTime, EWSTimeZone
 from exchangelib.recurrence import DailyPattern, Recurrence
 
 from connectors.exchange import ExchangeAction, own_changes_from
-from tests.connectors.exchange.conftest import as_trainer, master_requests, utc
+from tests.connectors.conftest import utc
+from tests.connectors.exchange.conftest import as_trainer, master_requests
 
 TRAINER = "editor@contoso.test"
 AMS = EWSTimeZone("Europe/Amsterdam")

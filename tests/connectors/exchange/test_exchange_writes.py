@@ -9,7 +9,8 @@ import pytest
 
 from connectors.exchange import ExchangeAction
 from connectors.exchange.tag import TAG_PROPERTY_NAME
-from tests.connectors.exchange.conftest import as_trainer, utc
+from tests.connectors.conftest import utc
+from tests.connectors.exchange.conftest import as_trainer
 
 TRAINER = "editor@contoso.test"
 WINDOW = (utc(2026, 11, 1), utc(2027, 3, 1))

@@ -7,13 +7,8 @@ from zoneinfo import ZoneInfo
 
 from connectors.exchange import ExchangeAction
 from connectors.exchange.tag import GRAPH_TAG_PROPERTY_ID
-from tests.connectors.graph.conftest import (
-    TRAINER,
-    as_trainer,
-    graph_requests,
-    trainer_event,
-    utc,
-)
+from tests.connectors.conftest import utc
+from tests.connectors.graph.conftest import TRAINER, as_trainer, graph_requests, trainer_event
 
 BERLIN = ZoneInfo("Europe/Berlin")
 WINDOW = (utc(2026, 11, 30), utc(2027, 1, 1))
