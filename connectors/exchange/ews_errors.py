@@ -27,7 +27,7 @@ from connectors.exchange.errors import (
     TlsError,
 )
 from connectors.exchange.http_failures import connection_broke, never_sent, tls_failed
-from connectors.exchange.retry import Failure
+from connectors.exchange.retry import Failure, FailureKind
 
 
 @dataclass(frozen=True)
@@ -256,7 +256,9 @@ def _not_ews(ctx: Context, detail: str) -> EndpointNotFound:
     )
 
 
-def _response_error(exc: ews.ResponseMessageError, ctx: Context) -> tuple[str, ExchangeError]:
+def _response_error(
+    exc: ews.ResponseMessageError, ctx: Context
+) -> tuple[FailureKind, ExchangeError]:
     """(kind, error) for an EWS response code."""
     mailbox = ctx.mailbox or ctx.username
     if isinstance(exc, _TRANSIENT) or (

@@ -222,7 +222,7 @@ class GraphConnector:
         )
 
     def _read_calendar(self, mailbox: str, policy: RetryPolicy | None = None) -> dict[str, Any]:
-        calendar = self._call(
+        calendar: dict[str, Any] = self._call(
             lambda: self._request(
                 "GET",
                 self._user(mailbox) + "/calendar",
@@ -329,7 +329,7 @@ class GraphConnector:
             raise ValueError("read_window needs timezone-aware start and end")
         if end <= start:
             raise ValueError("read_window needs start < end")
-        path: str | None = self._user(mailbox) + "/calendarView"
+        url = self._user(mailbox) + "/calendarView"
         params: dict[str, str] | None = {
             "startDateTime": _iso(start),
             "endDateTime": _iso(end),
@@ -343,7 +343,7 @@ class GraphConnector:
                 partial(
                     self._request,
                     "GET",
-                    path,
+                    url,
                     mailbox=mailbox,
                     operation="calendarView",
                     params=params,
@@ -354,9 +354,10 @@ class GraphConnector:
                 if event.get("type") == "seriesMaster":
                     continue
                 rows.setdefault(event["id"], ops.row_from_event(event))
-            path, params = page.get("@odata.nextLink"), None
-            if not path:
+            next_link = page.get("@odata.nextLink")
+            if not next_link:
                 return sorted(rows.values(), key=lambda r: (r.start, r.item_id))
+            url, params = str(next_link), None
         raise ExchangeError(f"The calendar view of {mailbox} pages without end.")
 
     # -- change gate ----------------------------------------------------------------------

@@ -32,7 +32,7 @@ from connectors.exchange.errors import (
 )
 from connectors.exchange.graph_transport import GraphHttpError, TokenFailure, error_of
 from connectors.exchange.http_failures import never_sent
-from connectors.exchange.retry import Failure
+from connectors.exchange.retry import Failure, FailureKind
 
 WRITE_ROLE = "Calendars.ReadWrite"
 READ_ROLES = frozenset({"Calendars.Read", "Calendars.ReadWrite", "Calendars.ReadBasic.All"})
@@ -216,7 +216,7 @@ def classify(exc: BaseException, ctx: Context) -> Failure:
         return Failure("permanent", error)
     if isinstance(exc, TokenFailure):
         error = token_error(exc, ctx)
-        kind = "transient" if isinstance(error, ServiceUnavailable) else "permanent"
+        kind: FailureKind = "transient" if isinstance(error, ServiceUnavailable) else "permanent"
         return Failure(kind, error)
     if isinstance(exc, requests.exceptions.SSLError):
         return Failure(

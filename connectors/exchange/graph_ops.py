@@ -56,7 +56,8 @@ def tag_value(event: dict[str, Any]) -> str | None:
     """The engine's tag on an event (the named extended property), if any."""
     for prop in event.get("singleValueExtendedProperties") or []:
         if " ".join(str(prop.get("id", "")).lower().split()) == _TAG_ID:
-            return prop.get("value")
+            value = prop.get("value")
+            return None if value is None else str(value)
     return None
 
 
@@ -92,7 +93,7 @@ def graph_zone(name: str) -> str:
         from exchangelib.winzone import IANA_TO_MS_TIMEZONE_MAP
     except ImportError:  # pragma: no cover - exchangelib is a dependency of the connector
         return name
-    return IANA_TO_MS_TIMEZONE_MAP.get(name, (name,))[0]
+    return str(IANA_TO_MS_TIMEZONE_MAP.get(name, (name,))[0])
 
 
 def _dtz(value: dt.datetime, tz_name: str) -> dict[str, str]:
