@@ -182,6 +182,14 @@ class ExchangeConnector(Protocol):
         ...
 
 
+def check_window(start: dt.datetime, end: dt.datetime) -> None:
+    """Raise ValueError unless [start, end) is a window `read_window` can read."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("read_window needs timezone-aware start and end")
+    if end <= start:
+        raise ValueError("read_window needs start < end")
+
+
 def own_changes_from(
     actions: Sequence[ExchangeAction], results: Sequence[ActionResult]
 ) -> dict[str, str | None]:

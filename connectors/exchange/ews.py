@@ -35,6 +35,7 @@ from connectors.exchange.base import (
     ExchangeRow,
     RequestStats,
     VerificationResult,
+    check_window,
     is_own_change,
 )
 from connectors.exchange.config import ServiceConfig
@@ -229,10 +230,7 @@ class EwsConnector:
         Ids come first (CalendarView IdOnly, split when truncated), then full reads (GetItem,
         100 a call).
         """
-        if start.tzinfo is None or end.tzinfo is None:
-            raise ValueError("read_window needs timezone-aware start and end")
-        if end <= start:
-            raise ValueError("read_window needs start < end")
+        check_window(start, end)
         account = self._accounts.get(mailbox)
         ids = self._view_ids(account, mailbox, start, end)
         rows: dict[str, ExchangeRow] = {}

@@ -43,6 +43,7 @@ from connectors.exchange.base import (
     ExchangeRow,
     RequestStats,
     VerificationResult,
+    check_window,
     is_own_change,
 )
 from connectors.exchange.config import ServiceConfig
@@ -117,7 +118,6 @@ class GraphConnector:
         self._clock = clock
         self.stats = RequestStats()
         self.client = GraphClient(config, secret, self.stats)
-        self._roles: tuple[str, ...] | None = None
         self._opened: set[str] = set()  # mailboxes whose calendar opened (tells scope problems)
         self._lock = threading.Lock()
         self._ctx = Context(
@@ -141,7 +141,7 @@ class GraphConnector:
         )
 
     def _context(self, mailbox: str | None) -> Context:
-        return replace(self._ctx, mailbox=mailbox, roles=self._roles)
+        return replace(self._ctx, mailbox=mailbox, roles=self.client.roles)
 
     def _call(
         self, op: Callable[[], T], *, mailbox: str | None, policy: RetryPolicy | None = None
@@ -154,28 +154,6 @@ class GraphConnector:
             gate=self._gate(mailbox),
             classify=lambda exc: classify(exc, self._context(mailbox)),
             policy=policy or self.retry_policy,
-        )
-
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        mailbox: str | None,
-        operation: str,
-        params: dict[str, str] | None = None,
-        json_body: Any = None,
-        headers: dict[str, str] | None = None,
-    ) -> Any:
-        self._roles = self.client.tokens.get().roles
-        return self.client.request(
-            method,
-            path,
-            mailbox=mailbox,
-            operation=operation,
-            params=params,
-            json_body=json_body,
-            headers=headers,
         )
 
     def close(self) -> None:
@@ -206,7 +184,7 @@ class GraphConnector:
                 error=type(exc).__name__,
             )
         note = ""
-        if tenant_wide_write(self._roles):
+        if tenant_wide_write(self.client.roles):
             note = (
                 " The app holds Calendars.ReadWrite for every mailbox (admin consent in Entra "
                 "ID): an RBAC for Applications scope does not narrow that grant."
@@ -223,7 +201,7 @@ class GraphConnector:
 
     def _read_calendar(self, mailbox: str, policy: RetryPolicy | None = None) -> dict[str, Any]:
         calendar: dict[str, Any] = self._call(
-            lambda: self._request(
+            lambda: self.client.request(
                 "GET",
                 self._user(mailbox) + "/calendar",
                 mailbox=mailbox,
@@ -269,7 +247,7 @@ class GraphConnector:
             )
         if direction == "in":
             return access_result(mailbox, direction, rights=("read",))
-        if tenant_wide_write(self._roles) or self._may_write(mailbox):
+        if tenant_wide_write(self.client.roles) or self._may_write(mailbox):
             return access_result(mailbox, direction, rights=NEEDED_RIGHTS[direction])
         return access_result(
             mailbox,
@@ -304,7 +282,7 @@ class GraphConnector:
         and answered 404 (or 400 for the id) when it may."""
         try:
             self._call(
-                lambda: self._request(
+                lambda: self.client.request(
                     "DELETE",
                     f"{self._user(mailbox)}/events/{WRITE_PROBE_ID}",
                     mailbox=mailbox,
@@ -325,10 +303,7 @@ class GraphConnector:
 
         One calendarView request per `page_size` items returns fields and tag together.
         """
-        if start.tzinfo is None or end.tzinfo is None:
-            raise ValueError("read_window needs timezone-aware start and end")
-        if end <= start:
-            raise ValueError("read_window needs start < end")
+        check_window(start, end)
         url = self._user(mailbox) + "/calendarView"
         params: dict[str, str] | None = {
             "startDateTime": _iso(start),
@@ -341,7 +316,7 @@ class GraphConnector:
         for _ in range(MAX_PAGES):
             page = self._call(
                 partial(
-                    self._request,
+                    self.client.request,
                     "GET",
                     url,
                     mailbox=mailbox,
@@ -423,7 +398,7 @@ class GraphConnector:
 
     def _delta_page(self, mailbox: str, url: str, params: dict[str, str] | None) -> dict[str, Any]:
         try:
-            page: dict[str, Any] = self._request(
+            page: dict[str, Any] = self.client.request(
                 "GET",
                 url,
                 mailbox=mailbox,
@@ -514,7 +489,7 @@ class GraphConnector:
             requests.append(sub)
         answer = self._call(
             partial(
-                self._request,
+                self.client.request,
                 "POST",
                 "/$batch",
                 mailbox=mailbox,

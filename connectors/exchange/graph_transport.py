@@ -185,6 +185,8 @@ class GraphClient:
         self.stats = stats
         origin = urlsplit(config.endpoint)
         self.slots = MailboxSlots(f"{origin.netloc}|{config.tenant_id}|{config.client_id}")
+        # The application permissions of the last token sent (None: not known yet).
+        self.roles: tuple[str, ...] | None = None
 
     def url(self, path: str) -> str:
         """Absolute URL of a path relative to the endpoint (absolute URLs pass through)."""
@@ -209,6 +211,7 @@ class GraphClient:
         """
         for attempt in (1, 2):
             token = self.tokens.get()
+            self.roles = token.roles
             hdrs = {"Authorization": f"Bearer {token.value}", "Prefer": PREFER}
             hdrs.update(headers or {})
             with self.slots(mailbox):

@@ -131,18 +131,19 @@ def creates(count: int, busy: int | None = None) -> list[ExchangeAction]:
     ]
 
 
+def refuse_busy(back_off_ms: int, **rule: object) -> dict[str, object]:
+    """A refusal of the create of the item "Busy" as ErrorServerBusy with that back-off."""
+    return {
+        "operation": "CreateItem",
+        "subject_matches": "^Busy$",
+        "response_code": "ErrorServerBusy",
+        "back_off_ms": back_off_ms,
+        **rule,
+    }
+
+
 def test_a_busy_item_of_a_batch_of_250_is_resent_alone_after_the_back_off(world, make_connector):
-    world.control.faults(
-        refuse=[
-            {
-                "operation": "CreateItem",
-                "subject_matches": "^Busy$",
-                "response_code": "ErrorServerBusy",
-                "back_off_ms": 400,
-                "count": 1,
-            }
-        ]
-    )
+    world.control.faults(refuse=[refuse_busy(400, count=1)])
     virtual = VirtualTime()
     results = make_connector(policy=virtual.policy()).apply(EDITOR, creates(250, busy=120))
 
@@ -164,16 +165,7 @@ def test_a_busy_item_of_a_batch_of_250_is_resent_alone_after_the_back_off(world,
 
 
 def test_an_item_refused_as_busy_is_resent_alone_until_the_budget_is_spent(world, make_connector):
-    world.control.faults(
-        refuse=[
-            {
-                "operation": "CreateItem",
-                "subject_matches": "^Busy$",
-                "response_code": "ErrorServerBusy",
-                "back_off_ms": 200,
-            }
-        ]
-    )
+    world.control.faults(refuse=[refuse_busy(200)])
     virtual = VirtualTime()
     conn = make_connector(policy=virtual.policy(RetryPolicy(max_attempts=3, max_elapsed=1.0)))
     results = conn.apply(EDITOR, creates(3, busy=1))
