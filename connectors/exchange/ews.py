@@ -49,10 +49,10 @@ from connectors.exchange.errors import (
 from connectors.exchange.ews_errors import Context, classify, grant_instruction, item_error
 from connectors.exchange.ews_transport import AccountPool, build_protocol
 from connectors.exchange.retry import (
+    RefusedForNow,
     RetryPolicy,
-    Throttled,
     gate_for,
-    repeat_while_throttled,
+    repeat_while_refused,
     run_with_retry,
 )
 from connectors.exchange.writes import WRITE_ORDER, Outcomes, check_action, write_kind
@@ -397,9 +397,9 @@ class EwsConnector:
             pending = busy
             if busy:
                 self._gate.hold(back_off or self.retry_policy.default_busy_backoff)
-                raise Throttled
+                raise RefusedForNow
 
-        repeat_while_throttled(
+        repeat_while_refused(
             send_pending,
             gate=self._gate,
             policy=self.retry_policy,

@@ -9,7 +9,7 @@ Request budget (Graph requests; the token is fetched by msal once and cached unt
 - `read_window` of N items: ceil(N/page_size) GET calendarView (page_size 500 by default),
   fields and tag in the same answer.
 - `apply` of N actions: ceil(N/20) POST $batch (plus a resend of what Graph did not run: a
-  request throttled inside the batch, and those chained after a refused one).
+  request throttled or failed inside the batch, and those chained after a refused one).
 - `verify_service`: 1 GET of the service username's calendar. `check_access`: 1 GET of the
   trainer's calendar, + 1 write probe (DELETE of a non-existent id) for `out`/`both` unless the
   token shows tenant-wide Calendars.ReadWrite, + 1 GET of the service's own calendar to explain
@@ -67,10 +67,10 @@ from connectors.exchange.graph_errors import (
 from connectors.exchange.graph_transport import PREFER, GraphClient, GraphHttpError, retry_after_of
 from connectors.exchange.retry import (
     AccountGate,
+    RefusedForNow,
     RetryPolicy,
-    Throttled,
     gate_for,
-    repeat_while_throttled,
+    repeat_while_refused,
     run_with_retry,
 )
 from connectors.exchange.writes import WRITE_ORDER, Outcomes, check_action, write_kind
@@ -455,10 +455,10 @@ class GraphConnector:
                 resend, retried = self._batch(mailbox, chunk, prepared, outcomes, tries)
                 queue = resend + queue[BATCH_SIZE:]
                 if retried:
-                    raise Throttled
+                    raise RefusedForNow
 
         try:
-            repeat_while_throttled(
+            repeat_while_refused(
                 send_queue,
                 gate=self._gate(mailbox),
                 policy=self.retry_policy,

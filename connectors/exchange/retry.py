@@ -110,11 +110,12 @@ def gate_for(endpoint: str, username: str, clock: Clock = time.monotonic) -> Acc
         return gate
 
 
-class Throttled(Exception):
-    """An attempt the server throttled, wholly or some of its items: repeat it later."""
+class RefusedForNow(Exception):
+    """An attempt the server refused for now (throttled, or failed transiently), wholly or some
+    of its items: repeat it later. `failure` is set when the whole request was refused."""
 
     def __init__(self, failure: Failure | None = None) -> None:
-        super().__init__(failure.error if failure else "throttled")
+        super().__init__(failure.error if failure else "refused for now")
         self.failure = failure
 
 
@@ -152,9 +153,9 @@ class _Waits:
     def retrying(
         self, stop: Callable[[RetryCallState], bool], give_up: Callable[[RetryCallState], NoReturn]
     ) -> Retrying:
-        """A tenacity loop that repeats on `Throttled`, with these waits, on the policy's clock."""
+        """A tenacity loop repeating on `RefusedForNow`, with these waits, on the policy's clock."""
         return Retrying(
-            retry=retry_if_exception_type(Throttled),
+            retry=retry_if_exception_type(RefusedForNow),
             wait=self.delay,
             stop=stop,
             sleep=self.policy.sleep,
@@ -164,7 +165,7 @@ class _Waits:
 
 def _failure_of(state: RetryCallState) -> Failure | None:
     exc = state.outcome.exception() if state.outcome else None
-    return exc.failure if isinstance(exc, Throttled) else None
+    return exc.failure if isinstance(exc, RefusedForNow) else None
 
 
 def _throttled_too_long(policy: RetryPolicy, last_back_off: float) -> ServerBusy:
@@ -207,7 +208,7 @@ def run_with_retry(
                 transient_failures += 1
                 if not (idempotent or failure.repeatable):
                     raise failure.error from exc
-            raise Throttled(failure) from exc
+            raise RefusedForNow(failure) from exc
 
     def stop(state: RetryCallState) -> bool:
         failure = _failure_of(state)
@@ -215,26 +216,25 @@ def run_with_retry(
         return (spent and transient_failures >= policy.max_attempts) or waits.over_budget(state)
 
     def give_up(state: RetryCallState) -> NoReturn:
-        throttled = state.outcome.exception() if state.outcome else None
-        assert isinstance(throttled, Throttled) and throttled.failure is not None
-        cause = throttled.__cause__
-        if throttled.failure.kind == "busy":
-            raise _throttled_too_long(policy, waits.delay(state)) from cause
-        raise throttled.failure.error from cause
+        refused = state.outcome.exception() if state.outcome else None
+        assert isinstance(refused, RefusedForNow) and refused.failure is not None
+        if refused.failure.kind == "busy":
+            raise _throttled_too_long(policy, waits.delay(state)) from refused.__cause__
+        raise refused.failure.error from refused.__cause__
 
     result: T = waits.retrying(stop, give_up)(attempt)
     return result
 
 
-def repeat_while_throttled(
+def repeat_while_refused(
     attempt: Callable[[], None],
     *,
     gate: AccountGate,
     policy: RetryPolicy,
     give_up: Callable[[], ExchangeError],
 ) -> None:
-    """Call `attempt` again each time it raises `Throttled` (some items of a batch were refused
-    as busy, to be sent again), once the gate has opened, within `max_elapsed`.
+    """Call `attempt` again each time it raises `RefusedForNow` (some items of a batch were
+    refused for now, to be sent again), once the gate has opened, within `max_elapsed`.
 
     `attempt` holds the gate for the server's back-off; without one the wait is jittered.
     Past the budget, the error `give_up()` makes is raised.
