@@ -136,9 +136,9 @@ class _Waits:
         """
         attempt = state.attempt_number
         if attempt not in self._delays:
-            failure = _failure_of(state)
-            if self.gate.remaining > 0:
-                self._delays[attempt] = self.gate.remaining
+            failure, held = _failure_of(state), self.gate.remaining
+            if held > 0:
+                self._delays[attempt] = held
             elif failure is not None and failure.back_off is not None:
                 self._delays[attempt] = failure.back_off
             else:
