@@ -18,12 +18,11 @@ from connectors.exchange.base import (
     ExchangeAction,
     ExchangeConnector,
     ExchangeRow,
-    KnownItem,
     VerificationResult,
     own_changes_from,
 )
 from connectors.exchange.config import ServiceConfig
-from connectors.exchange.errors import is_transient, is_transient_error_name
+from connectors.exchange.errors import is_transient
 from connectors.exchange.retry import RetryPolicy
 from connectors.secrets import SecretResolver, environment_resolver, resolve_secret
 from sync_rules.errors import ConfigurationError
@@ -63,12 +62,10 @@ __all__ = [
     "ExchangeAction",
     "ExchangeConnector",
     "ExchangeRow",
-    "KnownItem",
     "RetryPolicy",
     "ServiceConfig",
     "VerificationResult",
     "connect",
     "is_transient",
-    "is_transient_error_name",
     "own_changes_from",
 ]

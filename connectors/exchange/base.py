@@ -14,7 +14,7 @@ import datetime as dt
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 Direction = Literal["in", "out", "both"]
 ShowAs = Literal["Free", "Tentative", "Busy", "OOF", "WorkingElsewhere", "NoData"]
@@ -143,19 +143,9 @@ class ActionResult:
     message: str | None = None
 
 
-class KnownItem(NamedTuple):
-    """What the caller already knows of an item: its change key when read, and the row read.
-
-    A plain `(change_key, row)` tuple works the same.
-    """
-
-    change_key: str
-    row: ExchangeRow
-
-
 @runtime_checkable
 class ExchangeConnector(Protocol):
-    """What the engine needs from an Exchange backend (EWS today, Microsoft Graph later)."""
+    """What the engine needs from an Exchange backend (EWS or Microsoft Graph)."""
 
     def verify_service(self) -> VerificationResult:
         """Check the master account's credentials and endpoint; failures are returned."""
@@ -165,18 +155,8 @@ class ExchangeConnector(Protocol):
         """Check that the master account may sync `mailbox` in `direction` (`in`/`out`/`both`)."""
         ...
 
-    def read_window(
-        self,
-        mailbox: str,
-        start: dt.datetime,
-        end: dt.datetime,
-        known: Mapping[str, KnownItem] | None = None,
-    ) -> list[ExchangeRow]:
-        """All items overlapping [start, end), occurrences expanded.
-
-        Items whose change key equals the one in `known` (or, without `known`, in the
-        connector's own per-mailbox cache) are not re-read: their known row is returned.
-        """
+    def read_window(self, mailbox: str, start: dt.datetime, end: dt.datetime) -> list[ExchangeRow]:
+        """All items overlapping [start, end), occurrences expanded."""
         ...
 
     def changed_since(
@@ -202,6 +182,14 @@ class ExchangeConnector(Protocol):
         ...
 
 
+def check_window(start: dt.datetime, end: dt.datetime) -> None:
+    """Raise ValueError unless [start, end) is a window `read_window` can read."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("read_window needs timezone-aware start and end")
+    if end <= start:
+        raise ValueError("read_window needs start < end")
+
+
 def own_changes_from(
     actions: Sequence[ExchangeAction], results: Sequence[ActionResult]
 ) -> dict[str, str | None]:
@@ -215,6 +203,20 @@ def own_changes_from(
         elif result.item_id:
             out[result.item_id] = result.change_key
     return out
+
+
+def is_own_change(
+    own: Mapping[str, str | None], item_id: str | None, change_key: str | None, *, removed: bool
+) -> bool:
+    """True when a change the change gate found is exactly one the engine's writes produced
+    (`own` as made by `own_changes_from`): the same id and change key, or the deletion of an item
+    the engine deleted. Anything else, e.g. a trainer's later edit of the same item, counts."""
+    if item_id is None or item_id not in own:
+        return False
+    expected = own[item_id]
+    if removed:
+        return expected is None
+    return expected is not None and change_key == expected
 
 
 @dataclass

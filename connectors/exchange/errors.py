@@ -73,16 +73,6 @@ class ServerBusy(TransientExchangeError):
     """Exchange kept throttling the account (ErrorServerBusy) beyond the retry budget."""
 
 
-TRANSIENT_ERROR_NAMES = frozenset(
-    {"TransientExchangeError", "ServiceUnreachable", "ServiceUnavailable", "ServerBusy"}
-)
-
-
 def is_transient(exc: BaseException) -> bool:
     """True when `exc` is worth retrying later (use it in a task's `retry_condition_fn`)."""
     return isinstance(exc, TransientExchangeError)
-
-
-def is_transient_error_name(name: str | None) -> bool:
-    """True when an `ActionResult.error` names a transient failure (the action may be retried)."""
-    return name in TRANSIENT_ERROR_NAMES

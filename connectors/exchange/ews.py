@@ -5,8 +5,7 @@ Request budget (see the module docs of ews_ops for how each request is built):
 - `changed_since` on an untouched calendar: 1 SyncFolderItems. More only when changes exceed
   512 per page (the cursor is always drained to the end so the next check is idle again).
 - `read_window` of N items: 1 FindItem CalendarView (IdOnly) per 1,000 items in view (a
-  truncated view is split in half and re-read), plus ceil(M/100) GetItem for the M items that
-  are new or whose change key moved; unchanged items come from `known` or the cache.
+  truncated view is split in half and re-read), plus ceil(N/100) GetItem.
 - `apply` of N actions: ceil(N/100) requests per kind (delete per mode, update, create).
 - `check_access`: 1 GetFolder(calendar, EffectiveRights). `verify_service`: 1 request.
 
@@ -17,30 +16,27 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from exchangelib import Account
 from exchangelib import errors as ews
 
 from connectors.exchange import ews_ops as ops
+from connectors.exchange.access import NEEDED_RIGHTS, access_result, refused_before_asking
 from connectors.exchange.base import (
-    ACTIONS,
-    DELETE_MODES,
-    DIRECTIONS,
-    UPDATABLE_FIELDS,
     AccessProblem,
     AccessResult,
     ActionResult,
     ChangeCheck,
     ExchangeAction,
     ExchangeRow,
-    KnownItem,
     RequestStats,
     VerificationResult,
+    check_window,
+    is_own_change,
 )
 from connectors.exchange.config import ServiceConfig
 from connectors.exchange.errors import (
@@ -52,19 +48,24 @@ from connectors.exchange.errors import (
 )
 from connectors.exchange.ews_errors import Context, classify, grant_instruction, item_error
 from connectors.exchange.ews_transport import AccountPool, build_protocol
-from connectors.exchange.retry import RetryPolicy, gate_for, run_with_retry
+from connectors.exchange.retry import (
+    RefusedForNow,
+    RetryPolicy,
+    gate_for,
+    repeat_while_refused,
+    run_with_retry,
+)
+from connectors.exchange.writes import WRITE_ORDER, Outcomes, check_action, write_kind
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-NEEDED_RIGHTS = {
-    "in": ("read",),
-    "out": ("read", "create", "modify", "delete"),
-    "both": ("read", "create", "modify", "delete"),
-}
 MAX_VIEW_SPAN = dt.timedelta(days=730)  # Exchange refuses longer CalendarView ranges
 MIN_VIEW_SPAN = dt.timedelta(minutes=1)  # below this, a truncated view cannot be split further
 MAX_SYNC_PAGES = 1000
+# What one write request carries per item: an item id (delete), an item and the fields to set
+# (update), or an item (create).
+Prepared = Any
 
 
 def _chunks(seq: Sequence[T], size: int) -> list[Sequence[T]]:
@@ -88,7 +89,7 @@ class EwsConnector:
         self.stats = RequestStats()
         self._protocol = build_protocol(config, secret)
         self._accounts = AccountPool(self._protocol, config.access_type)
-        self._gate = gate_for(config.endpoint, config.username)
+        self._gate = gate_for(config.endpoint, config.username, self.retry_policy.clock)
         self._ctx = Context(
             service=config.name,
             endpoint=config.endpoint,
@@ -98,8 +99,6 @@ class EwsConnector:
             auth_type=config.auth_type,
             client_id=config.client_id,
         )
-        self._cache: dict[str, dict[str, KnownItem]] = {}
-        self._cache_lock = threading.Lock()
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -179,32 +178,15 @@ class EwsConnector:
     def check_access(self, mailbox: str, direction: str) -> AccessResult:
         """Domain, existence and calendar rights for one trainer; problems are returned."""
         cfg = self.config
-
-        def result(*problems: AccessProblem, rights: tuple[str, ...] = ()) -> AccessResult:
-            return AccessResult(mailbox, direction, not problems, tuple(problems), rights)
-
-        if direction not in DIRECTIONS:
-            return result(
-                AccessProblem(
-                    "invalid_direction",
-                    f"Direction {direction!r} is not one of in, out, both.",
-                )
-            )
-        local, at, domain = mailbox.rpartition("@")
-        if not at or not local or not domain:
-            return result(
-                AccessProblem("invalid_address", f"{mailbox!r} is not a mailbox address.")
-            )
-        master = cfg.master_domain
-        if master and domain.lower() != master:
-            return result(
-                AccessProblem(
-                    "domain_mismatch",
-                    f"The mailbox {mailbox} is in domain {domain.lower()}, but the master account "
-                    f"{cfg.username} is in domain {master}; trainers' mailboxes must be in the "
-                    "master account's domain. Correct the address or use a service of that domain.",
-                )
-            )
+        refused = refused_before_asking(
+            mailbox,
+            direction,
+            account=f"master account {cfg.username}",
+            account_domain=cfg.master_domain,
+            domain_owner="the master account's",
+        )
+        if refused is not None:
+            return refused
         role = "Reviewer" if direction == "in" else "Editor"
         ctx = replace(self._ctx, mailbox=mailbox)
         account = self._accounts.get(mailbox)
@@ -213,18 +195,22 @@ class EwsConnector:
                 lambda: ops.calendar_rights(account, mailbox, self.stats), mailbox=mailbox
             )
         except MailboxNotFound as exc:
-            return result(AccessProblem("mailbox_not_found", str(exc)))
+            return access_result(mailbox, direction, AccessProblem("mailbox_not_found", str(exc)))
         except AccessDenied as exc:
-            return result(
+            return access_result(
+                mailbox,
+                direction,
                 AccessProblem(
                     "no_access",
                     f"{exc.message} {grant_instruction(ctx, mailbox, role)}",
-                )
+                ),
             )
         granted = tuple(r for r, ok in rights.items() if ok)
         missing = [r for r in NEEDED_RIGHTS[direction] if not rights[r]]
         if missing:
-            return result(
+            return access_result(
+                mailbox,
+                direction,
                 AccessProblem(
                     "insufficient_rights",
                     f"The master account {cfg.username} lacks {', '.join(missing)} on the Calendar "
@@ -234,42 +220,25 @@ class EwsConnector:
                 ),
                 rights=granted,
             )
-        return result(rights=granted)
+        return access_result(mailbox, direction, rights=granted)
 
     # -- reads ----------------------------------------------------------------------------
 
-    def read_window(
-        self,
-        mailbox: str,
-        start: dt.datetime,
-        end: dt.datetime,
-        known: Mapping[str, KnownItem] | None = None,
-    ) -> list[ExchangeRow]:
+    def read_window(self, mailbox: str, start: dt.datetime, end: dt.datetime) -> list[ExchangeRow]:
         """Items overlapping [start, end), occurrences expanded, in start order.
 
-        Ids and change keys come first (CalendarView IdOnly); full reads (GetItem, 100 a call)
-        only for items not in `known` or whose change key moved. Without `known`, the
-        connector's per-mailbox cache of the previous read plays that part.
+        Ids come first (CalendarView IdOnly, split when truncated), then full reads (GetItem,
+        100 a call).
         """
-        if start.tzinfo is None or end.tzinfo is None:
-            raise ValueError("read_window needs timezone-aware start and end")
-        if end <= start:
-            raise ValueError("read_window needs start < end")
+        check_window(start, end)
         account = self._accounts.get(mailbox)
         ids = self._view_ids(account, mailbox, start, end)
-        cache = known if known is not None else self._cached(mailbox)
         rows: dict[str, ExchangeRow] = {}
-        need: list[str] = []
-        for item_id, change_key in ids.items():
-            hit = cache.get(item_id)
-            if hit is not None and change_key and hit[0] == change_key:
-                rows[item_id] = hit[1]
-            else:
-                need.append(item_id)
         ctx = replace(self._ctx, mailbox=mailbox)
-        for chunk in _chunks(need, ops.BATCH_SIZE):
+        for chunk in _chunks(list(ids), ops.BATCH_SIZE):
             got = self._call(
-                lambda c=chunk: _no_busy(ops.get_rows(account, c, self.stats)), mailbox=mailbox
+                partial(_raise_busy_item, ops.get_rows, account, chunk, self.stats),
+                mailbox=mailbox,
             )
             if len(got) != len(chunk):
                 raise ExchangeError(f"GetItem answered {len(got)} items for {len(chunk)} ids.")
@@ -280,17 +249,11 @@ class EwsConnector:
                         continue  # deleted between the view and the read
                     raise err from value
                 rows[item_id] = value
-        out = [rows[i] for i in ids if i in rows]
-        if known is None:
-            with self._cache_lock:
-                self._cache[mailbox.lower()] = {r.item_id: KnownItem(r.change_key, r) for r in out}
-        return out
+        return [rows[i] for i in ids if i in rows]
 
-    def _cached(self, mailbox: str) -> dict[str, KnownItem]:
-        with self._cache_lock:
-            return dict(self._cache.get(mailbox.lower(), {}))
-
-    def _view_ids(self, account, mailbox: str, start: dt.datetime, end: dt.datetime) -> dict:
+    def _view_ids(
+        self, account: Account, mailbox: str, start: dt.datetime, end: dt.datetime
+    ) -> dict[str, str]:
         """Ids + change keys of every item in view; truncated views are split, never dropped."""
         spans: list[tuple[dt.datetime, dt.datetime]] = []
         cur = start
@@ -302,8 +265,8 @@ class EwsConnector:
         while stack:
             s, e = stack.pop()
             page = self._call(
-                lambda s=s, e=e: ops.calendar_view_ids(
-                    account, mailbox, s, e, self.view_max_entries, self.stats
+                partial(
+                    ops.calendar_view_ids, account, mailbox, s, e, self.view_max_entries, self.stats
                 ),
                 mailbox=mailbox,
             )
@@ -341,15 +304,17 @@ class EwsConnector:
         for _ in range(MAX_SYNC_PAGES):
             try:
                 page = self._call(
-                    lambda st=state: ops.sync_page(account, mailbox, st, self.stats),
-                    mailbox=mailbox,
+                    partial(ops.sync_page, account, mailbox, state, self.stats), mailbox=mailbox
                 )
-            except ops.StaleCursor:
+            except ops.SyncStateRejected:
                 log.info("sync state of %s no longer valid; starting over", mailbox)
                 state, changed = None, True
                 continue
             if not changed:
-                changed = any(not _is_own(kind, i, ck, own) for kind, i, ck in page.changes)
+                changed = any(
+                    not is_own_change(own, i, ck, removed=kind == "delete")
+                    for kind, i, ck in page.changes
+                )
             state = page.state
             if page.complete:
                 return ChangeCheck(changed=changed, cursor=state)
@@ -364,77 +329,59 @@ class EwsConnector:
         items and the ones not yet sent, with that error's class name.
         """
         account = self._accounts.get(mailbox)
-        results: list[ActionResult | None] = [None] * len(actions)
-        groups: dict[tuple[str, str], list[tuple[int, object]]] = {}
+        outcomes = Outcomes(actions)
+        groups: dict[tuple[str, str], list[tuple[int, Prepared]]] = {}
         for index, action in enumerate(actions):
             try:
                 prepared = self._prepare(account, action)
             except (ValueError, TypeError, KeyError, ews.EWSError) as exc:
-                results[index] = ActionResult(
-                    ok=False,
-                    item_id=action.item_id,
-                    error="InvalidItem",
-                    message=f"Action {action.action} for {action.entry_key} is invalid: {exc}",
-                )
+                outcomes.invalid(index, exc)
                 continue
-            key = (action.action, action.delete_mode if action.action == "delete" else "")
-            groups.setdefault(key, []).append((index, prepared))
-        order = [("delete", m) for m in DELETE_MODES] + [("update", ""), ("create", "")]
+            groups.setdefault(write_kind(action), []).append((index, prepared))
         aborted: ExchangeError | None = None
-        for key in order:
-            for chunk in _chunks(groups.get(key, []), ops.BATCH_SIZE):
+        for kind in WRITE_ORDER:
+            for chunk in _chunks(groups.get(kind, []), ops.BATCH_SIZE):
                 if aborted is None:
                     try:
-                        self._write(key, account, mailbox, chunk, actions, results)
+                        self._write(kind, account, mailbox, chunk, outcomes)
                     except ExchangeError as exc:
                         aborted = exc
                 if aborted is not None:
-                    for index, _ in chunk:
-                        if results[index] is None:
-                            results[index] = ActionResult(
-                                ok=False,
-                                item_id=actions[index].item_id,
-                                error=type(aborted).__name__,
-                                message=str(aborted),
-                            )
-        if any(r is None for r in results):
-            raise ExchangeError("Some actions got no result from Exchange.")
-        return results  # type: ignore[return-value]
+                    outcomes.fail_unanswered((index for index, _ in chunk), aborted)
+        return outcomes.all("Exchange")
 
-    def _prepare(self, account, action: ExchangeAction):
-        if action.action not in ACTIONS:
-            raise ValueError(f"unknown action {action.action!r}")
+    def _prepare(self, account: Account, action: ExchangeAction) -> Prepared:
+        check_action(action)
         if action.action == "delete":
-            if not action.item_id:
-                raise ValueError("delete needs item_id")
-            if action.delete_mode not in DELETE_MODES:
-                raise ValueError(f"unknown delete_mode {action.delete_mode!r}")
             return action.item_id
+        item = ops.calendar_item(account, action)
         if action.action == "create":
-            if action.start is None or action.end is None:
-                raise ValueError("create needs start and end")
-            return ops.calendar_item(account, action)
-        if not action.item_id or not action.change_key:
-            raise ValueError("update needs item_id and the change key read with the item")
-        unknown = set(action.changed_fields) - set(UPDATABLE_FIELDS)
-        if unknown:
-            raise ValueError(f"unknown changed_fields {sorted(unknown)}")
-        item, fieldnames = ops.calendar_item(account, action), ops.update_fieldnames(action)
+            return item
+        fieldnames = ops.update_fieldnames(action)
         for name in fieldnames:  # validate here, so a bad value fails alone, not its batch
             item.get_field_by_fieldname(name).clean(getattr(item, name), version=account.version)
         return item, fieldnames
 
-    def _write(self, key, account, mailbox, chunk, actions, results) -> None:
-        kind, mode = key
+    def _write(
+        self,
+        kind: tuple[str, str],
+        account: Account,
+        mailbox: str,
+        chunk: Sequence[tuple[int, Prepared]],
+        outcomes: Outcomes,
+    ) -> None:
+        """One request for the chunk; items refused as busy are sent again, alone, once the
+        account's gate opens, while the time budget lasts."""
+        action, mode = kind
         ctx = replace(self._ctx, mailbox=mailbox)
-        policy = self.retry_policy
-        started = time.monotonic()
         pending = list(chunk)
-        while pending:
+
+        def send_pending() -> None:
+            nonlocal pending
             answers = self._call(
-                partial(self._send, kind, mode, account, mailbox, [p for _, p in pending]),
+                partial(self._send, action, mode, account, mailbox, [p for _, p in pending]),
                 mailbox=mailbox,
-                idempotent=kind != "create",
+                idempotent=action != "create",
             )
             if len(answers) != len(pending):
                 raise ExchangeError(
@@ -446,43 +393,43 @@ class EwsConnector:
                     busy.append((index, prepared))
                     back_off = max(back_off, getattr(answer, "back_off", None) or 0.0)
                 else:
-                    results[index] = _result(kind, actions[index], answer, ctx)
-            if busy:
-                wait = back_off or policy.default_busy_backoff
-                if time.monotonic() - started + wait > policy.max_elapsed:
-                    raise ServerBusy(
-                        f"Exchange kept throttling writes to {mailbox}.",
-                        "Retry later; lower the parallelism of this service if it persists.",
-                    )
-                self._gate.hold(wait)
+                    outcomes.set(index, _result(action, outcomes.actions[index], answer, ctx))
             pending = busy
+            if busy:
+                self._gate.hold(back_off or self.retry_policy.default_busy_backoff)
+                raise RefusedForNow
 
-    def _send(self, kind: str, mode: str, account, mailbox: str, payload: list) -> list:
-        if kind == "delete":
+        repeat_while_refused(
+            send_pending,
+            gate=self._gate,
+            policy=self.retry_policy,
+            give_up=lambda: ServerBusy(
+                f"Exchange kept throttling writes to {mailbox}.",
+                "Retry later; lower the parallelism of this service if it persists.",
+            ),
+        )
+
+    def _send(
+        self, action: str, mode: str, account: Account, mailbox: str, payload: list[Prepared]
+    ) -> list[Any]:
+        if action == "delete":
             return ops.delete_items(account, payload, ops.DELETE_TYPES[mode], self.stats)
-        if kind == "update":
+        if action == "update":
             return ops.update_items(account, payload, self.stats)
         return ops.create_items(account, mailbox, payload, self.stats)
 
 
-def _no_busy(values: list) -> list:
-    """Raise a per-item throttling answer so the whole (idempotent) read is retried."""
+def _raise_busy_item(read: Callable[..., list[T]], *args: Any) -> list[T]:
+    """A read whose answer holds a per-item throttling refusal raises it, so the whole
+    (idempotent) read is retried at the account's gate."""
+    values = read(*args)
     for value in values:
         if isinstance(value, ews.ErrorServerBusy):
             raise value
     return values
 
 
-def _is_own(kind: str, item_id: str, change_key: str | None, own: Mapping[str, str | None]):
-    if item_id not in own:
-        return False
-    expected = own[item_id]
-    if kind == "delete":
-        return expected is None
-    return expected is not None and change_key == expected
-
-
-def _result(kind: str, action: ExchangeAction, answer, ctx: Context) -> ActionResult:
+def _result(kind: str, action: ExchangeAction, answer: Any, ctx: Context) -> ActionResult:
     if isinstance(answer, Exception):
         err = item_error(answer, ctx)
         if kind == "delete" and isinstance(err, ItemNotFound):

@@ -9,10 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import requests
 from exchangelib import errors as ews
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
-from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from connectors.exchange.errors import (
     AccessDenied,
@@ -28,7 +26,8 @@ from connectors.exchange.errors import (
     ServiceUnreachable,
     TlsError,
 )
-from connectors.exchange.retry import Failure
+from connectors.exchange.http_failures import connection_broke, never_sent, tls_failed
+from connectors.exchange.retry import Failure, FailureKind
 
 
 @dataclass(frozen=True)
@@ -118,22 +117,8 @@ _VERSION = (
 _STATUS = re.compile(r"Code: (\d{3})")
 
 
-def _walk(exc: BaseException):
-    """The exception and everything it was raised from or wraps (requests nests urllib3's)."""
-    seen: set[int] = set()
-    todo: list[object] = [exc]
-    while todo:
-        cur = todo.pop()
-        if not isinstance(cur, BaseException) or id(cur) in seen:
-            continue
-        seen.add(id(cur))
-        yield cur
-        todo.extend([cur.__cause__, cur.__context__, getattr(cur, "reason", None), *cur.args])
-
-
 def _connection_failure(exc: BaseException, ctx: Context) -> Failure | None:
-    chain = list(_walk(exc))
-    if any(isinstance(e, requests.exceptions.SSLError) for e in chain) or (
+    if tls_failed(exc) or (
         isinstance(exc, ews.TransportError)
         and not isinstance(exc, ews.ResponseMessageError)
         and re.search(r"SSL|CERTIFICATE|certificate", str(exc))
@@ -146,11 +131,7 @@ def _connection_failure(exc: BaseException, ctx: Context) -> Failure | None:
                 "to the certificate of the issuing CA (never turn verification off in production).",
             ),
         )
-    not_sent = any(
-        isinstance(e, (requests.exceptions.ConnectTimeout, NewConnectionError, NameResolutionError))
-        for e in chain
-    )
-    if not_sent:
+    if never_sent(exc):
         return Failure(
             "transient",
             ServiceUnreachable(
@@ -160,14 +141,7 @@ def _connection_failure(exc: BaseException, ctx: Context) -> Failure | None:
             ),
             repeatable=True,
         )
-    broken = (
-        requests.exceptions.ConnectionError,
-        requests.exceptions.Timeout,
-        requests.exceptions.ChunkedEncodingError,
-        ConnectionResetError,
-        TimeoutError,
-    )
-    if any(isinstance(e, broken) for e in chain) or (
+    if connection_broke(exc) or (
         isinstance(exc, ews.ErrorTimeoutExpired) and str(exc).startswith("Reraised from")
     ):
         return Failure(
@@ -282,7 +256,9 @@ def _not_ews(ctx: Context, detail: str) -> EndpointNotFound:
     )
 
 
-def _response_error(exc: ews.ResponseMessageError, ctx: Context) -> tuple[str, ExchangeError]:
+def _response_error(
+    exc: ews.ResponseMessageError, ctx: Context
+) -> tuple[FailureKind, ExchangeError]:
     """(kind, error) for an EWS response code."""
     mailbox = ctx.mailbox or ctx.username
     if isinstance(exc, _TRANSIENT) or (

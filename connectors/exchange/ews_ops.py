@@ -18,8 +18,9 @@ import html
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from exchangelib import UTC, CalendarItem, EWSDateTime, EWSTimeZone, ExtendedProperty
+from exchangelib import UTC, Account, CalendarItem, EWSDateTime, EWSTimeZone, ExtendedProperty
 from exchangelib import errors as ews
 from exchangelib.fields import FieldPath, InvalidField
 from exchangelib.folders import Folder
@@ -37,7 +38,7 @@ from exchangelib.services import (
 from exchangelib.services.common import EWSService
 from exchangelib.util import MNS, TNS, create_element
 
-from connectors.exchange.base import ExchangeAction, ExchangeRow
+from connectors.exchange.base import ExchangeAction, ExchangeRow, RequestStats
 from connectors.exchange.errors import ExchangeError
 from connectors.exchange.tag import (
     TAG_PROPERTY_NAME,
@@ -50,13 +51,16 @@ from connectors.exchange.tag import (
 TAG_FIELD = "trainer_sync_tag"
 BATCH_SIZE = 100  # items per CreateItem/UpdateItem/DeleteItem/GetItem request
 SYNC_PAGE = 512  # SyncFolderItems' maximum MaxChangesReturned
+Element = Any  # an lxml element of an EWS answer (lxml is untyped)
+Written = tuple[str | None, str | None]  # (item id, change key) of a created or updated item
 
 
-class StaleCursor(ExchangeError):
+class SyncStateRejected(ExchangeError):
     """Exchange no longer accepts a SyncFolderItems state (expired, corrupt or foreign)."""
 
 
-class TrainerSyncTag(ExtendedProperty):
+# exchangelib registers fields by class, so the tag must be a subclass of its (untyped) class.
+class TrainerSyncTag(ExtendedProperty):  # type: ignore[misc]
     """The engine's tag (see connectors.exchange.tag) as an exchangelib extended property."""
 
     property_set_id = TAG_PROPERTY_SET_ID
@@ -75,54 +79,31 @@ def _register_tag() -> None:
 _register_tag()
 
 
-class _Lenient:
-    """Mix-in: per-message errors are returned as values; busy answers keep their back-off."""
-
-    ERRORS_TO_CATCH_IN_RESPONSE = (ews.EWSError,)
-    WARNINGS_TO_CATCH_IN_RESPONSE = (ews.EWSError,)
-
-    @staticmethod
-    def _get_exception(code, text, msg_xml=None, rule_errors=None):
-        exc = EWSService._get_exception(
-            code=code, text=text, msg_xml=msg_xml, rule_errors=rule_errors
-        )
-        if isinstance(exc, ews.ErrorServerBusy) and exc.back_off is None and msg_xml is not None:
-            for value in msg_xml.iter(f"{{{TNS}}}Value"):
-                if value.get("Name") == "BackOffMilliseconds" and (value.text or "").isdigit():
-                    exc.back_off = int(value.text) / 1000.0
-        return exc
-
-
-class _GetFolder(_Lenient, GetFolder):
-    pass
+def _exception_keeping_back_off(
+    code: str | None,
+    text: str | None,
+    msg_xml: Element | None = None,
+    rule_errors: Any = None,
+) -> Exception:
+    """exchangelib's exception for a response code; a busy answer keeps the back-off that
+    Exchange puts in the response message (exchangelib reads it only from SOAP faults)."""
+    exc: Exception = EWSService._get_exception(
+        code=code, text=text, msg_xml=msg_xml, rule_errors=rule_errors
+    )
+    if isinstance(exc, ews.ErrorServerBusy) and exc.back_off is None and msg_xml is not None:
+        for value in msg_xml.iter(f"{{{TNS}}}Value"):
+            if value.get("Name") == "BackOffMilliseconds" and (value.text or "").isdigit():
+                exc.back_off = int(value.text) / 1000.0
+    return exc
 
 
-class _FindItem(_Lenient, FindItem):
-    pass
-
-
-class _GetItem(_Lenient, GetItem):
-    pass
-
-
-class _SyncFolderItems(_Lenient, SyncFolderItems):
-    pass
-
-
-class _CreateItem(_Lenient, CreateItem):
-    pass
-
-
-class _UpdateItem(_Lenient, UpdateItem):
-    pass
-
-
-class _DeleteItem(_Lenient, DeleteItem):
-    pass
-
-
-class _ResolveNames(_Lenient, ResolveNames):
-    pass
+def _lenient(svc: EWSService) -> EWSService:
+    """The service, answering per-message errors as values (one refused item never hides its
+    neighbours' results) and keeping the back-off of busy answers."""
+    svc.ERRORS_TO_CATCH_IN_RESPONSE = (ews.EWSError,)
+    svc.WARNINGS_TO_CATCH_IN_RESPONSE = (ews.EWSError,)
+    svc._get_exception = _exception_keeping_back_off
+    return svc
 
 
 def calendar_id(mailbox: str) -> DistinguishedFolderId:
@@ -130,17 +111,24 @@ def calendar_id(mailbox: str) -> DistinguishedFolderId:
     return DistinguishedFolderId(id="calendar", mailbox=Mailbox(email_address=mailbox))
 
 
-def _messages(svc, payload) -> list:
+def _messages(svc: EWSService, payload: Element) -> list[Element]:
     """Send one request; return its response messages (request-level failures raise)."""
     return list(svc._get_response_xml(payload=payload))
 
 
-def _container(svc, message, name: str | None):
+def _only_message(svc: EWSService, payload: Element, stats: RequestStats) -> Element:
+    """Send one request that names one folder or entry; count it; return its one message."""
+    stats.add(type(svc).__name__)
+    (message,) = _messages(svc, payload)
+    return message
+
+
+def _container(svc: EWSService, message: Element, name: str | None) -> Element | Exception:
     """The named element of a response message, or the EWS error it carries (as a value)."""
     return EWSService._get_element_container(svc, message=message, name=name)
 
 
-def _raise_if_error(value):
+def _raise_if_error(value: Element | Exception) -> Element:
     if isinstance(value, Exception):
         raise value
     return value
@@ -150,12 +138,12 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def _text(elem, name: str) -> str | None:
+def _text(elem: Element, name: str) -> str | None:
     child = elem.find(f"{{{TNS}}}{name}")
     return None if child is None else (child.text or "")
 
 
-def _bool(elem, name: str) -> bool:
+def _bool(elem: Element, name: str) -> bool:
     return (_text(elem, name) or "").strip().lower() == "true"
 
 
@@ -174,26 +162,25 @@ def _parse_dt(text: str | None) -> dt.datetime | None:
     return value.astimezone(dt.UTC)
 
 
-def _item_id(elem) -> tuple[str, str]:
+def _item_id(elem: Element) -> tuple[str, str]:
     ref = elem.find(f"{{{TNS}}}ItemId")
     if ref is None:
         raise ews.MalformedResponseError(f"no ItemId in {_local(elem.tag)}")
-    return ref.get("Id"), ref.get("ChangeKey") or ""
+    return str(ref.get("Id")), ref.get("ChangeKey") or ""
 
 
 # --- rights --------------------------------------------------------------------------------
 
 
-def calendar_rights(account, mailbox: str, stats) -> dict[str, bool]:
+def calendar_rights(account: Account, mailbox: str, stats: RequestStats) -> dict[str, bool]:
     """GetFolder(calendar) with EffectiveRights: {"read": .., "create": .., ...}."""
-    svc = _GetFolder(account=account)
+    svc = _lenient(GetFolder(account=account))
     payload = svc.get_payload(
         folders=[calendar_id(mailbox)],
         additional_fields=[FieldPath(field=Folder.get_field_by_fieldname("effective_rights"))],
         shape="IdOnly",
     )
-    stats.add("GetFolder")
-    (message,) = _messages(svc, payload)
+    message = _only_message(svc, payload, stats)
     folders = _raise_if_error(_container(svc, message, f"{{{MNS}}}Folders"))
     rights: dict[str, bool] = {}
     for folder in folders:
@@ -210,9 +197,9 @@ def calendar_rights(account, mailbox: str, stats) -> dict[str, bool]:
     }
 
 
-def resolve_name(protocol, name: str, stats) -> bool:
+def resolve_name(protocol: Any, name: str, stats: RequestStats) -> bool:
     """ResolveNames for one entry: whether the directory knows it (any answer proves the login)."""
-    svc = _ResolveNames(protocol=protocol)
+    svc = _lenient(ResolveNames(protocol=protocol))
     payload = svc.get_payload(
         unresolved_entries=[name],
         parent_folders=None,
@@ -220,8 +207,7 @@ def resolve_name(protocol, name: str, stats) -> bool:
         search_scope=None,
         contact_data_shape=None,
     )
-    stats.add("ResolveNames")
-    (message,) = _messages(svc, payload)
+    message = _only_message(svc, payload, stats)
     found = _container(svc, message, f"{{{MNS}}}ResolutionSet")
     if isinstance(found, ews.ErrorNameResolutionNoResults):
         return False
@@ -241,10 +227,15 @@ class ViewPage:
 
 
 def calendar_view_ids(
-    account, mailbox: str, start: dt.datetime, end: dt.datetime, max_entries: int, stats
+    account: Account,
+    mailbox: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    max_entries: int,
+    stats: RequestStats,
 ) -> ViewPage:
     """FindItem CalendarView (IdOnly): occurrences expanded, ids + change keys only."""
-    svc = _FindItem(account=account, page_size=max_entries)
+    svc = _lenient(FindItem(account=account, page_size=max_entries))
     payload = svc.get_payload(
         folders=[calendar_id(mailbox)],
         additional_fields=None,
@@ -257,12 +248,11 @@ def calendar_view_ids(
         page_size=max_entries,
         offset=0,
     )
-    stats.add("FindItem")
-    (message,) = _messages(svc, payload)
+    message = _only_message(svc, payload, stats)
     root = _container(svc, message, f"{{{MNS}}}RootFolder")
     if isinstance(root, ews.ErrorCalendarViewRangeTooBig | ews.ErrorExceededFindCountLimit):
         return ViewPage(items=[], complete=False)  # the caller splits the range
-    _raise_if_error(root)
+    root = _raise_if_error(root)
     items_elem = root.find(f"{{{TNS}}}Items")
     items = [] if items_elem is None else [_item_id(e) for e in items_elem]
     last = (root.get("IncludesLastItemInRange") or "true").lower() == "true"
@@ -291,7 +281,7 @@ def _read_fields() -> list[FieldPath]:
 _TAGS = re.compile(r"<[^>]+>")
 
 
-def _ask_text_body(payload) -> None:
+def _ask_text_body(payload: Element) -> None:
     """Ask for bodies as plain text (ItemShape/BodyType, right after BaseShape; any version)."""
     shape = payload.find(f"{{{MNS}}}ItemShape")
     base = shape.find(f"{{{TNS}}}BaseShape")
@@ -300,7 +290,7 @@ def _ask_text_body(payload) -> None:
     base.addnext(body_type)
 
 
-def _body_text(elem) -> str:
+def _body_text(elem: Element) -> str:
     text = _text(elem, "TextBody")
     if text is not None:
         return text
@@ -313,7 +303,7 @@ def _body_text(elem) -> str:
     return value
 
 
-def _tag_value(elem) -> str | None:
+def _tag_value(elem: Element) -> str | None:
     for prop in elem.findall(f"{{{TNS}}}ExtendedProperty"):
         uri = prop.find(f"{{{TNS}}}ExtendedFieldURI")
         if uri is None:
@@ -324,7 +314,7 @@ def _tag_value(elem) -> str | None:
     return None
 
 
-def row_from_xml(elem) -> ExchangeRow:
+def row_from_xml(elem: Element) -> ExchangeRow:
     """An exchange-frame row from a CalendarItem element (times as UTC instants)."""
     item_id, change_key = _item_id(elem)
     tag_key, tag_hash = decode_tag(_tag_value(elem))
@@ -349,16 +339,18 @@ def row_from_xml(elem) -> ExchangeRow:
     )
 
 
-def get_rows(account, ids: Sequence[str], stats) -> list[ExchangeRow | Exception]:
+def get_rows(
+    account: Account, ids: Sequence[str], stats: RequestStats
+) -> list[ExchangeRow | Exception]:
     """GetItem for up to BATCH_SIZE ids: one row or one EWS error per id, in order."""
-    svc = _GetItem(account=account)
+    svc = _lenient(GetItem(account=account))
     payload = svc.get_payload(
         items=[ItemId(id=i) for i in ids],
         additional_fields=_read_fields(),
         shape="IdOnly",
     )
     _ask_text_body(payload)
-    stats.add("GetItem")
+    stats.add(type(svc).__name__)
     out: list[ExchangeRow | Exception] = []
     for message in _messages(svc, payload):
         found = _container(svc, message, f"{{{MNS}}}Items")
@@ -381,9 +373,9 @@ class SyncPage:
     complete: bool
 
 
-def sync_page(account, mailbox: str, state: str | None, stats) -> SyncPage:
+def sync_page(account: Account, mailbox: str, state: str | None, stats: RequestStats) -> SyncPage:
     """SyncFolderItems on the calendar (IdOnly): the changes after `state`, and the next state."""
-    svc = _SyncFolderItems(account=account)
+    svc = _lenient(SyncFolderItems(account=account))
     payload = svc.get_payload(
         folder=calendar_id(mailbox),
         shape="IdOnly",
@@ -393,19 +385,18 @@ def sync_page(account, mailbox: str, state: str | None, stats) -> SyncPage:
         max_changes_returned=SYNC_PAGE,
         sync_scope=None,
     )
-    stats.add("SyncFolderItems")
-    (message,) = _messages(svc, payload)
+    message = _only_message(svc, payload, stats)
     changes_elem = _container(svc, message, f"{{{MNS}}}Changes")
     if (
         isinstance(changes_elem, Exception)
         and "SyncState" in f"{type(changes_elem).__name__} {changes_elem}"
     ):
-        raise StaleCursor(f"The sync state of {mailbox} is no longer valid.")
-    _raise_if_error(changes_elem)
+        raise SyncStateRejected(f"The sync state of {mailbox} is no longer valid.")
+    changes_elem = _raise_if_error(changes_elem)
     new_state = message.findtext(f"{{{MNS}}}SyncState") or ""
     last = (message.findtext(f"{{{MNS}}}IncludesLastItemInRange") or "true").lower() == "true"
     changes: list[tuple[str, str, str | None]] = []
-    for change in changes_elem if changes_elem is not True else ():
+    for change in changes_elem if changes_elem is not True else ():  # True: no changes
         kind = _local(change.tag).lower()  # create | update | delete | readflagchange
         if kind == "readflagchange":
             continue  # read flags do not matter for calendars
@@ -438,7 +429,7 @@ DELETE_TYPES = {
 }
 
 
-def calendar_item(account, action: ExchangeAction) -> CalendarItem:
+def calendar_item(account: Account, action: ExchangeAction) -> CalendarItem:
     """The exchangelib item for a create or update (validated; raises ValueError if invalid)."""
     tz = EWSTimeZone(action.timezone)
     kwargs = {
@@ -482,8 +473,8 @@ def update_fieldnames(action: ExchangeAction) -> list[str]:
     return names
 
 
-def _written(svc, messages) -> list[tuple[str | None, str | None] | Exception]:
-    out: list[tuple[str | None, str | None] | Exception] = []
+def _written(svc: EWSService, messages: list[Element]) -> list[Written | Exception]:
+    out: list[Written | Exception] = []
     for message in messages:
         found = _container(svc, message, f"{{{MNS}}}Items")
         if isinstance(found, Exception):
@@ -495,22 +486,26 @@ def _written(svc, messages) -> list[tuple[str | None, str | None] | Exception]:
     return out
 
 
-def create_items(account, mailbox: str, items: Sequence[CalendarItem], stats):
+def create_items(
+    account: Account, mailbox: str, items: Sequence[CalendarItem], stats: RequestStats
+) -> list[Written | Exception]:
     """CreateItem (SaveOnly, SendToNone) in the calendar: (id, change key) or error per item."""
-    svc = _CreateItem(account=account)
+    svc = _lenient(CreateItem(account=account))
     payload = svc.get_payload(
         items=items,
         folder=calendar_id(mailbox),
         message_disposition="SaveOnly",
         send_meeting_invitations="SendToNone",
     )
-    stats.add("CreateItem")
+    stats.add(type(svc).__name__)
     return _written(svc, _messages(svc, payload))
 
 
-def update_items(account, changes: Sequence[tuple[CalendarItem, list[str]]], stats):
+def update_items(
+    account: Account, changes: Sequence[tuple[CalendarItem, list[str]]], stats: RequestStats
+) -> list[Written | Exception]:
     """UpdateItem guarded by change keys (NeverOverwrite): (id, change key) or error per item."""
-    svc = _UpdateItem(account=account)
+    svc = _lenient(UpdateItem(account=account))
     payload = svc.get_payload(
         items=changes,
         conflict_resolution="NeverOverwrite",
@@ -518,13 +513,15 @@ def update_items(account, changes: Sequence[tuple[CalendarItem, list[str]]], sta
         send_meeting_invitations_or_cancellations="SendToNone",
         suppress_read_receipts=True,
     )
-    stats.add("UpdateItem")
+    stats.add(type(svc).__name__)
     return _written(svc, _messages(svc, payload))
 
 
-def delete_items(account, ids: Iterable[str], delete_type: str, stats) -> list[bool | Exception]:
+def delete_items(
+    account: Account, ids: Iterable[str], delete_type: str, stats: RequestStats
+) -> list[bool | Exception]:
     """DeleteItem with the given DeleteType: True or error per item."""
-    svc = _DeleteItem(account=account)
+    svc = _lenient(DeleteItem(account=account))
     payload = svc.get_payload(
         items=[ItemId(id=i) for i in ids],
         delete_type=delete_type,
@@ -532,7 +529,7 @@ def delete_items(account, ids: Iterable[str], delete_type: str, stats) -> list[b
         affected_task_occurrences="AllOccurrences",
         suppress_read_receipts=True,
     )
-    stats.add("DeleteItem")
+    stats.add(type(svc).__name__)
     out: list[bool | Exception] = []
     for message in _messages(svc, payload):
         found = _container(svc, message, None)

@@ -14,8 +14,9 @@ from __future__ import annotations
 import logging
 import threading
 from contextlib import suppress
+from typing import Any
 
-import requests.adapters
+import requests
 from exchangelib import (
     DELEGATE,
     IMPERSONATION,
@@ -34,6 +35,7 @@ from exchangelib.transport import BASIC, DEFAULT_HEADERS, NTLM, OAUTH2
 from requests_oauthlib import OAuth2Session
 
 from connectors.exchange.config import MAX_CONNECTIONS_LIMIT, ServiceConfig
+from connectors.exchange.pinned_adapter import PinnedAdapter
 
 _AUTH = {"basic": BASIC, "ntlm": NTLM, "oauth2": OAUTH2}
 
@@ -46,51 +48,45 @@ for _name in ("exchangelib.util", "exchangelib.util.xml"):
         _logger.setLevel(logging.INFO)
 
 
-class _VerifyingAdapter(requests.adapters.HTTPAdapter):
-    """An HTTP adapter that verifies TLS with a fixed setting (True, False or a CA bundle path).
-
-    Fixing it in the adapter, rather than on the session, keeps REQUESTS_CA_BUNDLE and other
-    environment settings from overriding the service's choice.
-    """
-
-    def __init__(self, verify: bool | str, **kwargs) -> None:
-        self._verify = verify
-        super().__init__(**kwargs)
-
-    def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
-        return super().send(
-            request, stream=stream, timeout=timeout, verify=self._verify, cert=cert, proxies=proxies
-        )
+# The classes below extend exchangelib's, which carry no type information (hence the ignores).
 
 
-class _Uncached(CachingProtocol):
+class _Uncached(CachingProtocol):  # type: ignore[misc]
     """Metaclass that builds a fresh protocol instead of consulting exchangelib's global cache."""
 
-    def __call__(cls, *args, **kwargs):
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
         return type.__call__(cls, *args, **kwargs)
 
 
-class ServiceProtocol(Protocol, metaclass=_Uncached):
+class ServiceProtocol(Protocol, metaclass=_Uncached):  # type: ignore[misc]
     """exchangelib's Protocol with per-service TLS verification and timeouts."""
 
-    def __init__(self, *, config: Configuration, verify: bool | str, timeout: tuple[float, float]):
+    def __init__(
+        self, *, config: Configuration, verify: bool | str, timeout: tuple[float, float]
+    ) -> None:
         super().__init__(config=config)
         self._verify = verify
         self.TIMEOUT = timeout  # requests accepts (connect, read); exchangelib passes it through
 
-    def _adapter(self) -> requests.adapters.HTTPAdapter:
+    def _adapter(self) -> PinnedAdapter:
+        # No timeout here: exchangelib passes the protocol's TIMEOUT with every request.
         n = self.CONNECTIONS_PER_SESSION
-        return _VerifyingAdapter(
+        return PinnedAdapter(
             self._verify, pool_block=True, pool_connections=n, pool_maxsize=n, max_retries=0
         )
 
-    def raw_session(  # type: ignore[override]  # exchangelib declares it a classmethod
-        self, prefix, oauth2_client=None, oauth2_session_params=None, oauth2_token_endpoint=None
-    ):
+    def raw_session(  # exchangelib declares it a classmethod; ours needs the instance
+        self,
+        prefix: str,
+        oauth2_client: Any = None,
+        oauth2_session_params: dict[str, Any] | None = None,
+        oauth2_token_endpoint: str | None = None,
+    ) -> requests.Session:
+        session: requests.Session
         if oauth2_client:
             session = OAuth2Session(client=oauth2_client, **(oauth2_session_params or {}))
         else:
-            session = requests.sessions.Session()
+            session = requests.Session()
         session.headers.update(DEFAULT_HEADERS)
         session.headers["User-Agent"] = "trainer-sync"
         session.mount(prefix, self._adapter())
@@ -99,10 +95,10 @@ class ServiceProtocol(Protocol, metaclass=_Uncached):
         return session
 
 
-class _ClientCredentials(OAuth2Credentials):
+class _ClientCredentials(OAuth2Credentials):  # type: ignore[misc]
     """OAuth2 client credentials against a configurable authority (Entra ID or a stand-in)."""
 
-    def __init__(self, *, authority_host: str, **kwargs) -> None:
+    def __init__(self, *, authority_host: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.authority_host = authority_host.rstrip("/")
 

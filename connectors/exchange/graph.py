@@ -9,7 +9,7 @@ Request budget (Graph requests; the token is fetched by msal once and cached unt
 - `read_window` of N items: ceil(N/page_size) GET calendarView (page_size 500 by default),
   fields and tag in the same answer.
 - `apply` of N actions: ceil(N/20) POST $batch (plus a resend of what Graph did not run: a
-  request throttled inside the batch, and those chained after a refused one).
+  request throttled or failed inside the batch, and those chained after a refused one).
 - `verify_service`: 1 GET of the service username's calendar. `check_access`: 1 GET of the
   trainer's calendar, + 1 write probe (DELETE of a non-existent id) for `out`/`both` unless the
   token shows tenant-wide Calendars.ReadWrite, + 1 GET of the service's own calendar to explain
@@ -26,27 +26,25 @@ import datetime as dt
 import json
 import logging
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 from connectors.exchange import graph_ops as ops
+from connectors.exchange.access import NEEDED_RIGHTS, access_result, refused_before_asking
 from connectors.exchange.base import (
-    ACTIONS,
-    DELETE_MODES,
-    DIRECTIONS,
-    UPDATABLE_FIELDS,
     AccessProblem,
     AccessResult,
     ActionResult,
     ChangeCheck,
     ExchangeAction,
     ExchangeRow,
-    KnownItem,
     RequestStats,
     VerificationResult,
+    check_window,
+    is_own_change,
 )
 from connectors.exchange.config import ServiceConfig
 from connectors.exchange.errors import (
@@ -67,7 +65,15 @@ from connectors.exchange.graph_errors import (
     tenant_wide_write,
 )
 from connectors.exchange.graph_transport import PREFER, GraphClient, GraphHttpError, retry_after_of
-from connectors.exchange.retry import AccountGate, RetryPolicy, gate_for, run_with_retry
+from connectors.exchange.retry import (
+    AccountGate,
+    RefusedForNow,
+    RetryPolicy,
+    gate_for,
+    repeat_while_refused,
+    run_with_retry,
+)
+from connectors.exchange.writes import WRITE_ORDER, Outcomes, check_action, write_kind
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -75,17 +81,13 @@ T = TypeVar("T")
 BATCH_SIZE = 20  # Graph's JSON batching limit
 DELTA_PAGE = 100
 MAX_PAGES = 10_000
-NEEDED_RIGHTS = {
-    "in": ("read",),
-    "out": ("read", "create", "modify", "delete"),
-    "both": ("read", "create", "modify", "delete"),
-}
 CURSOR_VERSION = "graph-delta-1"
 WRITE_PROBE_ID = "AAMkAGFjY2Vzcy1wcm9iZS1vZi10cmFpbmVyLXN5bmM"  # no item has this id
 
 
-class StaleCursor(Exception):
-    """The delta token is no longer accepted (410 Gone / SyncStateNotFound, or malformed)."""
+class DeltaTokenRejected(Exception):
+    """Graph no longer accepts a delta link (410 Gone / SyncStateNotFound), or a delta round
+    ended without one: a new round must start."""
 
 
 def _iso(value: dt.datetime) -> str:
@@ -116,7 +118,6 @@ class GraphConnector:
         self._clock = clock
         self.stats = RequestStats()
         self.client = GraphClient(config, secret, self.stats)
-        self._roles: tuple[str, ...] | None = None
         self._opened: set[str] = set()  # mailboxes whose calendar opened (tells scope problems)
         self._lock = threading.Lock()
         self._ctx = Context(
@@ -133,30 +134,27 @@ class GraphConnector:
     def _gate(self, mailbox: str | None) -> AccountGate:
         """Graph throttles per app and mailbox: one gate per (endpoint + app, mailbox)."""
         cfg = self.config
-        return gate_for(f"{cfg.endpoint}#{cfg.tenant_id}/{cfg.client_id}", mailbox or "")
+        return gate_for(
+            f"{cfg.endpoint}#{cfg.tenant_id}/{cfg.client_id}",
+            mailbox or "",
+            self.retry_policy.clock,
+        )
 
     def _context(self, mailbox: str | None) -> Context:
-        return replace(self._ctx, mailbox=mailbox, roles=self._roles)
+        return replace(self._ctx, mailbox=mailbox, roles=self.client.roles)
 
     def _call(
-        self,
-        op: Callable[[], T],
-        *,
-        mailbox: str | None,
-        idempotent: bool = True,
-        policy: RetryPolicy | None = None,
+        self, op: Callable[[], T], *, mailbox: str | None, policy: RetryPolicy | None = None
     ) -> T:
+        # Every Graph request may be sent again: reads and deletes are idempotent, an update
+        # applied once is refused the second time by its change key (412, never applied twice),
+        # and a create carries a transactionId, so Graph does not make a second event for it.
         return run_with_retry(
             op,
             gate=self._gate(mailbox),
             classify=lambda exc: classify(exc, self._context(mailbox)),
             policy=policy or self.retry_policy,
-            idempotent=idempotent,
         )
-
-    def _request(self, method: str, path: str, *, mailbox: str | None, operation: str, **kw):
-        self._roles = self.client.tokens.get().roles
-        return self.client.request(method, path, mailbox=mailbox, operation=operation, **kw)
 
     def close(self) -> None:
         """Close the service's HTTP session."""
@@ -186,7 +184,7 @@ class GraphConnector:
                 error=type(exc).__name__,
             )
         note = ""
-        if tenant_wide_write(self._roles):
+        if tenant_wide_write(self.client.roles):
             note = (
                 " The app holds Calendars.ReadWrite for every mailbox (admin consent in Entra "
                 "ID): an RBAC for Applications scope does not narrow that grant."
@@ -202,8 +200,8 @@ class GraphConnector:
         )
 
     def _read_calendar(self, mailbox: str, policy: RetryPolicy | None = None) -> dict[str, Any]:
-        calendar = self._call(
-            lambda: self._request(
+        calendar: dict[str, Any] = self._call(
+            lambda: self.client.request(
                 "GET",
                 self._user(mailbox) + "/calendar",
                 mailbox=mailbox,
@@ -230,42 +228,30 @@ class GraphConnector:
         the scope" from "no permission at all".
         """
         cfg = self.config
-
-        def result(*problems: AccessProblem, rights: tuple[str, ...] = ()) -> AccessResult:
-            return AccessResult(mailbox, direction, not problems, tuple(problems), rights)
-
-        if direction not in DIRECTIONS:
-            return result(
-                AccessProblem(
-                    "invalid_direction", f"Direction {direction!r} is not one of in, out, both."
-                )
-            )
-        local, at, domain = mailbox.rpartition("@")
-        if not at or not local or not domain:
-            return result(
-                AccessProblem("invalid_address", f"{mailbox!r} is not a mailbox address.")
-            )
-        master = cfg.master_domain
-        if master and domain.lower() != master:
-            return result(
-                AccessProblem(
-                    "domain_mismatch",
-                    f"The mailbox {mailbox} is in domain {domain.lower()}, but the service's "
-                    f"account {cfg.username} is in domain {master}; trainers' mailboxes must be "
-                    "in the service's domain. Correct the address or use a service of that domain.",
-                )
-            )
+        refused = refused_before_asking(
+            mailbox,
+            direction,
+            account=f"service's account {cfg.username}",
+            account_domain=cfg.master_domain,
+            domain_owner="the service's",
+        )
+        if refused is not None:
+            return refused
         try:
             self._read_calendar(mailbox)
         except MailboxNotFound as exc:
-            return result(AccessProblem("mailbox_not_found", str(exc)))
+            return access_result(mailbox, direction, AccessProblem("mailbox_not_found", str(exc)))
         except AccessDenied:
-            return result(AccessProblem("no_access", str(self._why_denied(mailbox))))
+            return access_result(
+                mailbox, direction, AccessProblem("no_access", str(self._why_denied(mailbox)))
+            )
         if direction == "in":
-            return result(rights=("read",))
-        if tenant_wide_write(self._roles) or self._may_write(mailbox):
-            return result(rights=("read", "create", "modify", "delete"))
-        return result(
+            return access_result(mailbox, direction, rights=("read",))
+        if tenant_wide_write(self.client.roles) or self._may_write(mailbox):
+            return access_result(mailbox, direction, rights=NEEDED_RIGHTS[direction])
+        return access_result(
+            mailbox,
+            direction,
             AccessProblem(
                 "insufficient_rights",
                 f"Direction '{direction}' needs {', '.join(NEEDED_RIGHTS[direction])} on the "
@@ -296,7 +282,7 @@ class GraphConnector:
         and answered 404 (or 400 for the id) when it may."""
         try:
             self._call(
-                lambda: self._request(
+                lambda: self.client.request(
                     "DELETE",
                     f"{self._user(mailbox)}/events/{WRITE_PROBE_ID}",
                     mailbox=mailbox,
@@ -312,23 +298,13 @@ class GraphConnector:
 
     # -- reads ----------------------------------------------------------------------------
 
-    def read_window(
-        self,
-        mailbox: str,
-        start: dt.datetime,
-        end: dt.datetime,
-        known: Mapping[str, KnownItem] | None = None,
-    ) -> list[ExchangeRow]:
+    def read_window(self, mailbox: str, start: dt.datetime, end: dt.datetime) -> list[ExchangeRow]:
         """Items overlapping [start, end), occurrences expanded, in start order.
 
-        One calendarView request per `page_size` items returns fields and tag together, so
-        `known` saves no request here (rows are always the fresh ones).
+        One calendarView request per `page_size` items returns fields and tag together.
         """
-        if start.tzinfo is None or end.tzinfo is None:
-            raise ValueError("read_window needs timezone-aware start and end")
-        if end <= start:
-            raise ValueError("read_window needs start < end")
-        path: str | None = self._user(mailbox) + "/calendarView"
+        check_window(start, end)
+        url = self._user(mailbox) + "/calendarView"
         params: dict[str, str] | None = {
             "startDateTime": _iso(start),
             "endDateTime": _iso(end),
@@ -339,8 +315,13 @@ class GraphConnector:
         rows: dict[str, ExchangeRow] = {}
         for _ in range(MAX_PAGES):
             page = self._call(
-                lambda p=path, q=params: self._request(
-                    "GET", p, mailbox=mailbox, operation="calendarView", params=q
+                partial(
+                    self.client.request,
+                    "GET",
+                    url,
+                    mailbox=mailbox,
+                    operation="calendarView",
+                    params=params,
                 ),
                 mailbox=mailbox,
             )
@@ -348,9 +329,10 @@ class GraphConnector:
                 if event.get("type") == "seriesMaster":
                     continue
                 rows.setdefault(event["id"], ops.row_from_event(event))
-            path, params = page.get("@odata.nextLink"), None
-            if not path:
+            next_link = page.get("@odata.nextLink")
+            if not next_link:
                 return sorted(rows.values(), key=lambda r: (r.start, r.item_id))
+            url, params = str(next_link), None
         raise ExchangeError(f"The calendar view of {mailbox} pages without end.")
 
     # -- change gate ----------------------------------------------------------------------
@@ -375,10 +357,13 @@ class GraphConnector:
         own = own_changes or {}
         try:
             entries, link = self._drain(mailbox, state["link"], None)
-        except StaleCursor:
+        except DeltaTokenRejected:
             log.info("delta token of %s no longer valid; starting a new round", mailbox)
             return self._initial(mailbox, now)
-        changed = any(not _is_own(e, own) for e in entries)
+        changed = any(
+            not is_own_change(own, e.get("id"), e.get("changeKey"), removed="@removed" in e)
+            for e in entries
+        )
         return ChangeCheck(
             changed=changed, cursor=_write_cursor(state["start"], state["end"], link)
         )
@@ -400,21 +385,20 @@ class GraphConnector:
     ) -> tuple[list[dict[str, Any]], str]:
         """Follow nextLinks to the deltaLink; returns the entries and the deltaLink."""
         entries: list[dict[str, Any]] = []
+        page_url: str | None = url
         for _ in range(MAX_PAGES):
-            page = self._call(
-                lambda u=url, q=params: self._delta_page(mailbox, u, q), mailbox=mailbox
-            )
+            if not page_url:
+                raise DeltaTokenRejected("a delta page without nextLink or deltaLink")
+            page = self._call(partial(self._delta_page, mailbox, page_url, params), mailbox=mailbox)
             entries.extend(page.get("value", []))
             if page.get("@odata.deltaLink"):
-                return entries, page["@odata.deltaLink"]
-            url, params = page.get("@odata.nextLink"), None
-            if not url:
-                raise StaleCursor("a delta page without nextLink or deltaLink")
+                return entries, str(page["@odata.deltaLink"])
+            page_url, params = page.get("@odata.nextLink"), None
         raise ExchangeError(f"The calendar of {mailbox} reports changes without end.")
 
-    def _delta_page(self, mailbox: str, url: str, params: dict[str, str] | None) -> dict:
+    def _delta_page(self, mailbox: str, url: str, params: dict[str, str] | None) -> dict[str, Any]:
         try:
-            return self._request(
+            page: dict[str, Any] = self.client.request(
                 "GET",
                 url,
                 mailbox=mailbox,
@@ -425,8 +409,9 @@ class GraphConnector:
         except GraphHttpError as exc:
             sync_code = "sync" in exc.code.lower() or "token" in exc.code.lower()
             if exc.status == 410 or (exc.status == 400 and sync_code):
-                raise StaleCursor(exc.code) from exc
+                raise DeltaTokenRejected(exc.code) from exc
             raise
+        return page
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -438,88 +423,73 @@ class GraphConnector:
         429). A refused item fails alone: the ones chained after it are answered 424 and sent
         again. A whole request that fails after retries fails its items and those not yet sent.
         """
-        results: list[ActionResult | None] = [None] * len(actions)
+        outcomes = Outcomes(actions)
         prepared: dict[int, dict[str, Any]] = {}
         for index, action in enumerate(actions):
             try:
-                prepared[index] = self._prepare(mailbox, action)
+                check_action(action)
+                prepared[index] = ops.subrequest(mailbox, action, PREFER)
             except (ValueError, TypeError, KeyError) as exc:
-                results[index] = ActionResult(
-                    ok=False,
-                    item_id=action.item_id,
-                    error="InvalidItem",
-                    message=f"Action {action.action} for {action.entry_key} is invalid: {exc}",
-                )
-        rank = {("delete", m): i for i, m in enumerate(DELETE_MODES)}
-        rank.update({("update", ""): 10, ("create", ""): 11})
+                outcomes.invalid(index, exc)
+        rank = {kind: n for n, kind in enumerate(WRITE_ORDER)}
+        queue = sorted(prepared, key=lambda i: (rank[write_kind(actions[i])], i))
+        self._send_all(mailbox, queue, prepared, outcomes)
+        return outcomes.all("Microsoft Graph")
 
-        def order(i: int) -> int:
-            a = actions[i]
-            return rank[(a.action, a.delete_mode if a.action == "delete" else "")]
-
-        pending = sorted(prepared, key=lambda i: (order(i), i))
-        self._send_all(mailbox, pending, prepared, actions, results)
-        if any(r is None for r in results):
-            raise ExchangeError("Some actions got no result from Microsoft Graph.")
-        return results  # type: ignore[return-value]
-
-    def _prepare(self, mailbox: str, action: ExchangeAction) -> dict[str, Any]:
-        if action.action not in ACTIONS:
-            raise ValueError(f"unknown action {action.action!r}")
-        if action.action == "delete":
-            if not action.item_id:
-                raise ValueError("delete needs item_id")
-            if action.delete_mode not in DELETE_MODES:
-                raise ValueError(f"unknown delete_mode {action.delete_mode!r}")
-        elif action.action == "update":
-            if not action.item_id or not action.change_key:
-                raise ValueError("update needs item_id and the change key read with the item")
-            unknown = set(action.changed_fields) - set(UPDATABLE_FIELDS)
-            if unknown:
-                raise ValueError(f"unknown changed_fields {sorted(unknown)}")
-        return ops.subrequest(mailbox, action, PREFER)
-
-    def _send_all(self, mailbox, pending, prepared, actions, results) -> None:
-        policy = self.retry_policy
-        started = time.monotonic()
+    def _send_all(
+        self,
+        mailbox: str,
+        queue: list[int],
+        prepared: dict[int, dict[str, Any]],
+        outcomes: Outcomes,
+    ) -> None:
+        """Send the queue, 20 a batch. What Graph did not run goes to the front of the queue:
+        after a refused request at once, after a throttled or failed one once the mailbox's
+        gate opens (or a jittered back-off), within the time budget."""
         tries: dict[int, int] = {}
-        aborted: ExchangeError | None = None
-        while pending:
-            chunk, pending = pending[:BATCH_SIZE], pending[BATCH_SIZE:]
-            if aborted is None:
-                try:
-                    resend = self._batch(mailbox, chunk, prepared, actions, results, tries)
-                except ExchangeError as exc:
-                    aborted = exc
-                    resend = []
-                if resend and time.monotonic() - started > policy.max_elapsed:
-                    aborted = ServerBusy(
-                        f"Microsoft Graph kept refusing writes to {mailbox} for over "
-                        f"{policy.max_elapsed:.0f} s.",
-                        "Retry later; lower the parallelism of this service if it persists.",
-                    )
-                pending = resend + pending
-            if aborted is not None:
-                for index in chunk:
-                    if results[index] is None:
-                        results[index] = ActionResult(
-                            ok=False,
-                            item_id=actions[index].item_id,
-                            error=type(aborted).__name__,
-                            message=str(aborted),
-                        )
 
-    def _batch(self, mailbox, chunk, prepared, actions, results, tries) -> list[int]:
-        """Send one $batch; record results; return the indexes to send again."""
+        def send_queue() -> None:
+            nonlocal queue
+            while queue:
+                chunk = queue[:BATCH_SIZE]
+                resend, retried = self._batch(mailbox, chunk, prepared, outcomes, tries)
+                queue = resend + queue[BATCH_SIZE:]
+                if retried:
+                    raise RefusedForNow
+
+        try:
+            repeat_while_refused(
+                send_queue,
+                gate=self._gate(mailbox),
+                policy=self.retry_policy,
+                give_up=lambda: ServerBusy(
+                    f"Microsoft Graph kept refusing writes to {mailbox} for over "
+                    f"{self.retry_policy.max_elapsed:.0f} s.",
+                    "Retry later; lower the parallelism of this service if it persists.",
+                ),
+            )
+        except ExchangeError as exc:
+            outcomes.fail_unanswered(queue, exc)
+
+    def _batch(
+        self,
+        mailbox: str,
+        chunk: list[int],
+        prepared: dict[int, dict[str, Any]],
+        outcomes: Outcomes,
+        tries: dict[int, int],
+    ) -> tuple[list[int], bool]:
+        """Send one $batch and record its results. Returns the indexes to send again, and
+        whether any of them was refused (throttled or failed) rather than merely not run."""
         requests = []
         for n, index in enumerate(chunk):
             sub = {"id": str(index), **prepared[index]}
             if n:
                 sub["dependsOn"] = [str(chunk[n - 1])]
             requests.append(sub)
-        has_create = any(actions[i].action == "create" for i in chunk)
         answer = self._call(
-            lambda: self._request(
+            partial(
+                self.client.request,
                 "POST",
                 "/$batch",
                 mailbox=mailbox,
@@ -527,37 +497,40 @@ class GraphConnector:
                 json_body={"requests": requests},
             ),
             mailbox=mailbox,
-            idempotent=not has_create,
         )
         by_id = {str(r.get("id")): r for r in (answer or {}).get("responses", [])}
         ctx = self._context(mailbox)
+        policy = self.retry_policy
         resend: list[int] = []
-        back_off = 0.0
+        retried, back_off = False, 0.0
         for index in chunk:
             response = by_id.get(str(index))
             if response is None:
                 raise ExchangeError(f"Microsoft Graph answered no result for request {index}.")
             status = int(response.get("status", 500))
             body, headers = response.get("body"), response.get("headers") or {}
-            action = actions[index]
             if status == 424:
                 resend.append(index)  # not run: an earlier request of the chain failed
                 continue
-            if status in (429, 503) or (status >= 500 and action.action != "create"):
+            if status == 429 or status >= 500:
                 tries[index] = tries.get(index, 0) + 1
-                if status == 429 or tries[index] < self.retry_policy.max_attempts:
-                    back_off = max(back_off, retry_after_of(headers) or 0.0)
+                if status == 429 or tries[index] < policy.max_attempts:
+                    asked = retry_after_of(headers)
                     if status == 429:
-                        back_off = back_off or self.retry_policy.default_busy_backoff
+                        asked = policy.busy_back_off(asked)
+                    back_off = max(back_off, asked or 0.0)
                     resend.append(index)
+                    retried = True
                     continue
-            results[index] = _result(action, status, body, headers, ctx)
+            outcomes.set(index, _result(outcomes.actions[index], status, body, headers, ctx))
         if back_off:
             self._gate(mailbox).hold(back_off)
-        return resend
+        return resend, retried
 
 
-def _result(action: ExchangeAction, status: int, body: Any, headers: dict, ctx) -> ActionResult:
+def _result(
+    action: ExchangeAction, status: int, body: Any, headers: dict[str, str], ctx: Context
+) -> ActionResult:
     if 200 <= status < 300:
         if action.action == "delete":
             return ActionResult(ok=True, item_id=action.item_id)
@@ -571,16 +544,6 @@ def _result(action: ExchangeAction, status: int, body: Any, headers: dict, ctx) 
     return ActionResult(
         ok=False, item_id=action.item_id, error=type(err).__name__, message=str(err)
     )
-
-
-def _is_own(entry: dict[str, Any], own: Mapping[str, str | None]) -> bool:
-    item_id = entry.get("id")
-    if item_id not in own:
-        return False
-    expected = own[item_id]
-    if "@removed" in entry:
-        return expected is None
-    return expected is not None and entry.get("changeKey") == expected
 
 
 def _read_cursor(cursor: str | None) -> dict[str, Any] | None:

@@ -12,6 +12,7 @@ not appear in the token, so its `roles` claim only ever proves a tenant-wide gra
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import requests
 
@@ -30,7 +31,8 @@ from connectors.exchange.errors import (
     TlsError,
 )
 from connectors.exchange.graph_transport import GraphHttpError, TokenFailure, error_of
-from connectors.exchange.retry import Failure
+from connectors.exchange.http_failures import never_sent
+from connectors.exchange.retry import Failure, FailureKind
 
 WRITE_ROLE = "Calendars.ReadWrite"
 READ_ROLES = frozenset({"Calendars.Read", "Calendars.ReadWrite", "Calendars.ReadBasic.All"})
@@ -198,7 +200,11 @@ def token_error(exc: TokenFailure, ctx: Context) -> ExchangeError:
 
 
 def classify(exc: BaseException, ctx: Context) -> Failure:
-    """How to treat an exception from one Graph or token request (see retry.run_with_retry)."""
+    """How to treat an exception from one Graph or token request (see retry.run_with_retry).
+
+    Only a request that never reached Graph (refused connection, DNS, connect timeout) or one
+    Graph refused (429, 503) is known not to have been carried out.
+    """
     if isinstance(exc, GraphHttpError):
         error = http_error(exc, ctx)
         if exc.status == 429:
@@ -210,7 +216,7 @@ def classify(exc: BaseException, ctx: Context) -> Failure:
         return Failure("permanent", error)
     if isinstance(exc, TokenFailure):
         error = token_error(exc, ctx)
-        kind = "transient" if isinstance(error, ServiceUnavailable) else "permanent"
+        kind: FailureKind = "transient" if isinstance(error, ServiceUnavailable) else "permanent"
         return Failure(kind, error)
     if isinstance(exc, requests.exceptions.SSLError):
         return Failure(
@@ -221,9 +227,7 @@ def classify(exc: BaseException, ctx: Context) -> Failure:
                 "Install the organisation's CA bundle and set ca_bundle on the service.",
             ),
         )
-    if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.ConnectTimeout):
-        if isinstance(exc, requests.exceptions.ReadTimeout):
-            return _read_timeout(ctx)
+    if isinstance(exc, requests.exceptions.RequestException) and never_sent(exc):
         return Failure(
             "transient",
             ServiceUnreachable(
@@ -232,8 +236,13 @@ def classify(exc: BaseException, ctx: Context) -> Failure:
             ),
         )
     if isinstance(exc, requests.exceptions.Timeout):
-        return _read_timeout(ctx)
+        return Failure(
+            "transient",
+            ServiceUnavailable(f"{ctx.endpoint} did not answer in time (read timeout)."),
+            repeatable=False,
+        )
     if isinstance(exc, requests.exceptions.RequestException):
+        # Reset or dropped after the request went out: Graph may have carried it out.
         return Failure(
             "transient",
             ServiceUnavailable(f"The connection to {ctx.endpoint} failed ({exc})."),
@@ -252,14 +261,8 @@ def classify(exc: BaseException, ctx: Context) -> Failure:
     raise exc
 
 
-def _read_timeout(ctx: Context) -> Failure:
-    return Failure(
-        "transient",
-        ServiceUnavailable(f"{ctx.endpoint} did not answer in time (read timeout)."),
-        repeatable=False,
-    )
-
-
-def item_failure(status: int, body: dict | None, headers: dict | None, ctx: Context):
+def item_failure(
+    status: int, body: dict[str, Any] | None, headers: dict[str, str] | None, ctx: Context
+) -> ExchangeError:
     """The connector error of one `$batch` sub-response."""
     return http_error(error_of(status, body, headers), ctx)

@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from connectors.exchange.base import ExchangeAction, ExchangeRow
-from connectors.exchange.tag import GRAPH_TAG_PROPERTY_ID, decode_tag, encode_tag
+from connectors.exchange.tag import (
+    GRAPH_TAG_PROPERTY_ID,
+    TAG_PROPERTY_SET_ID,
+    decode_tag,
+    encode_tag,
+)
 
 SELECT = "subject,body,start,end,isAllDay,location,showAs,isCancelled,sensitivity,changeKey,type"
 EXPAND_TAG = f"singleValueExtendedProperties($filter=id eq '{GRAPH_TAG_PROPERTY_ID}')"
@@ -50,7 +56,8 @@ def tag_value(event: dict[str, Any]) -> str | None:
     """The engine's tag on an event (the named extended property), if any."""
     for prop in event.get("singleValueExtendedProperties") or []:
         if " ".join(str(prop.get("id", "")).lower().split()) == _TAG_ID:
-            return prop.get("value")
+            value = prop.get("value")
+            return None if value is None else str(value)
     return None
 
 
@@ -86,7 +93,7 @@ def graph_zone(name: str) -> str:
         from exchangelib.winzone import IANA_TO_MS_TIMEZONE_MAP
     except ImportError:  # pragma: no cover - exchangelib is a dependency of the connector
         return name
-    return IANA_TO_MS_TIMEZONE_MAP.get(name, (name,))[0]
+    return str(IANA_TO_MS_TIMEZONE_MAP.get(name, (name,))[0])
 
 
 def _dtz(value: dt.datetime, tz_name: str) -> dict[str, str]:
@@ -147,13 +154,21 @@ ALL_FIELDS = {
 }
 
 
+def transaction_id(mailbox: str, action: ExchangeAction) -> str:
+    """The `transactionId` of a create: the same for every send of the same create (mailbox,
+    entry and content), so Graph answers a repeat with the event the first send made instead
+    of making a second one (e.g. after a connection dropped before the answer came)."""
+    name = f"{mailbox.lower()}|{action.entry_key}|{action.content_hash}"
+    return str(uuid.uuid5(uuid.UUID(TAG_PROPERTY_SET_ID), name))
+
+
 def subrequest(mailbox: str, action: ExchangeAction, prefer: str) -> dict[str, Any]:
     """The `$batch` sub-request (without id) of one action; raises ValueError if invalid."""
     user = f"/users/{quote(mailbox, safe='@')}"
     headers = {"Prefer": prefer}
     if action.action == "create":
         headers["Content-Type"] = "application/json"
-        body = _fields(action, ALL_FIELDS)
+        body = {**_fields(action, ALL_FIELDS), "transactionId": transaction_id(mailbox, action)}
         return {
             "method": "POST",
             "url": f"{user}/calendar/events",

@@ -22,9 +22,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 
+from connectors.exchange.base import RequestStats
 from connectors.exchange.config import ServiceConfig
+from connectors.exchange.pinned_adapter import PinnedAdapter
 
 MAILBOX_CONCURRENCY = 4
 PREFER = 'outlook.timezone="UTC", IdType="ImmutableId", outlook.body-content-type="text"'
@@ -71,25 +72,14 @@ def retry_after_of(headers: Any) -> float | None:
         return None
 
 
-class _PinnedAdapter(HTTPAdapter):
-    """Applies the service's TLS verification and timeouts to every request it sends."""
-
-    def __init__(self, verify: bool | str, timeout: tuple[float, float], pool: int) -> None:
-        super().__init__(pool_connections=pool, pool_maxsize=pool)
-        self._verify, self._timeout = verify, timeout
-
-    def send(self, request, **kwargs):  # type: ignore[no-untyped-def]
-        kwargs["verify"] = self._verify
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = self._timeout
-        return super().send(request, **kwargs)
-
-
 def build_session(config: ServiceConfig) -> requests.Session:
     """The service's session (TLS and timeouts pinned in its adapter)."""
     verify: bool | str = config.ca_bundle or True if config.verify_tls else False
-    adapter = _PinnedAdapter(
-        verify, (config.connect_timeout, config.read_timeout), config.max_connections
+    adapter = PinnedAdapter(
+        verify,
+        (config.connect_timeout, config.read_timeout),
+        pool_connections=config.max_connections,
+        pool_maxsize=config.max_connections,
     )
     session = requests.Session()
     session.trust_env = False  # no proxy/CA settings from the environment override the service's
@@ -113,13 +103,13 @@ class TokenSource:
         self.config = config
         self._secret = secret
         self._session = session
-        self._app = None
+        self._app: Any = None  # msal's client, made on first use (msal is untyped)
         self._lock = threading.Lock()
         origin = urlsplit(config.endpoint)
         self.scope = f"{origin.scheme}://{origin.netloc}/.default"
         self.authority = f"{config.authority_host.rstrip('/')}/{config.tenant_id}"
 
-    def _msal(self):
+    def _msal(self) -> Any:
         with self._lock:
             if self._app is None:
                 import msal
@@ -187,7 +177,7 @@ class MailboxSlots:
 class GraphClient:
     """Sends one Graph request with the service's token and the standard Prefer headers."""
 
-    def __init__(self, config: ServiceConfig, secret: str, stats) -> None:
+    def __init__(self, config: ServiceConfig, secret: str, stats: RequestStats) -> None:
         self.config = config
         self.base = config.endpoint.rstrip("/")
         self.session = build_session(config)
@@ -195,6 +185,8 @@ class GraphClient:
         self.stats = stats
         origin = urlsplit(config.endpoint)
         self.slots = MailboxSlots(f"{origin.netloc}|{config.tenant_id}|{config.client_id}")
+        # The application permissions of the last token sent (None: not known yet).
+        self.roles: tuple[str, ...] | None = None
 
     def url(self, path: str) -> str:
         """Absolute URL of a path relative to the endpoint (absolute URLs pass through)."""
@@ -219,6 +211,7 @@ class GraphClient:
         """
         for attempt in (1, 2):
             token = self.tokens.get()
+            self.roles = token.roles
             hdrs = {"Authorization": f"Bearer {token.value}", "Prefer": PREFER}
             hdrs.update(headers or {})
             with self.slots(mailbox):

@@ -470,6 +470,13 @@ class Api:
         if "start" not in body or "end" not in body:
             raise GraphError(400, "ErrorInvalidRequest", "An event needs start and end.")
         with self.store.lock:
+            shape = self._shape({}, headers)
+            earlier = self._same_transaction(mb, body.get("transactionId"))
+            if earlier is not None:
+                # A client's repeat of a create it got no answer for: answered like the first
+                # send, with the event that one made, and nothing new is made.
+                start, end = E.instant(earlier["start"]), E.instant(earlier["end"])
+                return Reply(201, E.render(earlier, start, end, **shape))
             now = self._now()
             ev = {k: v for k, v in body.items() if not k.startswith("@")}
             ev.update(
@@ -485,8 +492,20 @@ class Api:
             E.touch(ev, mb.bump(), now)
             mb.events[ev["id"]] = ev
             self.store.save()
-            shape = self._shape({}, headers)
             return Reply(201, E.render(ev, E.instant(ev["start"]), E.instant(ev["end"]), **shape))
+
+    @staticmethod
+    def _same_transaction(mb: Mailbox, transaction_id: Any) -> dict[str, Any] | None:
+        """The event of the mailbox's calendar an earlier create with this transactionId made.
+
+        Only events still in the calendar count: once deleted, the same create makes a new one.
+        """
+        if not transaction_id:
+            return None
+        for ev in mb.events.values():
+            if ev.get("_folder") == "calendar" and ev.get("transactionId") == transaction_id:
+                return ev
+        return None
 
     def _update(self, mb: Mailbox, event_id: str, body: Any, headers: dict[str, str]) -> Reply:
         body = self._check_body(body)
@@ -505,6 +524,10 @@ class Api:
                         "the item.",
                     )
             self._refuse(mb, body.get("subject", current.get("subject", "")))
+            if body.get("transactionId", ev.get("transactionId")) != ev.get("transactionId"):
+                raise GraphError(
+                    400, "ErrorInvalidRequest", "The transactionId of an event cannot be changed."
+                )
             changes = {k: v for k, v in body.items() if not k.startswith("@")}
             now = self._now()
             if occ is None:

@@ -58,6 +58,7 @@ class Behaviour:
                         "status": int(s.get("status", 500)),
                         "code": s.get("code"),
                         "retry_after": s.get("retry_after"),
+                        "drop": bool(s.get("drop", False)),
                     }
                 )
             for r in cfg.get("refuse", []):

@@ -41,6 +41,7 @@ WRITABLE = {
     "attendees",
     "importance",
     "isCancelled",
+    "transactionId",
 }
 _TAGS = re.compile(r"<[^>]+>")
 
@@ -299,6 +300,8 @@ def render(
         "attendees": list(fields.get("attendees") or []),
         "recurrence": fields.get("recurrence") if kind == "seriesMaster" else None,
     }
+    if fields.get("transactionId"):  # only returned when a client set it, as Graph does
+        out["transactionId"] = fields["transactionId"]
     if select:
         keep = select | {"id", "@odata.etag"}
         out = {k: v for k, v in out.items() if k in keep}

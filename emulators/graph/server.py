@@ -97,8 +97,14 @@ class Handler(QuietHandler):
     server: GraphHttpServer
     server_version = "Microsoft-HTTPAPI/2.0"
 
+    # A scheduled fault with `drop`: the request is carried out, its answer never sent.
+    drop_answer = False
+
     # --- plumbing -----------------------------------------------------------------------------
     def _send(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
+        if self.drop_answer:
+            self.drop_connection()
+            return
         body = b"" if data is None else json.dumps(data).encode()
         self.send_response(status)
         if data is not None:
@@ -197,6 +203,8 @@ class Handler(QuietHandler):
         fault = server.behaviour.scheduled(method, url.path)
         if fault is None and server.behaviour.random_failure():
             fault = {"status": 500, "code": None, "retry_after": None}
+        elif fault is not None and fault["drop"]:
+            self.drop_answer, fault = True, None
         if rel.strip("/") == "$batch" and method == "POST":
             server.stats.request(caller.name, "$batch")
             if fault:

@@ -6,16 +6,16 @@ with exchangelib signed in as the trainer, as Outlook would.
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import pytest
-from exchangelib import BASIC, Account, Build, Configuration, Credentials, FailFast, Version
+from exchangelib import BASIC, UTC, Account, Build, Configuration, Credentials, FailFast, Version
 
-from connectors.exchange import ServiceConfig, connect
-from connectors.exchange.retry import RetryPolicy
+from connectors.exchange import ServiceConfig
 from emulators.ews import EwsEmulator, run_ews_emulator
+from tests.connectors.conftest import ServiceOf
 
 MASTER = "master@contoso.test"
 MASTER_PW = "master-secret-pw"
@@ -25,7 +25,6 @@ TRAINERS = {
     "nogrant@contoso.test": None,
 }
 TRAINER_PW = "trainer-pw"
-FAST = RetryPolicy(max_attempts=3, base_delay=0.05, max_delay=0.2, max_elapsed=20.0)
 
 
 @pytest.fixture(scope="module")
@@ -71,24 +70,9 @@ def service(emulator: EwsEmulator, **overrides: Any) -> ServiceConfig:
 
 
 @pytest.fixture
-def make_connector(world: EwsEmulator) -> Iterator[Callable[..., Any]]:
-    """Build connectors for the emulator (closed after the test)."""
-    made = []
-
-    def make(policy: RetryPolicy = FAST, **overrides: Any):
-        conn = connect(service(world, **overrides), retry_policy=policy)
-        made.append(conn)
-        return conn
-
-    yield make
-    for conn in made:
-        conn.close()
-
-
-@pytest.fixture
-def connector(make_connector: Callable[..., Any]):
-    """The standard connector (delegate access, basic auth)."""
-    return make_connector()
+def service_of(world: EwsEmulator) -> ServiceOf:
+    """What the shared `make_connector` builds connectors from."""
+    return partial(service, world)
 
 
 def as_trainer(emulator: EwsEmulator, mailbox: str, password: str = TRAINER_PW) -> Account:
@@ -100,19 +84,9 @@ def as_trainer(emulator: EwsEmulator, mailbox: str, password: str = TRAINER_PW) 
         version=Version(build=Build(15, 2)),
         retry_policy=FailFast(),
     )
-    return Account(mailbox, config=config, autodiscover=False, default_timezone=_utc())
-
-
-def _utc():
-    from exchangelib import UTC
-
-    return UTC
+    return Account(mailbox, config=config, autodiscover=False, default_timezone=UTC)
 
 
 def master_requests(emulator: EwsEmulator) -> int:
     """Requests the emulator received from the master account since the last counter reset."""
     return emulator.control.counters()["by_account"].get(MASTER, 0)
-
-
-def utc(*args: int) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=dt.UTC)

@@ -12,11 +12,11 @@ from connectors.exchange.errors import (
     ServerBusy,
     ServiceUnavailable,
     is_transient,
-    is_transient_error_name,
 )
 from connectors.exchange.retry import AccountGate, Failure, RetryPolicy, gate_for, run_with_retry
 from connectors.exchange.tag import GRAPH_TAG_PROPERTY_ID, decode_tag, encode_tag
 from sync_rules.errors import ConfigurationError
+from tests.connectors.conftest import VirtualTime
 
 BASE = {
     "name": "contoso",
@@ -90,22 +90,6 @@ def test_own_changes_come_from_successful_results():
 def test_transient_classification_for_retry_conditions():
     assert is_transient(ServiceUnavailable("x")) and is_transient(ServerBusy("x"))
     assert not is_transient(AuthenticationFailed("x")) and not is_transient(ValueError())
-    assert is_transient_error_name("ServerBusy") and not is_transient_error_name("Conflict")
-
-
-class FakeTime:
-    """A clock that only moves when something sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 class Busy(Exception):
@@ -127,13 +111,7 @@ def classify(exc):
 def run(op, fake, policy=RetryPolicy(), idempotent=True, gate=None):
     gate = gate or AccountGate(("e", "u"), clock=fake.clock)
     return run_with_retry(
-        op,
-        gate=gate,
-        classify=classify,
-        policy=policy,
-        idempotent=idempotent,
-        sleep=fake.sleep,
-        clock=fake.clock,
+        op, gate=gate, classify=classify, policy=fake.policy(policy), idempotent=idempotent
     )
 
 
@@ -149,7 +127,7 @@ def failing(*errors):
 
 
 def test_busy_waits_exactly_the_server_back_off_and_closes_the_gate_for_everyone():
-    fake = FakeTime()
+    fake = VirtualTime()
     gate = AccountGate(("e", "u"), clock=fake.clock)
     assert run(failing(Busy(1.5), Busy(0.5)), fake, gate=gate) == "done"
     assert fake.sleeps == [1.5, 0.5]
@@ -160,7 +138,7 @@ def test_busy_waits_exactly_the_server_back_off_and_closes_the_gate_for_everyone
 
 
 def test_transient_failures_back_off_exponentially_with_jitter_and_give_up():
-    fake = FakeTime()
+    fake = VirtualTime()
     policy = RetryPolicy(max_attempts=4, base_delay=1.0, max_delay=3.0, max_elapsed=100)
     with pytest.raises(ServiceUnavailable):
         run(failing(*[Flaky(True)] * 10), fake, policy=policy)
@@ -169,7 +147,7 @@ def test_transient_failures_back_off_exponentially_with_jitter_and_give_up():
 
 
 def test_retries_stop_at_the_time_budget():
-    fake = FakeTime()
+    fake = VirtualTime()
     policy = RetryPolicy(max_elapsed=10.0)
     with pytest.raises(ServerBusy) as caught:
         run(failing(*[Busy(4.0)] * 10), fake, policy=policy)
@@ -178,7 +156,7 @@ def test_retries_stop_at_the_time_budget():
 
 
 def test_permanent_failures_and_unrepeatable_writes_are_not_retried():
-    fake = FakeTime()
+    fake = VirtualTime()
     with pytest.raises(AuthenticationFailed):
         run(failing(KeyError("x")), fake)
     with pytest.raises(ServiceUnavailable):
@@ -192,3 +170,12 @@ def test_gates_are_shared_per_account():
     b = gate_for("https://mail.contoso.test/EWS/Exchange.asmx", "master@contoso.test")
     c = gate_for("https://mail.contoso.test/EWS/Exchange.asmx", "other@contoso.test")
     assert a is b and a is not c
+    # A hold is a deadline on one clock: connectors on another clock have gates of their own.
+    virtual = VirtualTime()
+    d = gate_for(
+        "https://mail.contoso.test/EWS/Exchange.asmx", "master@contoso.test", virtual.clock
+    )
+    assert d is not a
+    assert d is gate_for(
+        "https://mail.contoso.test/EWS/Exchange.asmx", "master@contoso.test", virtual.clock
+    )

@@ -9,7 +9,8 @@ import pytest
 
 from connectors.exchange import ExchangeAction, connect
 from emulators.ews import EwsEmulator, run_ews_emulator
-from tests.connectors.exchange.conftest import MASTER, populate, service, utc
+from tests.connectors.conftest import utc
+from tests.connectors.exchange.conftest import MASTER, populate, service
 
 TENANT = "contoso-tenant"
 CLIENT_ID = "1f0c4b1e-trainer-sync"

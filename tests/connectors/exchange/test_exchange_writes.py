@@ -9,7 +9,8 @@ import pytest
 
 from connectors.exchange import ExchangeAction
 from connectors.exchange.tag import TAG_PROPERTY_NAME
-from tests.connectors.exchange.conftest import MASTER_PW, as_trainer, utc
+from tests.connectors.conftest import utc
+from tests.connectors.exchange.conftest import as_trainer
 
 TRAINER = "editor@contoso.test"
 WINDOW = (utc(2026, 11, 1), utc(2027, 3, 1))
@@ -217,11 +218,3 @@ def test_impersonation_reads_and_writes_like_delegate_access(world, make_connect
     (row,) = conn.read_window("nogrant@contoso.test", *WINDOW)
     assert row.tag_key == "s-1"
     assert world.control.items("nogrant@contoso.test")[0]["subject"] == "Course s-1"
-
-
-def test_known_rows_may_be_plain_tuples(connector):
-    (created,) = connector.apply(TRAINER, [session("s-1")])
-    (row,) = connector.read_window(TRAINER, *WINDOW)
-    other = type(connector)(connector.config, MASTER_PW)
-    assert other.read_window(TRAINER, *WINDOW, known={row.item_id: (row.change_key, row)}) == [row]
-    assert other.stats.counts == {"FindItem": 1}

@@ -7,16 +7,16 @@ Trainers edit their own calendars through Graph, signed in as themselves.
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import pytest
 import requests
 
-from connectors.exchange import ServiceConfig, connect
-from connectors.exchange.retry import RetryPolicy
+from connectors.exchange import ServiceConfig
 from emulators.graph import GraphEmulator, run_graph_emulator
+from tests.connectors.conftest import ServiceOf
 
 TENANT = "contoso-tenant"
 APP, APP_SECRET = "trainer-sync-app", "graph-app-secret"
@@ -26,7 +26,6 @@ TRAINER2 = "trainer2@contoso.test"
 OUTSIDE = "outside@contoso.test"
 NOMAILBOX = "onprem@contoso.test"
 PW = "trainer-pw"
-FAST = RetryPolicy(max_attempts=3, base_delay=0.05, max_delay=0.2, max_elapsed=20.0)
 SECRET_ENV = "TS_TEST_GRAPH_SECRET"
 
 
@@ -78,24 +77,9 @@ def service(emulator: GraphEmulator, **overrides: Any) -> ServiceConfig:
 
 
 @pytest.fixture
-def make_connector(world: GraphEmulator) -> Iterator[Callable[..., Any]]:
-    """Build connectors for the stand-in (closed after the test)."""
-    made = []
-
-    def make(policy: RetryPolicy = FAST, **overrides: Any):
-        conn = connect(service(world, **overrides), retry_policy=policy)
-        made.append(conn)
-        return conn
-
-    yield make
-    for conn in made:
-        conn.close()
-
-
-@pytest.fixture
-def connector(make_connector: Callable[..., Any]):
-    """The standard Graph connector."""
-    return make_connector()
+def service_of(world: GraphEmulator) -> ServiceOf:
+    """What the shared `make_connector` builds connectors from."""
+    return partial(service, world)
 
 
 def as_trainer(emulator: GraphEmulator, mailbox: str = TRAINER) -> requests.Session:
@@ -129,7 +113,3 @@ def graph_requests(emulator: GraphEmulator) -> dict[str, int]:
     ops.pop("token", None)
     ops.pop("openid-configuration", None)
     return ops
-
-
-def utc(*args: int) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=dt.UTC)

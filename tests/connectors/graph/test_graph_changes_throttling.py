@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
-import time
 
 from connectors.exchange import ExchangeAction, own_changes_from
+from connectors.exchange.graph import GraphConnector
 from connectors.exchange.retry import RetryPolicy
+from tests.connectors.conftest import FAST, VirtualTime, utc
 from tests.connectors.graph.conftest import (
+    APP_SECRET,
     TRAINER,
     TRAINER2,
     as_trainer,
     graph_requests,
+    service,
     trainer_event,
-    utc,
 )
 
 WINDOW = (utc(2026, 11, 30), utc(2027, 1, 1))
@@ -71,50 +74,62 @@ def test_expired_or_invalid_delta_token_falls_back_to_changed(world, connector):
     assert connector.changed_since(TRAINER, "not a cursor").changed
 
 
-def test_a_drifted_window_starts_a_new_round(world, make_connector):
+def test_a_drifted_window_starts_a_new_round(world):
     now = [dt.datetime.now(dt.UTC)]
-    conn = make_connector()
-    conn._clock = lambda: now[0]
+    conn = GraphConnector(service(world), APP_SECRET, retry_policy=FAST, clock=lambda: now[0])
     first = conn.changed_since(TRAINER, None)
     now[0] += dt.timedelta(hours=12)
     assert not conn.changed_since(TRAINER, first.cursor).changed
     now[0] += dt.timedelta(days=1)
     drifted = conn.changed_since(TRAINER, first.cursor)
     assert drifted.changed and drifted.cursor != first.cursor
+    conn.close()
 
 
-def test_a_429_storm_completes_and_retry_after_is_honoured(world, connector):
+def test_a_429_storm_completes_and_retry_after_is_honoured(world, make_connector):
     trainer_event(as_trainer(world), world, "x", "2026-12-01T09:00:00", "2026-12-01T10:00:00")
     world.control.throttling(throttle_next={TRAINER: 3}, retry_after=1)
-    started = time.monotonic()
-    rows = connector.read_window(TRAINER, *WINDOW)
+    virtual = VirtualTime()
+    rows = make_connector(policy=virtual.policy()).read_window(TRAINER, *WINDOW)
     assert [r.subject for r in rows] == ["x"]
-    assert time.monotonic() - started >= 3.0  # three Retry-After: 1 waits
+    assert virtual.sleeps == [1.0, 1.0, 1.0]  # three Retry-After: 1 waits
     assert world.control.counters()["throttled"][TRAINER] == 3
 
 
 def test_retry_after_holds_every_request_to_that_mailbox(world, make_connector):
-    world.control.throttling(throttle={TRAINER: 1.5})
-    first, second = make_connector(), make_connector()
-    done: list[float] = []
+    world.control.throttling(throttle_next={TRAINER: 1}, retry_after=2)
+    virtual = VirtualTime()
+    held, release = threading.Event(), threading.Event()
+
+    def first_sleeps(seconds: float) -> None:  # the first connector waits until released
+        held.set()
+        release.wait(10)
+        virtual.sleep(seconds)
+
+    first = make_connector(policy=dataclasses.replace(virtual.policy(), sleep=first_sleeps))
+    second = make_connector(policy=virtual.policy())
+    done: list[int] = []
     thread = threading.Thread(target=lambda: done.append(len(first.read_window(TRAINER, *WINDOW))))
     thread.start()
-    time.sleep(0.4)  # the first connector has been answered 429 and holds the gate
-    other_mailbox = time.monotonic()
-    second.read_window(TRAINER2, *WINDOW)  # another mailbox is not held back
-    assert time.monotonic() - other_mailbox < 1.0
+    assert held.wait(10)  # the first connector has been answered 429 and holds the gate
+    second.read_window(TRAINER2, *WINDOW)
+    assert virtual.sleeps == []  # another mailbox is not held back
     second.read_window(TRAINER, *WINDOW)
+    assert virtual.sleeps == [2.0]  # the second connector waited out the first's Retry-After
+    release.set()
     thread.join(timeout=10)
     assert done == [0]
-    # one 429 only: nothing else was sent to the mailbox while its Retry-After ran
     assert world.control.counters()["throttled"] == {TRAINER: 1}
 
 
-def test_throttled_items_in_a_batch_are_resent_after_retry_after(world, connector):
+def test_throttled_items_in_a_batch_are_resent_after_retry_after(world, make_connector):
     world.control.throttling(throttle_next={TRAINER: 1}, retry_after=1)
-    results = connector.apply(TRAINER, [_create(f"S-{n}", n) for n in range(5)])
+    virtual = VirtualTime()
+    conn = make_connector(policy=virtual.policy())
+    results = conn.apply(TRAINER, [_create(f"S-{n}", n) for n in range(5)])
     assert all(r.ok for r in results)
     assert len(world.control.items(TRAINER)) == 5
+    assert virtual.sleeps == [1.0]
 
 
 def test_transient_batch_failures_are_retried_then_surface_as_transient(world, make_connector):

@@ -7,13 +7,8 @@ from zoneinfo import ZoneInfo
 
 from connectors.exchange import ExchangeAction
 from connectors.exchange.tag import GRAPH_TAG_PROPERTY_ID
-from tests.connectors.graph.conftest import (
-    TRAINER,
-    as_trainer,
-    graph_requests,
-    trainer_event,
-    utc,
-)
+from tests.connectors.conftest import utc
+from tests.connectors.graph.conftest import TRAINER, as_trainer, graph_requests, trainer_event
 
 BERLIN = ZoneInfo("Europe/Berlin")
 WINDOW = (utc(2026, 11, 30), utc(2027, 1, 1))
@@ -141,6 +136,20 @@ def test_45_creates_in_batches_of_20_one_refused_fails_alone(world, connector):
     assert sorted(r.tag_key for r in rows) == sorted(
         a.entry_key for a in actions if a.subject != "REFUSED course"
     )
+
+
+def test_creates_sent_again_after_a_dropped_connection_are_made_once(world, connector):
+    # Graph carries the first batch out, then the connection drops before its answer arrives.
+    world.control.faults(schedule=[{"method": "POST", "path": "$batch", "count": 1, "drop": True}])
+    actions = [_create(f"S-{n}", utc(2026, 12, 1, 8) + dt.timedelta(hours=n)) for n in range(25)]
+    results = connector.apply(TRAINER, actions)
+    assert all(r.ok for r in results)
+    stored = world.control.items(TRAINER)
+    assert sorted(i["subject"] for i in stored) == sorted(a.subject for a in actions)
+    assert sorted(r.item_id for r in results) == sorted(i["id"] for i in stored)
+    assert graph_requests(world) == {"$batch": 3}  # the dropped one, its resend, the last 5
+    rows = connector.read_window(TRAINER, *WINDOW)
+    assert sorted(r.tag_key for r in rows) == sorted(a.entry_key for a in actions)
 
 
 def test_update_sends_changed_fields_and_conflicts_on_a_stale_change_key(world, connector):

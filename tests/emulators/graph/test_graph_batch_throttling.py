@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+import requests
+
 from tests.emulators.graph.conftest import TRAINER, app_session, event
 
 
@@ -64,3 +67,12 @@ def test_scheduled_faults_fail_the_next_batches(world):
     assert s.post(f"{world.url}/$batch", json={"requests": [_create(0)]}).status_code == 200
     counts = world.control.counters()
     assert counts["by_operation"]["$batch"] == 3 and counts["subrequests"]["events.create"] == 1
+
+
+def test_a_dropped_batch_is_carried_out_but_never_answered(world):
+    s = app_session(world)
+    world.control.faults(schedule=[{"method": "POST", "path": "$batch", "count": 1, "drop": True}])
+    with pytest.raises(requests.exceptions.ConnectionError):
+        s.post(f"{world.url}/$batch", json={"requests": [_create(0), _create(1)]})
+    assert sorted(i["subject"] for i in world.control.items(TRAINER)) == ["S0", "S1"]
+    assert s.post(f"{world.url}/$batch", json={"requests": [_create(2)]}).status_code == 200

@@ -181,3 +181,25 @@ def test_delta_rounds_report_changes_removals_and_expire(world):
     world.control.expire_delta(TRAINER)
     gone = s.get(link)
     assert gone.status_code == 410 and gone.json()["error"]["code"] == "SyncStateNotFound"
+
+
+def test_a_repeated_transaction_id_answers_with_the_first_event(world):
+    s = app_session(world)
+    body = event("Course", "2026-12-01T09:00:00", "2026-12-01T10:00:00", transactionId="tx-1")
+    first = s.post(f"{world.url}/users/{TRAINER}/events", json=body)
+    again = s.post(f"{world.url}/users/{TRAINER}/events", json=body)
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json()["id"] == first.json()["id"]
+    assert again.json()["changeKey"] == first.json()["changeKey"]
+    assert first.json()["transactionId"] == "tx-1"
+    assert [i["subject"] for i in world.control.items(TRAINER)] == ["Course"]
+    changed = s.patch(
+        f"{world.url}/users/{TRAINER}/events/{first.json()['id']}", json={"transactionId": "tx-2"}
+    )
+    assert changed.status_code == 400
+    # Once the event is deleted, the same transactionId makes a new one.
+    assert s.delete(f"{world.url}/users/{TRAINER}/events/{first.json()['id']}").status_code == 204
+    anew = s.post(f"{world.url}/users/{TRAINER}/events", json=body)
+    assert anew.status_code == 201 and anew.json()["id"] != first.json()["id"]
+    plain = event("Own", "2026-12-02T09:00:00", "2026-12-02T10:00:00")
+    assert "transactionId" not in s.post(f"{world.url}/users/{TRAINER}/events", json=plain).json()
