@@ -26,6 +26,7 @@ import datetime as dt
 import json
 import logging
 import threading
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
@@ -425,10 +426,11 @@ class GraphConnector:
         """
         outcomes = Outcomes(actions)
         prepared: dict[int, dict[str, Any]] = {}
+        attempt = uuid.uuid4().hex  # resends of this call's creates carry the same transactionId
         for index, action in enumerate(actions):
             try:
                 check_action(action)
-                prepared[index] = ops.subrequest(mailbox, action, PREFER)
+                prepared[index] = ops.subrequest(mailbox, action, PREFER, attempt)
             except (ValueError, TypeError, KeyError) as exc:
                 outcomes.invalid(index, exc)
         rank = {kind: n for n, kind in enumerate(WRITE_ORDER)}

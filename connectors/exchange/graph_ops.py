@@ -154,21 +154,31 @@ ALL_FIELDS = {
 }
 
 
-def transaction_id(mailbox: str, action: ExchangeAction) -> str:
-    """The `transactionId` of a create: the same for every send of the same create (mailbox,
-    entry and content), so Graph answers a repeat with the event the first send made instead
-    of making a second one (e.g. after a connection dropped before the answer came)."""
-    name = f"{mailbox.lower()}|{action.entry_key}|{action.content_hash}"
+def transaction_id(mailbox: str, action: ExchangeAction, attempt: str) -> str:
+    """The `transactionId` of a create: the same for every send of one create within one
+    `apply` (`attempt`), so Graph answers a resend with the event the first send made instead
+    of making a second one (e.g. after a connection dropped before the answer came).
+
+    A later create of the same entry (the trainer deleted the item; the next cycle puts it
+    back) is another attempt with another id: Graph must make that event anew, whatever it
+    remembers of the ids of deleted events. Across cycles the tag prevents duplicates.
+    """
+    name = f"{mailbox.lower()}|{action.entry_key}|{action.content_hash}|{attempt}"
     return str(uuid.uuid5(uuid.UUID(TAG_PROPERTY_SET_ID), name))
 
 
-def subrequest(mailbox: str, action: ExchangeAction, prefer: str) -> dict[str, Any]:
-    """The `$batch` sub-request (without id) of one action; raises ValueError if invalid."""
+def subrequest(mailbox: str, action: ExchangeAction, prefer: str, attempt: str) -> dict[str, Any]:
+    """The `$batch` sub-request (without id) of one action; raises ValueError if invalid.
+
+    `attempt` names this `apply` call: see `transaction_id`."""
     user = f"/users/{quote(mailbox, safe='@')}"
     headers = {"Prefer": prefer}
     if action.action == "create":
         headers["Content-Type"] = "application/json"
-        body = {**_fields(action, ALL_FIELDS), "transactionId": transaction_id(mailbox, action)}
+        body = {
+            **_fields(action, ALL_FIELDS),
+            "transactionId": transaction_id(mailbox, action, attempt),
+        }
         return {
             "method": "POST",
             "url": f"{user}/calendar/events",
