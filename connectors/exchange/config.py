@@ -105,8 +105,7 @@ class ServiceConfig(BaseModel):
     @property
     def master_domain(self) -> str | None:
         """The mail domain of the master account, when the username is an address."""
-        _, at, domain = self.username.rpartition("@")
-        return domain.lower() if at and domain else None
+        return mail_domain(self.username)
 
     @property
     def version_tuple(self) -> tuple[int, ...] | None:
@@ -122,6 +121,12 @@ class ServiceConfig(BaseModel):
     def with_secret_ref(self, secret_ref: str) -> ServiceConfig:
         """The same service with another secret reference (checked like any other)."""
         return ServiceConfig(**{**self.model_dump(), "secret_ref": secret_ref})
+
+
+def mail_domain(username: str) -> str | None:
+    """The mail domain of a username that is an address (None for `DOMAIN\\user` and the like)."""
+    _, at, domain = username.rpartition("@")
+    return domain.lower() if at and domain else None
 
 
 #: The settings a stored service keeps; timeouts are the connector's own defaults.

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connectors.exchange.config import STORED_FIELDS, ServiceConfig
+from connectors.exchange.config import STORED_FIELDS, ServiceConfig, mail_domain
 from connectors.platform.models import (
     Provider,
     Service,
@@ -122,7 +122,7 @@ def add_trainer(session: Session, provider: Provider, name: str, email: str) -> 
 
 def check_same_domain(service: Service, mailbox: str) -> None:
     """The seed's rule: a trainer's mailbox is in the master account's domain."""
-    master_domain = service_config(service).master_domain
+    master_domain = mail_domain(service.username)
     if master_domain and domain_of(mailbox) != master_domain:
         raise ConfigurationError(
             f"Mailbox {mailbox!r} is in domain {domain_of(mailbox)!r}, but the master account "

@@ -111,3 +111,46 @@ def test_a_provider_without_linked_trainers_completes_quietly(ews_world: World) 
     state = sync_provider(provider="Acme", return_state=True)
     assert state.is_completed(), state.message
     assert world.records() == []
+
+
+def _second_service(world: World, secret_ref: str, **settings: object) -> None:
+    """Service acme-spare of the same provider on the same stand-in, last verified just now
+    (so the run does not verify it first), with trainer Cat on it."""
+    from connectors.exchange.config import ServiceConfig
+    from connectors.platform import configuration
+    from connectors.platform.models import utcnow
+
+    cat = world.trainer("cat", "out")
+    spare = ServiceConfig(**{**world.side.service_config().model_dump(), "name": "acme-spare"})
+    with db.transaction(world.url) as s:
+        service = configuration.add_service(s, "Acme", spare.with_secret_ref(secret_ref))
+        for name, value in settings.items():
+            setattr(service, name, value)
+        configuration.record_verification(s, service, True, "verified", utcnow())
+        trainer = configuration.find_trainer(s, cat)
+        configuration.link_trainer(s, service, trainer, "out")
+
+
+def test_a_service_that_cannot_connect_fails_only_its_trainers(world: World) -> None:
+    ann = world.trainer("ann", "out")
+    _second_service(world, "env:ACME_SPARE_PW")  # its secret went missing since it was verified
+    world.event("First Aid", [tomorrow(9)], [ann, "cat@acme.test"])
+    state = sync_provider(provider="Acme", return_state=True)
+    assert state.is_failed() and "1 of 2 trainers failed (cat@acme.test)" in state.message
+    records = {r["trainer"]: r for r in world.records()}
+    assert records[ann]["status"] == "synced" and records[ann]["exchange_created"] == 1
+    assert "ACME_SPARE_PW is not set" in records["cat@acme.test"]["error"]
+    with db.transaction(world.url) as s:  # the run got as far as its history
+        assert s.scalar(select(func.count()).select_from(SyncRun)) == 3
+
+
+def test_a_stored_service_the_connector_refuses_fails_only_its_trainers(world: World) -> None:
+    ann = world.trainer("ann", "out")
+    _second_service(world, "env:ACME_EXCHANGE_SECRET", max_connections=99)  # out of range
+    world.event("First Aid", [tomorrow(9)], [ann, "cat@acme.test"])
+    state = sync_provider(provider="Acme", return_state=True)
+    assert state.is_failed()
+    records = {r["trainer"]: r for r in world.records()}
+    assert records[ann]["status"] == "synced"
+    assert "max_connections must be between 1 and 27" in records["cat@acme.test"]["error"]
+    assert world.items("cat@acme.test") == []
