@@ -1,13 +1,20 @@
-"""Shared fixtures: platform-store databases on SQLite, and on PostgreSQL when configured."""
+"""Shared fixtures: platform-store databases on SQLite, and on PostgreSQL when configured.
+
+A migrated SQLite store is a copy of a template migrated once per session, not migrated
+again for every test.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from connectors.platform import db
 
@@ -16,21 +23,39 @@ POSTGRES_URL_ENV = "TRAINER_SYNC_TEST_POSTGRES_URL"
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
-def _backends() -> list:
+def _backends() -> list:  # type: ignore[type-arg]
     backends = [pytest.param("sqlite", id="sqlite")]
     if os.environ.get(POSTGRES_URL_ENV):
         backends.append(pytest.param("postgres", id="postgres", marks=pytest.mark.postgres))
     return backends
 
 
-@pytest.fixture(params=_backends())
-def empty_db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """A URL of an empty database: a fresh SQLite file, or a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'platform.db'}"
-        yield url
-        db.get_engine(url).dispose()
-        return
+def _checkpointed(url: str) -> None:
+    """Close every connection: SQLite then folds the WAL into the file, the whole store."""
+    db.get_engine(url).dispose()
+    assert not Path(make_url(url).database or "").with_suffix(".db-wal").exists()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite store to copy."""
+    path = tmp_path_factory.mktemp("template") / "platform.db"
+    url = f"sqlite:///{path}"
+    db.upgrade(url)
+    _checkpointed(url)
+    return path
+
+
+def migrated_sqlite(template: Path, path: Path) -> str:
+    """A migrated store at `path`, copied from the template; returns its URL."""
+    shutil.copyfile(template, path)
+    return f"sqlite:///{path}"
+
+
+@contextmanager
+def _postgres_schema() -> Iterator[str]:
+    """A fresh, empty PostgreSQL schema (a new database from a template is slower to make
+    than a schema is to migrate)."""
     base = os.environ[POSTGRES_URL_ENV]
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base)
@@ -47,11 +72,35 @@ def empty_db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # 
         admin.dispose()
 
 
-@pytest.fixture
-def db_url(empty_db_url: str) -> str:
+@pytest.fixture(params=_backends())
+def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty database: a fresh SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'platform.db'}"
+        yield url
+        db.get_engine(url).dispose()
+        return
+    with _postgres_schema() as url:
+        yield url
+
+
+@pytest.fixture(params=_backends())
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A migrated, empty platform store."""
-    db.upgrade(empty_db_url)
-    return empty_db_url
+    if request.param == "sqlite":
+        url = migrated_sqlite(request.getfixturevalue("sqlite_template"), tmp_path / "p.db")
+        yield url
+        db.get_engine(url).dispose()
+        return
+    with _postgres_schema() as url:
+        db.upgrade(url)
+        yield url
+
+
+@pytest.fixture
+def migrated_store(sqlite_template: Path, tmp_path: Path) -> Callable[[str], str]:
+    """`migrated_store("name.db")`: the URL of a new migrated SQLite store in the test's folder."""
+    return lambda name: migrated_sqlite(sqlite_template, tmp_path / name)
 
 
 @pytest.fixture(scope="session")

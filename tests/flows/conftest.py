@@ -8,7 +8,7 @@ is for behaviour only EWS has (delegate roles such as Reviewer).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -132,11 +132,12 @@ class World:
         return self.side.add_appointment(email, subject, start, end, daily_count)
 
 
-def _world(side: Any, tmp_path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:  # type: ignore[no-untyped-def]
+def _world(
+    side: Any, migrated_store: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[World]:
     """The flows of the test run on this world's store: its resources are bound explicitly, as
     an in-process caller (the CLI) binds them; nothing is read from TRAINER_SYNC_DATABASE_URL."""
-    url = f"sqlite:///{tmp_path / 'platform.db'}"
-    db.upgrade(url)
+    url = migrated_store("platform.db")
     monkeypatch.delenv("TRAINER_SYNC_DATABASE_URL", raising=False)
     monkeypatch.setenv(SECRET_ENV, MASTER_PW)
     side.reset()
@@ -154,17 +155,30 @@ def _world(side: Any, tmp_path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wor
 
 @pytest.fixture(params=["ews", "graph"])
 def world(
-    request: pytest.FixtureRequest, tmp_path, monkeypatch, prefect_api: None
-) -> Iterator[World]:  # type: ignore[no-untyped-def]
+    request: pytest.FixtureRequest,
+    migrated_store: Callable[[str], str],
+    monkeypatch: pytest.MonkeyPatch,
+    prefect_api: None,
+) -> Iterator[World]:
     side = request.getfixturevalue(f"{request.param}_side")
-    yield from _world(side, tmp_path, monkeypatch)
+    yield from _world(side, migrated_store, monkeypatch)
 
 
 @pytest.fixture
-def ews_world(ews_side: EwsSide, tmp_path, monkeypatch, prefect_api: None) -> Iterator[World]:  # type: ignore[no-untyped-def]
-    yield from _world(ews_side, tmp_path, monkeypatch)
+def ews_world(
+    ews_side: EwsSide,
+    migrated_store: Callable[[str], str],
+    monkeypatch: pytest.MonkeyPatch,
+    prefect_api: None,
+) -> Iterator[World]:
+    yield from _world(ews_side, migrated_store, monkeypatch)
 
 
 @pytest.fixture
-def graph_world(graph_side: GraphSide, tmp_path, monkeypatch, prefect_api: None) -> Iterator[World]:  # type: ignore[no-untyped-def]
-    yield from _world(graph_side, tmp_path, monkeypatch)
+def graph_world(
+    graph_side: GraphSide,
+    migrated_store: Callable[[str], str],
+    monkeypatch: pytest.MonkeyPatch,
+    prefect_api: None,
+) -> Iterator[World]:
+    yield from _world(graph_side, migrated_store, monkeypatch)

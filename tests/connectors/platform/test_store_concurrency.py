@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -74,11 +75,12 @@ def test_many_chunks_write_links_at_once_while_others_read(db_url: str) -> None:
     assert versions == {"ck-2"}
 
 
-def test_a_write_waits_for_a_slow_writer_instead_of_failing(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_write_waits_for_a_slow_writer_instead_of_failing(
+    migrated_store: Callable[[str], str],
+) -> None:
     """A write transaction held longer than SQLite's usual 5 s busy timeout (a big history
     write on a loaded machine) makes the next writer wait, not fail "database is locked"."""
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    db.upgrade(url)
+    url = migrated_store("store.db")
     holding = threading.Event()
 
     def slow_writer() -> None:
