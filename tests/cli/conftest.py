@@ -12,6 +12,28 @@ from typer.testing import CliRunner, Result
 from trainer_sync.cli import app
 
 Invoke = Callable[..., Result]
+EWS_URL = "https://mail.acme.test/EWS/Exchange.asmx"
+
+
+def service_add(
+    name: str = "s2",
+    *,
+    provider: str = "Acme",
+    endpoint: str = EWS_URL,
+    username: str = "m@acme.test",
+    secret: str | None = "env:X",
+    **options: str | bool,
+) -> tuple[str, ...]:
+    """The arguments of `service add`: `access="owner"` adds `--access owner`,
+    `no_verify=True` adds `--no-verify`, `secret=None` leaves the secret out."""
+    args = ["service", "add", "--provider", provider, "--name", name]
+    args += ["--endpoint", endpoint, "--username", username]
+    if secret is not None:
+        args += ["--secret", secret]
+    for option, value in options.items():
+        flag = "--" + option.replace("_", "-")
+        args += [flag] if value is True else [flag, str(value)]
+    return tuple(args)
 
 
 @pytest.fixture
@@ -36,20 +58,8 @@ def configured(cli: Invoke, monkeypatch: pytest.MonkeyPatch) -> Invoke:
     monkeypatch.setenv("ACME_EWS_PASSWORD", "not-used")
     for args in (
         ("provider", "add", "Acme", "--sync-engine"),
-        (
-            "service",
-            "add",
-            "--provider",
-            "Acme",
-            "--name",
-            "acme-ews",
-            "--endpoint",
-            "https://mail.acme.test/EWS/Exchange.asmx",
-            "--username",
-            "master@acme.test",
-            "--secret",
-            "env:ACME_EWS_PASSWORD",
-            "--no-verify",
+        service_add(
+            "acme-ews", username="master@acme.test", secret="env:ACME_EWS_PASSWORD", no_verify=True
         ),
         ("trainer", "add", "--provider", "Acme", "--name", "Ann", "--email", "ann@acme.test"),
         ("trainer", "add", "--provider", "Acme", "--name", "Bob", "--email", "bob@acme.test"),

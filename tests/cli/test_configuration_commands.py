@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cli.conftest import Invoke, as_json
+from tests.cli.conftest import Invoke, as_json, service_add
 
 
 def test_a_newcomer_can_configure_a_provider(configured: Invoke) -> None:
@@ -101,60 +101,19 @@ BAD_INPUT = [
         id="duplicate-email",
     ),
     pytest.param(
-        (
-            "service",
-            "add",
-            "--provider",
-            "Acme",
-            "--name",
-            "s2",
-            "--endpoint",
-            "https://mail.acme.test/EWS/Exchange.asmx",
-            "--username",
-            "m@acme.test",
-            "--secret",
-            "hunter2",
-        ),
+        service_add(secret="hunter2"),
         "Malformed secret reference",
         "env:VARIABLE",
         id="malformed-secret-ref",
     ),
     pytest.param(
-        (
-            "service",
-            "add",
-            "--provider",
-            "Acme",
-            "--name",
-            "s2",
-            "--endpoint",
-            "mail.acme.test",
-            "--username",
-            "m@acme.test",
-            "--secret",
-            "env:X",
-        ),
+        service_add(endpoint="mail.acme.test"),
         "not an http(s) URL",
         "EWS URL",
         id="bad-endpoint",
     ),
     pytest.param(
-        (
-            "service",
-            "add",
-            "--provider",
-            "Acme",
-            "--name",
-            "s2",
-            "--endpoint",
-            "https://mail.acme.test/EWS/Exchange.asmx",
-            "--username",
-            "m@acme.test",
-            "--secret",
-            "env:X",
-            "--access",
-            "owner",
-        ),
+        service_add(access="owner"),
         "Unknown access type 'owner'",
         "delegate, impersonation",
         id="bad-access",
@@ -216,25 +175,7 @@ def test_provider_rules_are_checked_saved_and_shown(configured: Invoke, tmp_path
 
 def test_settings_the_connector_would_refuse_are_refused_before_saving(configured: Invoke) -> None:
     result = configured(
-        "service",
-        "add",
-        "--provider",
-        "Acme",
-        "--name",
-        "app",
-        "--endpoint",
-        "https://mail.acme.test/EWS/Exchange.asmx",
-        "--username",
-        "m@acme.test",
-        "--secret",
-        "env:X",
-        "--auth",
-        "oauth2",
-        "--tenant",
-        "t",
-        "--client-id",
-        "c",
-        "--no-verify",
+        *service_add("app", auth="oauth2", tenant="t", client_id="c", no_verify=True)
     )
     assert result.exit_code == 2
     assert "use access_type impersonation" in result.stderr

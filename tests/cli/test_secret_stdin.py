@@ -6,7 +6,7 @@ from sqlalchemy import text
 
 from connectors.platform import db
 from tasks.resources import Resources
-from tests.cli.conftest import Invoke, as_json
+from tests.cli.conftest import Invoke, as_json, service_add
 
 
 def test_secret_stdin_stores_a_block_and_never_the_secret(
@@ -14,18 +14,9 @@ def test_secret_stdin_stores_a_block_and_never_the_secret(
 ) -> None:
     assert cli("provider", "add", "Acme").exit_code == 0
     result = cli(
-        "service",
-        "add",
-        "--provider",
-        "Acme",
-        "--name",
-        "Acme EWS",
-        "--endpoint",
-        "https://mail.acme.test/EWS/Exchange.asmx",
-        "--username",
-        "master@acme.test",
-        "--secret-stdin",
-        "--no-verify",
+        *service_add(
+            "Acme EWS", username="master@acme.test", secret=None, secret_stdin=True, no_verify=True
+        ),
         input="s3cret-Pa55\n",
     )
     assert result.exit_code == 0, result.output
@@ -45,17 +36,6 @@ def test_secret_stdin_stores_a_block_and_never_the_secret(
 
 def test_secret_needs_exactly_one_source(cli: Invoke) -> None:
     cli("provider", "add", "Acme")
-    result = cli(
-        "service",
-        "add",
-        "--provider",
-        "Acme",
-        "--name",
-        "s",
-        "--endpoint",
-        "https://mail.acme.test/EWS/Exchange.asmx",
-        "--username",
-        "m@acme.test",
-    )
+    result = cli(*service_add("s", secret=None))
     assert result.exit_code == 2
     assert "exactly one of --secret REF and --secret-stdin" in result.stderr
