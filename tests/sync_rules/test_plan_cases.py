@@ -161,7 +161,7 @@ def test_entry_moved_out_of_the_window_keeps_its_item():
         start=pd.Timestamp("2028-01-10T09:00Z"), end=pd.Timestamp("2028-01-10T17:00Z")
     )
     frames = world.frames()
-    assert len(frames["live_elsewhere"]) == 1
+    assert len(frames["outside_window"]) == 1
     assert build_plan(**frames, rules=RULES, now=world.now).empty
 
 
