@@ -268,23 +268,19 @@ def _plan_out(
     )
     changed_fields = np.where(a_reason == R.CHANGED_IN_PLATFORM, rewritten[acted], differing[acted])
     return _side_rows(
+        "exchange",
+        trainer[acted],
+        a_action,
+        a_reason,
         {
-            "trainer_id": trainer[acted],
-            "side": "exchange",
-            "action": a_action,
-            "reason": a_reason,
-            "entry_key": np.where(
-                a_item >= 0,
-                _take(tagged["tag_key"], a_item),
-                _take(entries["entry_key"], a_entry),
-            ),
+            "entry_key": _first_of((tagged["tag_key"], a_item), (entries["entry_key"], a_entry)),
             "item_id": _take(tagged["item_id"], a_item),
             "change_key": _take(tagged["change_key"], a_item),
             **{name: _only(writes, texts[name][acted]) for name in _TEXT_FIELDS},
             **{name: _take(rendered[name], rendering) for name in _RENDERED_FIELDS},
             "changed_fields": _only(a_action == "update", changed_fields),
             **_before(tagged, a_item),
-        }
+        },
     )
 
 
@@ -434,22 +430,20 @@ def _plan_in(
     a_mirror, a_item, a_action = mirror[acted], item[acted], action[acted]
     times = np.where(a_action != "delete", a_item, -1)
     return _side_rows(
+        "platform",
+        trainer[acted],
+        a_action,
+        reason[acted],
         {
-            "trainer_id": trainer[acted],
-            "side": "platform",
-            "action": a_action,
-            "reason": reason[acted],
             "entry_key": _take(mirrors["entry_key"], a_mirror),
-            "source_item_id": np.where(
-                a_mirror >= 0,
-                _take(mirrors["source_item_id"], a_mirror),
-                _take(items["item_id"], a_item),
+            "source_item_id": _first_of(
+                (mirrors["source_item_id"], a_mirror), (items["item_id"], a_item)
             ),
             "start": _take(items["start"], times),
             "end": _take(items["end"], times),
             "all_day": _take(items["all_day"], times),
             **_before(mirrors, a_mirror),
-        }
+        },
     )
 
 
@@ -470,9 +464,18 @@ def _decide(cases: Sequence[Case]) -> tuple[Objects, Objects]:
     return actions[chosen], reasons[chosen]
 
 
-def _side_rows(columns: dict[str, Any]) -> pd.DataFrame:
+def _side_rows(
+    side: str,
+    trainer_ids: npt.NDArray[np.int64],
+    action: Objects,
+    reason: Objects,
+    columns: dict[str, Any],
+) -> pd.DataFrame:
     """A side's plan rows with every plan column (missing ones empty) and the summary's."""
-    frame = pd.DataFrame(columns, index=pd.RangeIndex(len(columns["trainer_id"])))
+    frame = pd.DataFrame(
+        {"trainer_id": trainer_ids, "side": side, "action": action, "reason": reason, **columns},
+        index=pd.RangeIndex(len(trainer_ids)),
+    )
     return frame.reindex(columns=[*PLAN_COLUMNS, *BEFORE_COLUMNS])
 
 
@@ -510,6 +513,12 @@ def _per_row(n: int, rows: Positions, values: Any) -> Objects:
     out = np.full(n, None, dtype=object)
     out[rows] = np.asarray(values, dtype=object)
     return out
+
+
+def _first_of(first: tuple[pd.Series, Positions], second: tuple[pd.Series, Positions]) -> Any:
+    """Per row, the value at the first (column, positions) pair whose position exists."""
+    (column, positions), (fallback, fallback_positions) = first, second
+    return np.where(positions >= 0, _take(column, positions), _take(fallback, fallback_positions))
 
 
 def _only(mask: Mask, values: Any) -> Objects:
