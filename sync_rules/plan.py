@@ -6,7 +6,7 @@ of boolean facts, and the first case whose condition holds chooses the row's act
 reason. The case names (O1…, I1…) are those of the document. Every step is a merge or a mask
 over all trainers at once.
 
-Hard invariants enforced here (and re-checked before returning, §Invariants):
+Hard invariants enforced here (the first two re-checked before returning; §Invariants):
 - an Exchange item without the engine's tag is never updated or deleted;
 - no subject, body or location of a trainer's own item ever reaches the platform side;
 - a trainer whose mailbox was not read this cycle gets no action at all.
