@@ -147,7 +147,6 @@ def build_plan(
 
 def _out_cases(f: pd.DataFrame, remove_when_off: bool) -> list[Case]:
     """The out case table over the facts of `_plan_out` (docs/sync-semantics.md §Out cases)."""
-    # fmt: off
     return [
         # O1 The trainer's outbound direction (or calendar) is off and the rule says remove:
         #    the engine takes its items back.
@@ -176,7 +175,6 @@ def _out_cases(f: pd.DataFrame, remove_when_off: bool) -> list[Case]:
         # O11 Otherwise the change key moved without a managed change (a personal category
         #     or reminder, CR/LF in the body): nothing to write.
     ]
-    # fmt: on
 
 
 def _plan_out(
@@ -347,7 +345,6 @@ def _joined_names(flags: pd.DataFrame) -> Objects:
 
 def _in_cases(f: pd.DataFrame, remove_when_off: bool) -> list[Case]:
     """The in case table over the facts of `_plan_in` (docs/sync-semantics.md §In cases)."""
-    # fmt: off
     return [
         # I1 The trainer's inbound direction (or calendar) is off and the rule says remove:
         #    the engine takes its mirrors back.
@@ -361,22 +358,21 @@ def _in_cases(f: pd.DataFrame, remove_when_off: bool) -> list[Case]:
         (f.has_mirror & (~f.has_item | f.cancelled), "delete", R.REMOVED_FROM_EXCHANGE),
         # I5 The item shows as Free or Tentative now, and the rules say that does not block.
         (f.has_mirror & ~f.blocks, "delete", R.NOW_FREE),
-        # I6 An own item that does not block: nothing to mirror.
+        # I6 A trainer's item that does not block: nothing to mirror.
         (~f.blocks, KEEP, None),
-        # I7 A blocking own item without a mirror: create an "Unavailable" entry.
+        # I7 A blocking item of the trainer without a mirror: create an "Unavailable" entry.
         (~f.has_mirror, "create", R.NEW_IN_EXCHANGE),
         # I8 The item's start, end or all-day flag moved: the mirror follows.
         (f.moved, "update", R.CHANGED_IN_EXCHANGE),
         # I9 Otherwise the mirror shows the item's times: nothing to do.
     ]
-    # fmt: on
 
 
 def _plan_in(
     mirrors: pd.DataFrame, trainer_items: pd.DataFrame, rules: Rules, in_ids: pd.Series
 ) -> pd.DataFrame:
-    """Platform rows: the facts of every "Unavailable" mirror in the window and of every own
-    item of an inbound trainer that no mirror names, decided by the in case table.
+    """Platform rows: the facts of every "Unavailable" mirror in the window and of every item
+    of an inbound trainer's own that no mirror names, decided by the in case table.
 
     Only the identity and times of a trainer's own item are read here (§Ownership): its
     subject, body and location never reach the platform."""

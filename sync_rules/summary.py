@@ -1,6 +1,6 @@
 """One readable line per plan row, for dry runs, logs and the run history.
 
-Exchange rows name the engine's own rendering (platform content) or the entry key; platform
+Exchange rows name the engine's rendering (platform content) or the entry key; platform
 rows only ever say "Unavailable", so a trainer's own text never appears in a summary.
 """
 
