@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from sync_rules.pairs import keepers, pair_codes
+
 _KEY = ["trainer_id", "entry_key"]
 
 
@@ -24,13 +26,15 @@ def adoptable_links(
         exchange["tag_key"].notna(), ["trainer_id", "tag_key", "item_id", "change_key", "tag_hash"]
     ]
     tagged = tagged.rename(columns={"tag_key": "entry_key", "tag_hash": "content_hash"})
-    # The same keeper as the plan's when no item is linked: the smallest item id.
-    keepers = tagged.sort_values([*_KEY, "item_id"]).drop_duplicates(_KEY)
+    # The plan's keeper of duplicates (docs/sync-semantics.md §Duplicates and keepers) where
+    # no item is linked, which is the only case adopted: the smallest item id.
+    (pairs,) = pair_codes((tagged["trainer_id"], tagged["entry_key"]))
+    kept = tagged[keepers(pairs, tagged["item_id"].to_numpy(dtype=object))].sort_values(_KEY)
     seen = tagged[["trainer_id", "item_id"]].assign(seen=True)
     current = links[[*_KEY, "item_id"]].merge(seen, on=["trainer_id", "item_id"], how="left")
     valid = current.loc[current["seen"].eq(True), _KEY].assign(valid=True)
     touched = plan.loc[plan["side"] == "exchange", _KEY].dropna().assign(touched=True)
-    candidates = keepers.merge(valid, on=_KEY, how="left").merge(
+    candidates = kept.merge(valid, on=_KEY, how="left").merge(
         touched.drop_duplicates(_KEY), on=_KEY, how="left"
     )
     wanted = candidates["valid"].ne(True) & candidates["touched"].ne(True)

@@ -15,6 +15,9 @@ ends at local midnight after its last day (end exclusive), local meaning the rul
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import NoReturn
+
 import pandas as pd
 import pandera.pandas as pa
 
@@ -134,9 +137,11 @@ LinksSchema = pa.DataFrameSchema(
     name="links",
 )
 
-LiveElsewhereSchema = pa.DataFrameSchema(
+#: (trainer, entry key) of platform entries that still exist (platform-origin, assigned) but
+#: lie outside the window: their items are kept (docs/sync-semantics.md §Window).
+OutsideWindowSchema = pa.DataFrameSchema(
     {"trainer_id": _id(), "entry_key": _text(False)},
-    name="live_elsewhere",
+    name="outside_window",
 )
 
 PlanSchema = pa.DataFrameSchema(
@@ -173,8 +178,16 @@ TRAINERS_COLUMNS = tuple(TrainersSchema.columns)
 PLATFORM_COLUMNS = tuple(PlatformSchema.columns)
 EXCHANGE_COLUMNS = tuple(ExchangeSchema.columns)
 LINKS_COLUMNS = tuple(LinksSchema.columns)
-LIVE_ELSEWHERE_COLUMNS = tuple(LiveElsewhereSchema.columns)
+OUTSIDE_WINDOW_COLUMNS = tuple(OutsideWindowSchema.columns)
 PLAN_COLUMNS = tuple(PlanSchema.columns)
+
+
+# pandera's error takes (schema, data, message); its constructor carries no annotations.
+_SchemaError: Callable[[pa.DataFrameSchema, pd.DataFrame, str], Exception] = pa.errors.SchemaError
+
+
+def _refuse(schema: pa.DataFrameSchema, frame: pd.DataFrame, problem: str) -> NoReturn:
+    raise _SchemaError(schema, frame, f"{schema.name} frame{problem}")
 
 
 def _validate(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> pd.DataFrame:
@@ -182,28 +195,23 @@ def _validate(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> pd.DataFrame:
     # leak into the plan, and a missing column fails validation with its name.
     missing = [c for c in schema.columns if c not in frame.columns]
     if missing:
-        raise pa.errors.SchemaError(
-            schema, frame, f"{schema.name} frame is missing column(s): {', '.join(missing)}"
-        )
+        _refuse(schema, frame, f" is missing column(s): {', '.join(missing)}")
     for name, column in schema.columns.items():
         values = frame[name]
         # Coercion would silently turn a missing flag into False or read a naive time as
         # UTC: refuse both before coercing (other missing values fail validation itself).
         flag = str(column.dtype) == "bool"
         if flag and values.dtype != bool and values.isna().any():
-            raise pa.errors.SchemaError(
-                schema, frame, f"{schema.name} frame: column '{name}' has missing values"
-            )
+            _refuse(schema, frame, f": column '{name}' has missing values")
         if (
             column.dtype is not None
             and str(column.dtype).startswith("datetime64")
             and _naive(values)
         ):
-            raise pa.errors.SchemaError(
+            _refuse(
                 schema,
                 frame,
-                f"{schema.name} frame: column '{name}' holds timezone-naive timestamps "
-                "(give UTC-aware times)",
+                f": column '{name}' holds timezone-naive timestamps (give UTC-aware times)",
             )
     return schema.validate(frame.loc[:, list(schema.columns)], lazy=False)
 
@@ -243,9 +251,9 @@ def validate_links(frame: pd.DataFrame) -> pd.DataFrame:
     return _validate(LinksSchema, frame)
 
 
-def validate_live_elsewhere(frame: pd.DataFrame) -> pd.DataFrame:
-    """Validate and coerce a live-elsewhere keys frame (raises `pandera.errors.SchemaError`)."""
-    return _validate(LiveElsewhereSchema, frame)
+def validate_outside_window(frame: pd.DataFrame) -> pd.DataFrame:
+    """Validate and coerce an outside-window keys frame (raises `pandera.errors.SchemaError`)."""
+    return _validate(OutsideWindowSchema, frame)
 
 
 def validate_plan(frame: pd.DataFrame) -> pd.DataFrame:

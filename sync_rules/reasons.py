@@ -1,23 +1,26 @@
-"""The fixed vocabulary of plan reasons (DESIGN §3) and of the mass-deletion hold."""
+"""The fixed vocabulary of plan reasons and of the mass-deletion hold.
+
+Each reason is explained, with the case that fires it, in docs/sync-semantics.md §Reasons.
+"""
 
 from __future__ import annotations
 
 # platform -> Exchange (out)
-NEW_IN_PLATFORM = "new_in_platform"  # §3.1 create a tagged item
-CHANGED_IN_PLATFORM = "changed_in_platform"  # §3.2 rendering differs from what was last written
-TAMPERED_IN_EXCHANGE = "tampered_in_exchange"  # §3.2 the trainer edited a managed field
-DELETED_IN_EXCHANGE = "deleted_in_exchange"  # §3.3 linked item gone: recreate
-REMOVED_FROM_PLATFORM = "removed_from_platform"  # §3.4 entry gone / cancelled / unassigned
-DUPLICATE = "duplicate"  # §3.5 one key, several items (or mirrors): keep one
+NEW_IN_PLATFORM = "new_in_platform"  # O7 an entry without an item: create a tagged item
+CHANGED_IN_PLATFORM = "changed_in_platform"  # O8 rendering differs from what was last written
+TAMPERED_IN_EXCHANGE = "tampered_in_exchange"  # O10 the trainer edited a managed field
+DELETED_IN_EXCHANGE = "deleted_in_exchange"  # O6 linked item gone: recreate
+REMOVED_FROM_PLATFORM = "removed_from_platform"  # O4 entry gone / cancelled / unassigned
+DUPLICATE = "duplicate"  # O5, I3 one key, several items (or mirrors): keep one
 
 # Exchange -> platform (in)
-NEW_IN_EXCHANGE = "new_in_exchange"  # §3.6 create an "Unavailable" mirror
-CHANGED_IN_EXCHANGE = "changed_in_exchange"  # §3.7 times changed
-REMOVED_FROM_EXCHANGE = "removed_from_exchange"  # §3.8 item gone or cancelled
-NOW_FREE = "now_free"  # §3.8 item shows as Free/Tentative and that does not block
+NEW_IN_EXCHANGE = "new_in_exchange"  # I7 create an "Unavailable" mirror
+CHANGED_IN_EXCHANGE = "changed_in_exchange"  # I8 times changed
+REMOVED_FROM_EXCHANGE = "removed_from_exchange"  # I4 item gone, cancelled or out of the window
+NOW_FREE = "now_free"  # I5 item shows as Free/Tentative and that does not block
 
 # either side
-DIRECTION_OFF = "direction_off"  # mirror cleanup when a direction is off and the rule says remove
+DIRECTION_OFF = "direction_off"  # O1, I1 a side is off and the rule says remove its mirrors
 
 ALL_REASONS = (
     NEW_IN_PLATFORM,
@@ -33,5 +36,6 @@ ALL_REASONS = (
     DIRECTION_OFF,
 )
 
-#: Prefix of `hold_reason` for rows held by the mass-deletion guard.
+#: Prefix of `hold_reason` for rows held by the mass-deletion guard
+#: (docs/sync-semantics.md §Mass-deletion guard).
 MASS_DELETE_GUARD = "mass_delete_guard"

@@ -21,15 +21,16 @@ import hashlib
 import itertools
 import re
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
-from sync_rules.frames import MANAGED_FIELDS, PLATFORM_COLUMNS, UTC_TS, validate_platform
-from sync_rules.rules import Rules
+from sync_rules.frames import PLATFORM_COLUMNS, UTC_TS, validate_platform
+from sync_rules.rules import ENTRY_TEXT_FIELDS, Rules
 
 HASH_VERSION = "v1"
 UNAVAILABLE = "Unavailable"
@@ -87,16 +88,18 @@ def all_day_bounds(first_day: dt.date, last_day: dt.date, tz: str) -> tuple[pd.T
 Part = np.ndarray | str
 
 
-def _join(parts: list[Part], n: int) -> list[str]:
+def _concatenated(parts: list[Part], n: int) -> Iterator[str]:
     """Concatenate per row: arrays give one value per row, strings are the same for all.
     One `str.join` per row is far cheaper than one array concatenation per part."""
-    if n == 0:
-        return []
     if not parts:
-        return [""] * n
+        return itertools.repeat("", n)
     columns = [itertools.repeat(p, n) if isinstance(p, str) else p for p in parts]
     join = "".join
-    return [join(row) for row in zip(*columns, strict=False)]
+    return (join(row) for row in zip(*columns, strict=False))
+
+
+def _join(parts: list[Part], n: int) -> list[str]:
+    return list(_concatenated(parts, n))
 
 
 def _masked(keep: np.ndarray, literal: str) -> np.ndarray:
@@ -113,8 +116,9 @@ _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 _HHMM = np.array([f"{m // 60:02d}:{m % 60:02d}" for m in range(1440)], dtype=object)
 
 
-def _wall_ns(ts: pd.Series, zone: ZoneInfo) -> np.ndarray:
-    return pd.DatetimeIndex(ts).tz_convert(zone).tz_localize(None).as_unit("ns").asi8
+def _wall_ns(ts: pd.Series, zone: ZoneInfo) -> npt.NDArray[np.int64]:
+    wall = pd.DatetimeIndex(ts).tz_convert(zone).tz_localize(None).as_unit("ns")
+    return np.asarray(wall.asi8, dtype=np.int64)
 
 
 def _day_text(days: np.ndarray) -> np.ndarray:
@@ -144,7 +148,7 @@ def format_when(start: pd.Series, end: pd.Series, all_day: pd.Series, tz: str) -
     s_date = _day_text(day_s)
     s_time = _HHMM[(wall_s % _DAY_NS) // _MINUTE_NS]
     e_time = _HHMM[(wall_e % _DAY_NS) // _MINUTE_NS]
-    cases = [
+    cases: list[tuple[npt.NDArray[np.bool_], Callable[[npt.NDArray[np.bool_]], list[Part]]]] = [
         (~whole & (day_s == day_e), lambda m: [s_date[m], ", ", s_time[m], "–", e_time[m]]),
         (
             ~whole & (day_s != day_e),
@@ -214,27 +218,12 @@ def text_parts(template: str, values: Mapping[str, np.ndarray], n: int) -> list[
     return parts
 
 
-def render_text(template: str, values: Mapping[str, np.ndarray], n: int) -> np.ndarray:
-    """Render a multi-line template (see `text_parts`)."""
-    return np.array(_join(text_parts(template, values, n), n), dtype=object)
-
-
-def _text_values(frame: pd.DataFrame, column: str) -> np.ndarray:
-    return frame[column].to_numpy(dtype=object, na_value="")
+def _text_values(frame: pd.DataFrame, column: str) -> npt.NDArray[np.object_]:
+    return np.asarray(frame[column].to_numpy(dtype=object, na_value=""), dtype=object)
 
 
 # ---------------------------------------------------------------- entries
 
-_ENTRY_TEXT = (
-    "course",
-    "venue",
-    "venue_address",
-    "event_ref",
-    "event_url",
-    "delegate_instructions_url",
-    "trainer_instructions_url",
-    "reason",
-)
 _SEP = "\x1f"
 
 
@@ -263,7 +252,7 @@ def render_entries(platform: pd.DataFrame, rules: Rules, text: bool = True) -> p
             "" if out_rules.reminder_minutes is None else str(out_rules.reminder_minutes),
         ]
     )
-    times = [
+    times: list[Part] = [
         _epoch_seconds(start),
         _SEP,
         _epoch_seconds(end),
@@ -285,7 +274,7 @@ def render_entries(platform: pd.DataFrame, rules: Rules, text: bool = True) -> p
             out_rules.unavailability_location,
         ),
     )
-    text_columns = {name: _text_values(platform, name) for name in _ENTRY_TEXT}
+    text_columns = {name: _text_values(platform, name) for name in ENTRY_TEXT_FIELDS}
     for sessions, mask, subject_t, body_t, location_t in groups:
         m = int(mask.sum())
         if m == 0:
@@ -333,14 +322,10 @@ def render_entries(platform: pd.DataFrame, rules: Rules, text: bool = True) -> p
     return pd.DataFrame(columns, index=index)
 
 
-def _digests(parts: list[Part], n: int) -> np.ndarray:
-    if n == 0:
-        return np.array([], dtype=object)
-    columns = [itertools.repeat(p, n) if isinstance(p, str) else p for p in parts]
-    join, sha = "".join, hashlib.sha256
+def _digests(parts: list[Part], n: int) -> npt.NDArray[np.object_]:
+    sha = hashlib.sha256
     return np.array(
-        [sha(join(row).encode("utf-8")).hexdigest() for row in zip(*columns, strict=False)],
-        dtype=object,
+        [sha(text.encode("utf-8")).hexdigest() for text in _concatenated(parts, n)], dtype=object
     )
 
 
@@ -351,37 +336,13 @@ def _epoch_seconds(ts: pd.Series) -> np.ndarray:
     return np.array([str(v) for v in unique.tolist()], dtype=object)[inverse]
 
 
-def content_hash(rendered: pd.DataFrame) -> pd.Series:
-    """sha256 hex digest of the managed fields of rendered rows (stable across runs,
-    processes and pandas versions: a versioned canonical text of the values)."""
-    n = len(rendered)
-    reminder = rendered["reminder_minutes"].astype("Int64")
-    reminder_text = reminder.astype(object).where(reminder.notna(), "").astype(str)
-    fields = [
-        _text_values(rendered, "subject"),
-        _text_values(rendered, "body"),
-        _text_values(rendered, "location"),
-        _epoch_seconds(rendered["start"]),
-        _epoch_seconds(rendered["end"]),
-        np.where(rendered["all_day"].to_numpy(dtype=bool), "1", "0").astype(object),
-        _text_values(rendered, "show_as"),
-        _text_values(rendered, "categories"),
-        reminder_text.to_numpy(dtype=object),
-    ]
-    assert len(fields) == len(MANAGED_FIELDS)
-    parts: list[Part] = [HASH_VERSION]
-    for field in fields:
-        parts += [_SEP, field]
-    return pd.Series(_digests(parts, n), index=rendered.index, dtype=object)
-
-
 def render_entry(entry: Mapping[str, Any], rules: Rules) -> dict[str, Any]:
     """Render a single platform entry (a mapping with the platform frame's columns)."""
     row = {column: entry.get(column) for column in PLATFORM_COLUMNS}
     if row["trainer_id"] is None:
         row["trainer_id"] = 0
     frame = validate_platform(pd.DataFrame([row]))
-    rendered = render_entries(frame, rules).iloc[0].to_dict()
+    rendered: dict[str, Any] = render_entries(frame, rules).iloc[0].to_dict()
     if pd.isna(rendered["reminder_minutes"]):
         rendered["reminder_minutes"] = None
     else:

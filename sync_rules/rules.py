@@ -20,20 +20,20 @@ from sync_rules.errors import ConfigurationError
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("default.yaml")
 
-#: Placeholders a subject, body or location template may use.
-TEMPLATE_FIELDS: frozenset[str] = frozenset(
-    {
-        "course",
-        "venue",
-        "venue_address",
-        "event_ref",
-        "event_url",
-        "delegate_instructions_url",
-        "trainer_instructions_url",
-        "reason",
-        "when",
-    }
+#: The text columns of a platform entry that a template may show.
+ENTRY_TEXT_FIELDS = (
+    "course",
+    "venue",
+    "venue_address",
+    "event_ref",
+    "event_url",
+    "delegate_instructions_url",
+    "trainer_instructions_url",
+    "reason",
 )
+#: Placeholders a subject, body or location template may use: those columns, and the
+#: entry's dates as text.
+TEMPLATE_FIELDS: frozenset[str] = frozenset({*ENTRY_TEXT_FIELDS, "when"})
 
 ShowAs = Literal["Free", "Tentative", "Busy", "OOF", "WorkingElsewhere"]
 
@@ -147,11 +147,6 @@ class Rules(_Frozen):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
         return value
-
-    @property
-    def tz(self) -> ZoneInfo:
-        """The display / whole-day time zone."""
-        return ZoneInfo(self.timezone)
 
 
 def deep_merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:

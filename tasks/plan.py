@@ -72,7 +72,7 @@ def plan_provider(
                 only(links),
                 run.rules,
                 run.now,
-                live_elsewhere=only(live_elsewhere),
+                outside_window=only(live_elsewhere),
                 allow_mass_delete=run.allow_mass_delete,
             )
         )

@@ -12,7 +12,7 @@ import pandas as pd
 from sync_rules.frames import (
     EXCHANGE_COLUMNS,
     LINKS_COLUMNS,
-    LIVE_ELSEWHERE_COLUMNS,
+    OUTSIDE_WINDOW_COLUMNS,
     PLATFORM_COLUMNS,
     TRAINERS_COLUMNS,
     split_list,
@@ -21,16 +21,6 @@ from sync_rules.plan import in_window, window_bounds
 from sync_rules.rules import Rules
 
 NOW = pd.Timestamp("2026-11-25T08:00:00Z")
-ENTRY_TEXT = (
-    "course",
-    "venue",
-    "venue_address",
-    "event_ref",
-    "event_url",
-    "delegate_instructions_url",
-    "trainer_instructions_url",
-    "reason",
-)
 
 
 def platform_entry(trainer_id: int, entry_key: str, start, end, **fields) -> dict:
@@ -132,7 +122,7 @@ class World:
             if isinstance(r["tag_key"], str)
         }
         # Entries that exist (platform-origin, assigned) but lie outside the window.
-        elsewhere = [
+        outside_window = [
             {"trainer_id": t, "entry_key": k}
             for (t, k), e in self.entries.items()
             if e["origin"] == "platform" and (t, k) in tagged_keys and (t, k) not in in_platform
@@ -145,7 +135,7 @@ class World:
                 [{"trainer_id": t, "entry_key": k, **v} for (t, k), v in self.links.items()],
                 columns=list(LINKS_COLUMNS),
             ),
-            "live_elsewhere": pd.DataFrame(elsewhere, columns=list(LIVE_ELSEWHERE_COLUMNS)),
+            "outside_window": pd.DataFrame(outside_window, columns=list(OUTSIDE_WINDOW_COLUMNS)),
         }
 
     # ------------------------------------------------------------ loading

@@ -1,4 +1,4 @@
-"""Table-driven tests: each case of DESIGN §3 and each plan reason."""
+"""Table-driven tests: the cases of docs/sync-semantics.md and each plan reason."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def only(plan: pd.DataFrame) -> dict:
     return plan.iloc[0].to_dict()
 
 
-# ------------------------------------------------------------------ out (§3.1–3.5)
+# ------------------------------------------------------------------ out (§Out cases)
 
 
 def test_new_platform_entry_is_created_tagged_with_its_rendering():
@@ -161,7 +161,7 @@ def test_entry_moved_out_of_the_window_keeps_its_item():
         start=pd.Timestamp("2028-01-10T09:00Z"), end=pd.Timestamp("2028-01-10T17:00Z")
     )
     frames = world.frames()
-    assert len(frames["live_elsewhere"]) == 1
+    assert len(frames["outside_window"]) == 1
     assert build_plan(**frames, rules=RULES, now=world.now).empty
 
 
@@ -225,7 +225,7 @@ def test_unlinked_duplicates_keep_the_smallest_item_id():
     assert set(plan["reason"]) == {R.DUPLICATE}
 
 
-# ------------------------------------------------------------------ in (§3.6–3.8)
+# ------------------------------------------------------------------ in (§In cases)
 
 
 def test_own_item_becomes_an_unavailable_mirror_without_details():

@@ -2,7 +2,8 @@
 
 Each example syncs a random world, disturbs it (trainer edits in Outlook, deletions,
 copies, platform changes, direction switches, unread mailboxes), plans, applies the plan
-to the in-memory model and checks the §3 guarantees.
+to the in-memory model and checks the guarantees of docs/sync-semantics.md (§Ownership,
+§Window, §Idempotence, §Duplicates and keepers, §Mass-deletion guard).
 """
 
 from __future__ import annotations
@@ -28,13 +29,17 @@ LONDON = "Europe/London"
 COURSES = ["Python", "Excel", "First Aid", None]
 VENUES = ["Leeds", "York", None]
 SHOW_AS = ["Busy", "Free", "Tentative", "OOF", "WorkingElsewhere", "NoData"]
-EDITS = [
+# What a trainer does in Outlook to one of the engine's (tagged) items.
+TAGGED_ITEM_EDITS = (
     "tamper_subject",
     "tamper_times",
     "tamper_show_as",
     "touch",
     "delete_item",
     "copy_item",
+)
+EDITS = [
+    *TAGGED_ITEM_EDITS,
     "rename_course",
     "move_entry",
     "remove_entry",
@@ -165,14 +170,7 @@ def disturb(world: World, scenario: dict) -> None:
         owned = sorted(k for k, i in world.items.items() if not i["tag_key"])
         entries = sorted(k for k, e in world.entries.items() if e["origin"] == "platform")
         trainer_ids = sorted(world.trainers)
-        if edit in {
-            "tamper_subject",
-            "tamper_times",
-            "tamper_show_as",
-            "touch",
-            "delete_item",
-            "copy_item",
-        }:
+        if edit in TAGGED_ITEM_EDITS:
             if not tagged:
                 continue
             key = tagged[pick % len(tagged)]

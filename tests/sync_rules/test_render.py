@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 import pandas as pd
 import pytest
 
-from sync_rules.render import (
-    all_day_bounds,
-    all_day_dates,
-    content_hash,
-    render_entries,
-    render_entry,
-)
+from sync_rules.frames import MANAGED_FIELDS
+from sync_rules.render import all_day_bounds, all_day_dates, render_entries, render_entry
 from sync_rules.rules import load_rules
 from tests.sync_rules.model import platform_entry
 
@@ -184,7 +180,25 @@ def test_rendering_a_frame_matches_rendering_rows_one_by_one():
         assert rendered.iloc[i]["body"] == one["body"]
 
 
-def test_hash_of_rendered_fields_equals_the_hash_computed_while_rendering():
+def canonical_digest(row: pd.Series) -> str:
+    """The content hash as `sync_rules.render` documents it, written out independently: the
+    sha256 of "v1" and the managed fields (times as UTC epoch seconds, all-day as 0/1, no
+    reminder as empty), separated by U+001F."""
+    text = {
+        "start": str(int(row["start"].timestamp())),
+        "end": str(int(row["end"].timestamp())),
+        "all_day": "1" if row["all_day"] else "0",
+        "reminder_minutes": ""
+        if pd.isna(row["reminder_minutes"])
+        else str(row["reminder_minutes"]),
+    }
+    fields = [text.get(name, row[name]) for name in MANAGED_FIELDS]
+    return hashlib.sha256("\x1f".join(["v1", *fields]).encode("utf-8")).hexdigest()
+
+
+@pytest.mark.parametrize("reminder", [15, None])
+def test_content_hash_is_the_digest_of_the_canonical_form_of_the_managed_fields(reminder):
+    rules = load_rules(overrides={"out": {"reminder_minutes": reminder}})
     rows = [
         session(),
         session(entry_key="session:9", venue=None, all_day=True),
@@ -193,10 +207,13 @@ def test_hash_of_rendered_fields_equals_the_hash_computed_while_rendering():
     frame = pd.DataFrame(rows)
     frame["start"] = pd.to_datetime(frame["start"], utc=True)
     frame["end"] = pd.to_datetime(frame["end"], utc=True)
-    rendered = render_entries(frame, RULES)
-    hashed_only = render_entries(frame, RULES, text=False)
+    rendered = render_entries(frame, rules)
+    assert [canonical_digest(row) for _, row in rendered.iterrows()] == list(
+        rendered["content_hash"]
+    )
+    hashed_only = render_entries(frame, rules, text=False)
     assert "body" not in hashed_only.columns
     assert list(hashed_only["content_hash"]) == list(rendered["content_hash"])
-    assert list(content_hash(rendered)) == list(rendered["content_hash"])
     # A row's digest does not depend on the other rows rendered with it.
-    assert content_hash(rendered.iloc[[1]]).iloc[0] == rendered["content_hash"].iloc[1]
+    alone = render_entries(frame.iloc[[1]], rules)
+    assert alone["content_hash"].iloc[0] == rendered["content_hash"].iloc[1]
