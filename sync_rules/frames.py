@@ -21,27 +21,18 @@ from typing import NoReturn
 import pandas as pd
 import pandera.pandas as pa
 
+from sync_rules.vocabulary import (
+    ACTIONS,
+    DIRECTIONS,
+    KINDS,
+    ORIGINS,
+    SHOW_AS,
+    SIDES,
+)
+
 UTC_TS = pd.DatetimeTZDtype("ns", "UTC")
 
-DIRECTIONS = ("in", "out", "both")
-KINDS = ("session", "unavailability")
-ORIGINS = ("platform", "exchange")
-SHOW_AS = ("Free", "Tentative", "Busy", "OOF", "WorkingElsewhere", "NoData")
-SIDES = ("exchange", "platform")
-ACTIONS = ("create", "update", "delete")
 
-#: The Outlook fields the engine manages on its items, in hash order.
-MANAGED_FIELDS = (
-    "subject",
-    "body",
-    "location",
-    "start",
-    "end",
-    "all_day",
-    "show_as",
-    "categories",
-    "reminder_minutes",
-)
 #: The managed fields that the exchange frame carries, hence the ones tamper checks compare.
 COMPARED_FIELDS = ("subject", "body", "location", "start", "end", "all_day", "show_as")
 

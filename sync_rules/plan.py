@@ -25,7 +25,6 @@ import pandas as pd
 from sync_rules import reasons as R
 from sync_rules.frames import (
     COMPARED_FIELDS,
-    MANAGED_FIELDS,
     PLAN_COLUMNS,
     UTC_TS,
     OutsideWindowSchema,
@@ -42,6 +41,7 @@ from sync_rules.pairs import Mask, Positions, isin, keepers, lookup, pair_codes
 from sync_rules.render import render_entries
 from sync_rules.rules import Rules
 from sync_rules.summary import BEFORE_COLUMNS, summary_lines
+from sync_rules.vocabulary import MANAGED_FIELDS
 
 Bounds = tuple[pd.Timestamp, pd.Timestamp]
 Objects = npt.NDArray[np.object_]

@@ -4,7 +4,7 @@ Rendering works on a whole frame: templates are split once into literals and pla
 columns, the masks (dropped lines, dangling separators) are computed column-wise, and each
 row costs one `str.join` (and one digest); dates are formatted once per distinct day. The
 content hash is the sha256 hex digest of a canonical, versioned serialisation of exactly the
-managed fields (`frames.MANAGED_FIELDS`): "v1", subject, body, location, start and end as
+managed fields (`vocabulary.MANAGED_FIELDS`): "v1", subject, body, location, start and end as
 UTC epoch seconds, all-day as 0/1, show-as, `;`-joined categories and the reminder
 (empty when none), separated by U+001F.
 

@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sync_rules.errors import ConfigurationError
+from sync_rules.vocabulary import DeleteMode, WritableShowAs
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("default.yaml")
 
@@ -34,8 +35,6 @@ ENTRY_TEXT_FIELDS = (
 #: Placeholders a subject, body or location template may use: those columns, and the
 #: entry's dates as text.
 TEMPLATE_FIELDS: frozenset[str] = frozenset({*ENTRY_TEXT_FIELDS, "when"})
-
-ShowAs = Literal["Free", "Tentative", "Busy", "OOF", "WorkingElsewhere"]
 
 
 def _check_template(value: str) -> str:
@@ -84,7 +83,7 @@ class OutRules(_Frozen):
     unavailability_subject: str
     unavailability_body: str
     unavailability_location: str
-    show_as: ShowAs
+    show_as: WritableShowAs
     categories: tuple[str, ...]
     reminder_minutes: int | None = Field(ge=0, le=40320)
 
@@ -133,7 +132,7 @@ class Rules(_Frozen):
     window: Window
     out: OutRules
     in_: InRules = Field(alias="in")
-    delete_mode: Literal["move_to_deleted_items", "soft_delete", "hard_delete"]
+    delete_mode: DeleteMode
     mass_delete_guard: MassDeleteGuard
     on_direction_off: Literal["keep", "remove"]
 

@@ -21,11 +21,11 @@ from connectors.platform.state import (
     save_cursor,
     start_run,
 )
+from sync_rules.vocabulary import SIDES
 from tasks.context import ProviderRun
 from tasks.exchange import TrainerOutcome
 from tasks.resources import Resources
 
-SIDES = ("exchange", "platform")
 VERBS = (("create", "created"), ("update", "updated"), ("delete", "deleted"))
 TABLE_COLUMNS = (
     "trainer",

@@ -3,7 +3,8 @@ direction and address that are decided without asking Exchange."""
 
 from __future__ import annotations
 
-from connectors.exchange.base import DIRECTIONS, AccessProblem, AccessResult
+from connectors.exchange.base import AccessProblem, AccessResult
+from sync_rules.vocabulary import DIRECTIONS
 
 # Rights on the trainer's calendar that each direction needs.
 NEEDED_RIGHTS = {

@@ -14,28 +14,12 @@ import datetime as dt
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-Direction = Literal["in", "out", "both"]
-ShowAs = Literal["Free", "Tentative", "Busy", "OOF", "WorkingElsewhere", "NoData"]
-DeleteMode = Literal["move_to_deleted_items", "soft_delete", "hard_delete"]
+from sync_rules.vocabulary import MANAGED_FIELDS
 
-DIRECTIONS = ("in", "out", "both")
-ACTIONS = ("create", "update", "delete")
-DELETE_MODES = ("move_to_deleted_items", "soft_delete", "hard_delete")
 # Fields an update may name in `ExchangeAction.changed_fields`.
-UPDATABLE_FIELDS = (
-    "subject",
-    "body",
-    "location",
-    "start",
-    "end",
-    "all_day",
-    "timezone",
-    "show_as",
-    "categories",
-    "reminder_minutes",
-)
+UPDATABLE_FIELDS = (*MANAGED_FIELDS, "timezone")
 
 
 @dataclass(frozen=True)

@@ -5,14 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from connectors.exchange.base import (
-    ACTIONS,
-    DELETE_MODES,
-    UPDATABLE_FIELDS,
-    ActionResult,
-    ExchangeAction,
-)
+from connectors.exchange.base import UPDATABLE_FIELDS, ActionResult, ExchangeAction
 from connectors.exchange.errors import ExchangeError
+from sync_rules.vocabulary import ACTIONS, DELETE_MODES
 
 # The order `apply` sends writes in: deletes (per delete mode), then updates, then creates.
 WRITE_ORDER = (

@@ -30,10 +30,9 @@ from connectors.exchange.config import (
     DEFAULT_MAX_CONNECTIONS,
 )
 from connectors.platform.types import UTCDateTime
-from sync_rules.frames import DIRECTIONS
+from sync_rules.vocabulary import DIRECTIONS, ORIGINS
 
 EVENT_STATUSES = ("scheduled", "cancelled")
-ORIGINS = ("platform", "exchange")
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",

@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime
 
 from sync_rules.errors import ConfigurationError
-from sync_rules.frames import DIRECTIONS
+from sync_rules.vocabulary import DIRECTIONS
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 

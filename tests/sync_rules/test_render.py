@@ -8,9 +8,9 @@ import hashlib
 import pandas as pd
 import pytest
 
-from sync_rules.frames import MANAGED_FIELDS
 from sync_rules.render import all_day_bounds, all_day_dates, render_entries, render_entry
 from sync_rules.rules import load_rules
+from sync_rules.vocabulary import MANAGED_FIELDS
 from tests.sync_rules.model import platform_entry
 
 RULES = load_rules()
