@@ -25,7 +25,7 @@ from connectors.exchange.base import (
     ActionResult,
     ExchangeAction,
     VerificationResult,
-    own_changes_from,
+    engine_writes_from,
 )
 from connectors.exchange.config import ServiceConfig
 from connectors.platform import configuration
@@ -333,7 +333,7 @@ def _write_one(
         # Step the cursor past the engine's own writes, unless the trainer changed something
         # meanwhile: then keep the old cursor so the next cycle looks again.
         after = connector.changed_since(
-            trainer.mailbox, outcome.cursor, own_changes_from(actions, results)
+            trainer.mailbox, outcome.cursor, engine_writes_from(actions, results)
         )
         cursor = outcome.cursor if after.changed else after.cursor
     except TrainerSyncError:

@@ -11,7 +11,7 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from connectors.platform.calendar import live_entries
+from connectors.platform.calendar import still_assigned_entries
 from connectors.platform.state import load_links
 from sync_rules.adopt import adoptable_links
 from sync_rules.frames import EXCHANGE_COLUMNS, LINKS_COLUMNS
@@ -54,8 +54,8 @@ def plan_provider(
             .drop_duplicates()
             .itertuples(index=False, name=None)
         }
-        live = live_entries(session, orphans) if orphans else set()
-    live_elsewhere = pd.DataFrame(sorted(live), columns=["trainer_id", "entry_key"])
+        assigned = still_assigned_entries(session, orphans) if orphans else set()
+    outside_window = pd.DataFrame(sorted(assigned), columns=["trainer_id", "entry_key"])
     trainers = run.trainers_frame(read_ids)
     slices = list(chunks(sorted(read_ids), PLAN_SLICE)) or [[]]
     plans = []
@@ -72,7 +72,7 @@ def plan_provider(
                 only(links),
                 run.rules,
                 run.now,
-                outside_window=only(live_elsewhere),
+                outside_window=only(outside_window),
                 allow_mass_delete=run.allow_mass_delete,
             )
         )

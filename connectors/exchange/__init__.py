@@ -19,7 +19,7 @@ from connectors.exchange.base import (
     ExchangeConnector,
     ExchangeRow,
     VerificationResult,
-    own_changes_from,
+    engine_writes_from,
 )
 from connectors.exchange.config import ServiceConfig
 from connectors.exchange.errors import is_transient
@@ -67,5 +67,5 @@ __all__ = [
     "VerificationResult",
     "connect",
     "is_transient",
-    "own_changes_from",
+    "engine_writes_from",
 ]

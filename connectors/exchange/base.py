@@ -147,11 +147,11 @@ class ExchangeConnector(Protocol):
         self,
         mailbox: str,
         cursor: str | None,
-        own_changes: Mapping[str, str | None] | None = None,
+        engine_writes: Mapping[str, str | None] | None = None,
     ) -> ChangeCheck:
         """Whether the calendar changed since `cursor`; returns the cursor to store.
 
-        `own_changes` maps item ids to the change keys the engine's own writes produced (None
+        `engine_writes` maps item ids to the change keys the engine's own writes produced (None
         for deletions): those changes do not count, so calling this right after `apply` with
         the results advances the cursor past the engine's writes without hiding a trainer's.
         """
@@ -174,10 +174,10 @@ def check_window(start: dt.datetime, end: dt.datetime) -> None:
         raise ValueError("read_window needs start < end")
 
 
-def own_changes_from(
+def engine_writes_from(
     actions: Sequence[ExchangeAction], results: Sequence[ActionResult]
 ) -> dict[str, str | None]:
-    """The `own_changes` mapping for `changed_since`, from an `apply` call and its results."""
+    """The `engine_writes` mapping for `changed_since`, from an `apply` call and its results."""
     out: dict[str, str | None] = {}
     for action, result in zip(actions, results, strict=True):
         if not result.ok:
@@ -189,15 +189,15 @@ def own_changes_from(
     return out
 
 
-def is_own_change(
-    own: Mapping[str, str | None], item_id: str | None, change_key: str | None, *, removed: bool
+def is_engine_write(
+    writes: Mapping[str, str | None], item_id: str | None, change_key: str | None, *, removed: bool
 ) -> bool:
     """True when a change the change gate found is exactly one the engine's writes produced
-    (`own` as made by `own_changes_from`): the same id and change key, or the deletion of an item
-    the engine deleted. Anything else, e.g. a trainer's later edit of the same item, counts."""
-    if item_id is None or item_id not in own:
+    (`writes` as made by `engine_writes_from`): the same id and change key, or the deletion of
+    an item the engine deleted. Anything else, e.g. a trainer's later edit of the item, counts."""
+    if item_id is None or item_id not in writes:
         return False
-    expected = own[item_id]
+    expected = writes[item_id]
     if removed:
         return expected is None
     return expected is not None and change_key == expected

@@ -36,7 +36,7 @@ from connectors.exchange.base import (
     RequestStats,
     VerificationResult,
     check_window,
-    is_own_change,
+    is_engine_write,
 )
 from connectors.exchange.config import ServiceConfig
 from connectors.exchange.errors import (
@@ -291,14 +291,14 @@ class EwsConnector:
         self,
         mailbox: str,
         cursor: str | None,
-        own_changes: Mapping[str, str | None] | None = None,
+        engine_writes: Mapping[str, str | None] | None = None,
     ) -> ChangeCheck:
         """SyncFolderItems from `cursor` to the end; an untouched calendar costs one request.
 
         No cursor, or one Exchange no longer accepts, counts as changed (with a fresh cursor).
         """
         account = self._accounts.get(mailbox)
-        own = own_changes or {}
+        writes = engine_writes or {}
         state = cursor or None
         changed = state is None
         for _ in range(MAX_SYNC_PAGES):
@@ -312,7 +312,7 @@ class EwsConnector:
                 continue
             if not changed:
                 changed = any(
-                    not is_own_change(own, i, ck, removed=kind == "delete")
+                    not is_engine_write(writes, i, ck, removed=kind == "delete")
                     for kind, i, ck in page.changes
                 )
             state = page.state

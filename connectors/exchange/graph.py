@@ -45,7 +45,7 @@ from connectors.exchange.base import (
     RequestStats,
     VerificationResult,
     check_window,
-    is_own_change,
+    is_engine_write,
 )
 from connectors.exchange.config import ServiceConfig
 from connectors.exchange.errors import (
@@ -342,7 +342,7 @@ class GraphConnector:
         self,
         mailbox: str,
         cursor: str | None,
-        own_changes: Mapping[str, str | None] | None = None,
+        engine_writes: Mapping[str, str | None] | None = None,
     ) -> ChangeCheck:
         """GET the stored deltaLink: an untouched calendar costs one request.
 
@@ -355,14 +355,14 @@ class GraphConnector:
         now = self._clock()
         if state is None or self._drifted(state, now):
             return self._initial(mailbox, now)
-        own = own_changes or {}
+        writes = engine_writes or {}
         try:
             entries, link = self._drain(mailbox, state["link"], None)
         except DeltaTokenRejected:
             log.info("delta token of %s no longer valid; starting a new round", mailbox)
             return self._initial(mailbox, now)
         changed = any(
-            not is_own_change(own, e.get("id"), e.get("changeKey"), removed="@removed" in e)
+            not is_engine_write(writes, e.get("id"), e.get("changeKey"), removed="@removed" in e)
             for e in entries
         )
         return ChangeCheck(

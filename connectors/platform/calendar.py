@@ -174,10 +174,12 @@ def trainer_calendar(
     return sorted(rows, key=lambda r: (r["start"], r["entry_key"]))
 
 
-def live_entries(session: Session, keys: Iterable[tuple[int, str]]) -> set[tuple[int, str]]:
+def still_assigned_entries(
+    session: Session, keys: Iterable[tuple[int, str]]
+) -> set[tuple[int, str]]:
     """Of the given (trainer_id, entry_key) pairs, those whose entry still exists for that trainer.
 
-    A session is live while its event is scheduled and the trainer is still assigned; an
+    A session still counts while its event is scheduled and the trainer is still assigned; an
     unavailability row while it exists for that trainer. The outbound rules use this to tell
     "removed from the platform" from "moved outside the window". Two queries at most.
     """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from connectors.exchange import ActionResult, ExchangeAction, own_changes_from
+from connectors.exchange import ActionResult, ExchangeAction, engine_writes_from
 from connectors.exchange.config import ServiceConfig
 from connectors.exchange.errors import (
     AuthenticationFailed,
@@ -71,7 +71,7 @@ def test_tag_round_trip_and_damaged_tags():
     )
 
 
-def test_own_changes_come_from_successful_results():
+def test_engine_writes_come_from_successful_results():
     actions = [
         ExchangeAction("create", "a"),
         ExchangeAction("update", "b", item_id="id-b", change_key="ck-b"),
@@ -84,7 +84,7 @@ def test_own_changes_come_from_successful_results():
         ActionResult(True, "id-c"),
         ActionResult(False, error="InvalidItem"),
     ]
-    assert own_changes_from(actions, results) == {"id-a": "ck-a1", "id-b": "ck-b2", "id-c": None}
+    assert engine_writes_from(actions, results) == {"id-a": "ck-a1", "id-b": "ck-b2", "id-c": None}
 
 
 def test_transient_classification_for_retry_conditions():

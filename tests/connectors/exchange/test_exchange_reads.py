@@ -7,7 +7,7 @@ import datetime as dt
 from exchangelib import CalendarItem, EWSDate, EWSDateTime, EWSTimeZone
 from exchangelib.recurrence import DailyPattern, Recurrence
 
-from connectors.exchange import ExchangeAction, own_changes_from
+from connectors.exchange import ExchangeAction, engine_writes_from
 from tests.connectors.conftest import utc
 from tests.connectors.exchange.conftest import as_trainer, master_requests
 
@@ -118,7 +118,7 @@ def test_a_trainer_edit_is_a_change_the_engine_own_writes_are_not(world, connect
         )
     ]
     results = connector.apply(TRAINER, actions)
-    after_write = connector.changed_since(TRAINER, cursor, own_changes_from(actions, results))
+    after_write = connector.changed_since(TRAINER, cursor, engine_writes_from(actions, results))
     assert not after_write.changed
     assert not connector.changed_since(TRAINER, after_write.cursor).changed
 

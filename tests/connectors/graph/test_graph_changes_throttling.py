@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 import threading
 
-from connectors.exchange import ExchangeAction, own_changes_from
+from connectors.exchange import ExchangeAction, engine_writes_from
 from connectors.exchange.graph import GraphConnector
 from connectors.exchange.retry import RetryPolicy
 from tests.connectors.conftest import FAST, VirtualTime, utc
@@ -47,17 +47,17 @@ def test_untouched_mailbox_costs_one_request_and_own_writes_do_not_count(world, 
     assert graph_requests(world) == {"calendarView.delta": 1}
     actions = [_create("S-1", 1), _create("S-2", 2)]
     results = connector.apply(TRAINER, actions)
-    after_own = connector.changed_since(TRAINER, idle.cursor, own_changes_from(actions, results))
+    after_own = connector.changed_since(TRAINER, idle.cursor, engine_writes_from(actions, results))
     assert not after_own.changed
     deleted = [ExchangeAction(action="delete", entry_key="S-1", item_id=results[0].item_id)]
     gone = connector.apply(TRAINER, deleted)
     after_delete = connector.changed_since(
-        TRAINER, after_own.cursor, own_changes_from(deleted, gone)
+        TRAINER, after_own.cursor, engine_writes_from(deleted, gone)
     )
     assert not after_delete.changed
     me.patch(f"{world.url}/me/events/{results[1].item_id}", json={"subject": "moved by trainer"})
     edited = connector.changed_since(
-        TRAINER, after_delete.cursor, own_changes_from(actions, results)
+        TRAINER, after_delete.cursor, engine_writes_from(actions, results)
     )
     assert edited.changed
     assert not connector.changed_since(TRAINER, edited.cursor).changed
