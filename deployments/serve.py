@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 import urllib.request
 from datetime import timedelta
+from typing import cast
 
 from prefect import get_client, serve
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
-from prefect.deployments.runner import EntrypointType, RunnerDeployment
+from prefect.deployments.runner import RunnerDeployment
 from prefect.exceptions import ObjectNotFound
 from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
+from prefect.types.entrypoint import EntrypointType
 
 from flows.sync import sync_all, sync_provider, sync_trainer, verify_service
 from sync_rules.errors import ConfigurationError
@@ -82,8 +84,9 @@ def build_deployments(interval_minutes: int, fan_out: bool = False) -> list[Runn
         raise ConfigurationError(
             f"The sync interval must be at least 1 minute, not {interval_minutes}."
         )
-    common = {"entrypoint_type": EntrypointType.MODULE_PATH}  # importable from any directory
-    return [
+    # Entrypoints as module paths: importable from any directory a worker runs in.
+    module = EntrypointType.MODULE_PATH
+    deployments = [
         sync_all.to_deployment(
             DEPLOYMENT_NAME,
             interval=timedelta(minutes=interval_minutes),
@@ -94,7 +97,7 @@ def build_deployments(interval_minutes: int, fan_out: bool = False) -> list[Runn
                 "enabled, one sync-provider run each."
             ),
             tags=[TAG, "scheduled"],
-            **common,
+            entrypoint_type=module,
         ),
         sync_provider.to_deployment(
             DEPLOYMENT_NAME,
@@ -105,7 +108,7 @@ def build_deployments(interval_minutes: int, fan_out: bool = False) -> list[Runn
                 "that the mass-deletion guard holds."
             ),
             tags=[TAG, "manual"],
-            **common,
+            entrypoint_type=module,
         ),
         sync_trainer.to_deployment(
             DEPLOYMENT_NAME,
@@ -115,7 +118,7 @@ def build_deployments(interval_minutes: int, fan_out: bool = False) -> list[Runn
                 "allow_mass_delete applies a plan that the mass-deletion guard holds."
             ),
             tags=[TAG, "manual"],
-            **common,
+            entrypoint_type=module,
         ),
         verify_service.to_deployment(
             DEPLOYMENT_NAME,
@@ -123,25 +126,25 @@ def build_deployments(interval_minutes: int, fan_out: bool = False) -> list[Runn
                 "Check a service's master account: credentials, endpoint and calendar access."
             ),
             tags=[TAG, "manual"],
-            **common,
+            entrypoint_type=module,
         ),
-    ] + (
-        [
+    ]
+    if fan_out:
+        deployments.append(
             sync_provider.to_deployment(
                 FAN_OUT_NAME,
                 description="One provider of a fanned-out sync-all cycle (started by sync-all).",
                 tags=[TAG, "fan-out"],
-                **common,
+                entrypoint_type=module,
             )
-        ]
-        if fan_out
-        else []
-    )
+        )
+    # `to_deployment` is awaitable only when called from async code; here it builds at once.
+    return [cast(RunnerDeployment, d) for d in deployments]
 
 
 def api_url() -> str:
     """The Prefect API the deployments go to; an error if there is none or it does not answer."""
-    url = PREFECT_API_URL.value()
+    url: str | None = PREFECT_API_URL.value()
     if not url:
         raise ConfigurationError(
             "No Prefect server is configured (PREFECT_API_URL is not set).",
@@ -161,7 +164,8 @@ def api_url() -> str:
 
 def ui_url() -> str | None:
     """Where the Prefect UI of the configured server is."""
-    return PREFECT_UI_URL.value()
+    url: str | None = PREFECT_UI_URL.value()
+    return url
 
 
 def serve_deployments(interval_minutes: int) -> None:

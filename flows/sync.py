@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from prefect import flow, get_run_logger
+from prefect.client.schemas.objects import State
 from prefect.exceptions import FailedRun
+from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
-from prefect.states import Cancelled, Completed, Failed, State
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.states import Cancelled, Completed, Failed
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from sync_rules.errors import TrainerSyncError
 from tasks.context import load_provider
@@ -37,6 +39,11 @@ from tasks.runtime import chunks
 TASK_WORKERS = 4
 #: How long a fanned-out `sync-all` waits for one provider's run.
 PROVIDER_RUN_WAIT = timedelta(hours=2)
+
+
+def _task_runner() -> TaskRunner[PrefectFuture[Any]]:
+    # Prefect's flow decorator is typed for the base runner; a thread pool is one.
+    return cast(TaskRunner[PrefectFuture[Any]], ThreadPoolTaskRunner(max_workers=TASK_WORKERS))
 
 
 class _ReportedFailure(logging.Filter):
@@ -142,7 +149,7 @@ def _summary(provider: str, records: list[dict[str, Any]], dry_run: bool) -> str
 @flow(
     name="sync-provider",
     flow_run_name="sync-provider-{provider}",
-    task_runner=ThreadPoolTaskRunner(max_workers=TASK_WORKERS),
+    task_runner=_task_runner(),
     persist_result=False,
 )
 def sync_provider(
@@ -166,7 +173,7 @@ def sync_provider(
 @flow(
     name="sync-trainer",
     flow_run_name="sync-trainer-{provider}-{trainer}",
-    task_runner=ThreadPoolTaskRunner(max_workers=TASK_WORKERS),
+    task_runner=_task_runner(),
     persist_result=False,
 )
 def sync_trainer(provider: str, trainer: str, allow_mass_delete: bool = False) -> State:

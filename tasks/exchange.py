@@ -81,7 +81,7 @@ class Extraction:
     items: pd.DataFrame
 
 
-def _logger() -> logging.Logger | logging.LoggerAdapter:  # type: ignore[type-arg]
+def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
     try:
         return get_run_logger()
     except Exception:  # called outside a run (tests of helpers)

@@ -92,7 +92,8 @@ def counts_by_trainer(changes: pd.DataFrame) -> dict[tuple[int, str], int]:
     kind = kind.where(changes["outcome"] != "held", "held")
     column = changes["side"] + "_" + kind
     sizes = changes.assign(column=column).dropna(subset=["column"])
-    return sizes.groupby(["trainer_id", "column"]).size().to_dict()
+    grouped = sizes.groupby(["trainer_id", "column"]).size()
+    return {(int(trainer), str(column)): int(n) for (trainer, column), n in grouped.items()}
 
 
 def trainer_record(outcome: TrainerOutcome, counts: dict[tuple[int, str], int]) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import cast
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -44,6 +45,7 @@ def run_provider_deployment(deployment: str, provider: str, wait: timedelta) -> 
 
     Returns the run, not its state: a state returned by a task would become the task's own.
     """
-    return run_deployment(
+    run = run_deployment(
         deployment, parameters={"provider": provider}, timeout=wait.total_seconds()
     )
+    return cast(FlowRun, run)  # awaitable only when called from async code

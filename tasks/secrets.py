@@ -7,6 +7,8 @@ used: commands that never touch one do not pay for it.
 
 from __future__ import annotations
 
+from typing import cast
+
 from connectors.secrets import SecretRef
 from sync_rules.errors import ConfigurationError
 
@@ -14,10 +16,11 @@ from sync_rules.errors import ConfigurationError
 def store_secret(ref: SecretRef, value: str) -> None:
     """Save `value` as the Prefect Secret block that `ref` (`prefect-secret:BLOCK`) names."""
     from prefect.blocks.system import Secret
+    from pydantic import SecretStr
 
     if not value:
         raise ConfigurationError("The secret read from standard input is empty.", "Type it again.")
-    Secret(value=value).save(ref.name, overwrite=True)
+    Secret(value=SecretStr(value)).save(ref.name, overwrite=True)
 
 
 def load_prefect_secret(block_name: str) -> str:
@@ -25,7 +28,8 @@ def load_prefect_secret(block_name: str) -> str:
     from prefect.blocks.system import Secret
 
     try:
-        block = Secret.load(block_name)
+        # `load` is awaitable only when called from async code; here it loads at once.
+        block = cast("Secret[str]", Secret.load(block_name))
     except ValueError:
         raise ConfigurationError(
             f"The Prefect Secret block {block_name!r} does not exist.",

@@ -47,7 +47,7 @@ def _say(text: str) -> None:
 def _emulator_running(base: str) -> bool:
     try:
         with urllib.request.urlopen(f"{base}/_control/health", timeout=1) as response:
-            return response.status == 200
+            return bool(response.status == 200)
     except OSError:
         return False
 

@@ -52,7 +52,7 @@ def add_unavailability(
     return row
 
 
-def _session_rows(window: tuple[datetime, datetime]) -> Select[Any]:
+def _session_rows(window: tuple[datetime, datetime]) -> Select[*tuple[Any, ...]]:
     start, end = window
     return (
         select(
@@ -80,7 +80,7 @@ def _session_rows(window: tuple[datetime, datetime]) -> Select[Any]:
     )
 
 
-def _unavailability_rows(window: tuple[datetime, datetime]) -> Select[Any]:
+def _unavailability_rows(window: tuple[datetime, datetime]) -> Select[*tuple[Any, ...]]:
     start, end = window
     return select(
         Unavailability.trainer_id,

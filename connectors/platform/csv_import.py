@@ -7,10 +7,11 @@ the error lists each bad row by its line number.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,6 +28,7 @@ from connectors.platform.models import (
     EventSession,
     EventTrainer,
     Provider,
+    Service,
     Trainer,
     TrainingEvent,
     Venue,
@@ -80,6 +82,10 @@ class RowErrors:
         )
 
 
+T = TypeVar("T")
+Named = TypeVar("Named", Course, Venue)  # a provider's named thing, created on first use
+
+
 def _read_rows(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
     try:
         handle = path.open(newline="", encoding="utf-8-sig")
@@ -101,7 +107,7 @@ def _read_rows(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, dict
             yield reader.line_num, {k: (v or "").strip() for k, v in row.items() if k}
 
 
-def _checked(errors: RowErrors, line: int, check, *args):  # type: ignore[no-untyped-def]
+def _checked(errors: RowErrors, line: int, check: Callable[..., T], *args: Any) -> T | None:
     """Run one check; record its message against the line instead of stopping."""
     try:
         return check(*args)
@@ -151,24 +157,20 @@ def import_trainers(session: Session, path: Path) -> dict[str, int]:
 
     created = updated = 0
     for _, plan in plans:
-        provider = plan["provider"]
-        assert isinstance(provider, Provider)
+        owner, target = plan["provider"], plan["service"]
+        assert isinstance(owner, Provider) and isinstance(target, Service)
         trainer = session.scalar(
-            select(Trainer).where(
-                Trainer.provider_id == provider.id, Trainer.email == plan["email"]
-            )
+            select(Trainer).where(Trainer.provider_id == owner.id, Trainer.email == plan["email"])
         )
         if trainer is None:
-            trainer = Trainer(provider_id=provider.id, name=plan["name"], email=plan["email"])
+            trainer = Trainer(provider_id=owner.id, name=plan["name"], email=plan["email"])
             session.add(trainer)
             session.flush()
             created += 1
         else:
             trainer.name = str(plan["name"])
             updated += 1
-        link_trainer(
-            session, plan["service"], trainer, str(plan["direction"]), bool(plan["calendar"])
-        )  # type: ignore[arg-type]
+        link_trainer(session, target, trainer, str(plan["direction"]), bool(plan["calendar"]))
     return {"created": created, "updated": updated}
 
 
@@ -241,7 +243,7 @@ def _parse_event_rows(
     return events, trainers
 
 
-def _get_or_create(session: Session, model, provider: Provider, name: str):  # type: ignore[no-untyped-def]
+def _get_or_create(session: Session, model: type[Named], provider: Provider, name: str) -> Named:
     found = session.scalar(
         select(model).where(model.provider_id == provider.id, model.name == name)
     )
@@ -289,7 +291,7 @@ def import_events(session: Session, provider: Provider, path: Path) -> dict[str,
     events, trainers = _parse_event_rows(session, provider, path)
     counts = {"events_created": 0, "events_updated": 0, "sessions_changed": 0}
     for ref, rows in events.items():
-        course = _get_or_create(session, Course, provider, rows.fields["course"])
+        course = _get_or_create(session, Course, provider, rows.fields["course"] or "")
         venue = None
         if rows.fields["venue"]:
             venue = _get_or_create(session, Venue, provider, rows.fields["venue"])

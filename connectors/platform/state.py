@@ -227,7 +227,8 @@ def last_results(session: Session, provider: Provider | None = None) -> list[dic
     )
     newest: dict[int, int] = {}
     for trainer_id, run_id in session.execute(latest):
-        newest.setdefault(trainer_id, run_id)
+        if trainer_id is not None:
+            newest.setdefault(trainer_id, run_id)
     query = (
         select(Trainer, TrainerLink, Provider)
         .join(TrainerLink, TrainerLink.trainer_id == Trainer.id)

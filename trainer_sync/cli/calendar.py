@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import typer
@@ -102,7 +103,7 @@ def calendar(
     )
 
 
-def _title(row: dict) -> str:  # type: ignore[type-arg]
+def _title(row: dict[str, Any]) -> str:
     if row["kind"] == "session":
         return " — ".join(filter(None, [row["course"], row["venue"]]))
     return "Unavailable" + (f" ({row['reason']})" if row["reason"] else "")

@@ -29,7 +29,7 @@ from trainer_sync.cli.output import console, print_json, print_table
 from trainer_sync.cli.runtime import cli_resources
 
 if TYPE_CHECKING:
-    from prefect.states import State
+    from prefect.client.schemas.objects import State
 
 RESULT_COLUMNS = [
     "trainer",
