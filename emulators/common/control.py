@@ -30,11 +30,13 @@ class BaseControlClient:
         """Send a request; an HTTP error becomes a ControlError naming `what`."""
         try:
             with urllib.request.urlopen(req, timeout=self.timeout, context=self._ssl) as resp:  # noqa: S310
-                return resp.read()
+                body: bytes = resp.read()  # typeshed types urlopen()'s answer as Any
+                return body
         except urllib.error.HTTPError as exc:
             raise ControlError(f"{what}: {exc.code} {exc.read().decode()}") from exc
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """The decoded JSON answer; its shape is the endpoint's (see the README), not checked."""
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(
             f"{self.base_url}/_control/{path}",
@@ -50,18 +52,21 @@ class BaseControlClient:
 
     def accounts(self) -> list[str]:
         """Email addresses of all accounts."""
-        return self._call("GET", "accounts")
+        emails: list[str] = self._call("GET", "accounts")
+        return emails
 
     def items(self, mailbox: str, include_deleted: bool = True) -> list[dict[str, Any]]:
         """Items of a mailbox as stored, with `folder` set (deleted ones unless excluded)."""
         flag = "1" if include_deleted else "0"
-        return self._call(
+        items: list[dict[str, Any]] = self._call(
             "GET", f"mailboxes/{urllib.parse.quote(mailbox)}/items?include_deleted={flag}"
         )
+        return items
 
     def counters(self) -> dict[str, Any]:
         """Request counters (total, by_mailbox, by_operation, ...; see the README)."""
-        return self._call("GET", "counters")
+        counters: dict[str, Any] = self._call("GET", "counters")
+        return counters
 
     def reset_counters(self) -> None:
         """Zero all request counters (and empty the request log where there is one)."""
@@ -69,7 +74,8 @@ class BaseControlClient:
 
     def faults(self, **config: Any) -> dict[str, Any]:
         """Set injected latency, errors and refusals (see the README); returns the config."""
-        return self._call("POST", "faults", config)
+        applied: dict[str, Any] = self._call("POST", "faults", config)
+        return applied
 
     def clear_faults(self) -> None:
         """Remove all injected faults and latency."""
@@ -77,7 +83,8 @@ class BaseControlClient:
 
     def throttling(self, **config: Any) -> dict[str, Any]:
         """Set concurrency limits and back-off (see the README); returns the config."""
-        return self._call("POST", "throttling", config)
+        applied: dict[str, Any] = self._call("POST", "throttling", config)
+        return applied
 
     def reset(self, keep_accounts: bool = False) -> None:
         """Drop items (and accounts unless keep_accounts), faults, throttling and counters."""

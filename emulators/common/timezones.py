@@ -39,4 +39,5 @@ def _cldr(windows_id: str) -> str | None:
         from exchangelib.winzone import MS_TIMEZONE_TO_IANA_MAP
     except ImportError:  # the emulators do not need exchangelib otherwise
         return None
-    return MS_TIMEZONE_TO_IANA_MAP.get(windows_id)
+    table: dict[str, str] = MS_TIMEZONE_TO_IANA_MAP  # exchangelib ships no type information
+    return table.get(windows_id)

@@ -8,7 +8,7 @@ import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from .errors import EwsError, HttpFailure
 
@@ -18,6 +18,41 @@ SERVER_ERROR_PAGE = (
 )
 REQUEST_LOG_SIZE = 10_000  # the request log keeps the most recent requests only
 BUSY_MESSAGE = "The server cannot service this request right now. Try again later."
+
+
+class ScheduledFailure(TypedDict):
+    """A `schedule` entry of /_control/faults: fail the next `remaining` calls of an operation."""
+
+    operation: str
+    remaining: int
+    response_code: str | None
+    http_status: int | None
+    message: str | None
+
+
+class ItemRefusal(TypedDict):
+    """A `refuse` entry of /_control/faults: refuse items of an operation by subject."""
+
+    operation: str
+    subject_matches: str  # a regular expression
+    response_code: str
+    message: str | None
+    remaining: int | None  # None: refuse every matching item
+    back_off_ms: int | None  # for ErrorServerBusy; None: the throttling back-off
+
+
+class RequestLogEntry(TypedDict):
+    """One answered EWS request in the request log (fields described in the README)."""
+
+    t: float  # time.monotonic() of the emulator process when the request arrived
+    utc: str
+    account: str | None
+    mailbox: str | None
+    operation: str | None
+    response_code: str | None
+    items: int
+    item_errors: dict[str, int]
+    back_off_ms: int | None
 
 
 @dataclass
@@ -30,13 +65,15 @@ class Behaviour:
     drop_rate: float = 0.0
     max_concurrent: int | None = None
     back_off_ms: int = 2000
-    schedules: list[dict[str, Any]] = field(default_factory=list)
-    refusals: list[dict[str, Any]] = field(default_factory=list)
-    inflight: Counter = field(default_factory=Counter)
+    schedules: list[ScheduledFailure] = field(default_factory=list)
+    refusals: list[ItemRefusal] = field(default_factory=list)
+    inflight: Counter[str] = field(default_factory=Counter)  # by lower-case account
     throttled_until: dict[str, float] = field(default_factory=dict)
-    counters: Counter = field(default_factory=Counter)
-    refused: Counter = field(default_factory=Counter)
-    request_log: deque = field(default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE))
+    counters: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # account, mailbox, op
+    refused: Counter[tuple[str, str]] = field(default_factory=Counter)  # account, response code
+    request_log: deque[RequestLogEntry] = field(
+        default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE)
+    )
     lock: threading.Lock = field(default_factory=threading.Lock)
     rng: random.Random = field(default_factory=random.Random)
 
@@ -123,15 +160,16 @@ class Behaviour:
             for s in self.schedules:
                 if s["operation"] == operation and s["remaining"] > 0:
                     s["remaining"] -= 1
-                    chosen = dict(s)
+                    chosen = s.copy()
                     break
             else:
                 return
             self.schedules = [s for s in self.schedules if s["remaining"] > 0]
-        if chosen.get("http_status"):
-            raise HttpFailure(int(chosen["http_status"]), SERVER_ERROR_PAGE)
-        code = chosen.get("response_code") or "ErrorInternalServerError"
-        raise EwsError(code, chosen.get("message") or f"Injected failure of {operation}.")
+        status = chosen["http_status"]
+        if status:
+            raise HttpFailure(int(status), SERVER_ERROR_PAGE)
+        code = chosen["response_code"] or "ErrorInternalServerError"
+        raise EwsError(code, chosen["message"] or f"Injected failure of {operation}.")
 
     def refuse_item(self, operation: str, subject: str) -> EwsError | None:
         """The error refusing one item of an operation, if a rule matches its subject.
@@ -194,9 +232,9 @@ class Behaviour:
         with self.lock:
             rows = list(self.counters.items())
             refused = list(self.refused.items())
-        by_account: Counter = Counter()
-        by_mailbox: Counter = Counter()
-        by_operation: Counter = Counter()
+        by_account: Counter[str] = Counter()
+        by_mailbox: Counter[str] = Counter()
+        by_operation: Counter[str] = Counter()
         for (a, mb, op), n in rows:
             by_account[a] += n
             by_mailbox[mb] += n
@@ -213,12 +251,12 @@ class Behaviour:
             "refused": [{"account": a, "code": code, "count": n} for (a, code), n in refused],
         }
 
-    def log_request(self, entry: dict[str, Any]) -> None:
+    def log_request(self, entry: RequestLogEntry) -> None:
         """Append one answered EWS request to the (bounded) request log."""
         with self.lock:
             self.request_log.append(entry)
 
-    def requests(self) -> list[dict[str, Any]]:
+    def requests(self) -> list[RequestLogEntry]:
         """The request log, oldest first."""
         with self.lock:
             return list(self.request_log)

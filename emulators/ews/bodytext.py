@@ -27,7 +27,7 @@ class _TextParser(HTMLParser):
         if last != "\n":
             self.parts.append("\n")
 
-    def handle_starttag(self, tag: str, attrs: list) -> None:
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _HIDDEN:
             self.hidden += 1
         elif tag == "br":

@@ -31,7 +31,7 @@ class ControlClient(BaseControlClient):
 
     def add_app(self, tenant: str, client_id: str, client_secret: str, mailboxes: list[str]) -> str:
         """Register an OAuth2 app allowed to impersonate the listed mailboxes; returns token URL."""
-        res = self._call(
+        res: dict[str, str] = self._call(
             "POST",
             "apps",
             {

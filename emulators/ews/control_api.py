@@ -14,7 +14,11 @@ from .xmlutil import children, local
 
 
 def handle_control(
-    store: Store, beh: Behaviour, method: str, path: urllib.parse.SplitResult, data: dict
+    store: Store,
+    beh: Behaviour,
+    method: str,
+    path: urllib.parse.SplitResult,
+    data: dict[str, Any],
 ) -> tuple[int, Any]:
     """Route one control request: (HTTP status, JSON result)."""
     parts = [urllib.parse.unquote(p) for p in path.path.split("/")[2:] if p]

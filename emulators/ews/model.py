@@ -11,7 +11,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from lxml import etree
 
@@ -206,6 +206,20 @@ class Item:
         )
 
 
+class Account(TypedDict):
+    """A mailbox owner's sign-in, as kept (and persisted) by address."""
+
+    email: str  # as first given: the mailbox's canonical spelling
+    password: str
+
+
+class IssuedToken(TypedDict):
+    """An access token the token endpoint issued."""
+
+    app: str  # "<tenant>:<client_id>", the key of Store.apps
+    expires: float  # time.time() after which it is refused
+
+
 @dataclass
 class Grant:
     """A permission given by a mailbox owner to another account."""
@@ -238,10 +252,10 @@ class Store:
 
     def clear(self) -> None:
         """Forget everything (accounts included)."""
-        self.accounts: dict[str, dict[str, str]] = {}
+        self.accounts: dict[str, Account] = {}  # by lower-case address
         self.grants: list[Grant] = []
         self.apps: dict[str, App] = {}
-        self.tokens: dict[str, dict[str, Any]] = {}
+        self.tokens: dict[str, IssuedToken] = {}
         self.items: dict[str, Item] = {}
         self.log: dict[str, list[tuple[int, str, str]]] = {}
         self.seq = 0
@@ -252,7 +266,7 @@ class Store:
         """Create (or re-password) a mailbox."""
         self.accounts[email.lower()] = {"email": email, "password": password}
 
-    def account(self, email: str | None) -> dict[str, str] | None:
+    def account(self, email: str | None) -> Account | None:
         """The account record of an address (case-insensitive), or None."""
         return self.accounts.get((email or "").lower())
 
@@ -320,7 +334,7 @@ class Store:
         self.grants = [Grant(**g) for g in d["grants"]]
         self.apps = {k: App(**a) for k, a in d["apps"].items()}
         self.items = {i["id"]: Item.from_json(i) for i in d["items"]}
-        self.log = {k: [tuple(e) for e in v] for k, v in d["log"].items()}  # type: ignore[misc]
+        self.log = {k: [tuple(e) for e in v] for k, v in d["log"].items()}
         self.seq = d["seq"]
         self.secret = d["secret"]
         self.tokens = d.get("tokens", {})

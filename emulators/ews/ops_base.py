@@ -47,16 +47,21 @@ class OperationsBase:
         self.store = store
 
     # --- access -------------------------------------------------------------------------------
-    def role(self, ctx: Ctx, mailbox: str, folder: str = "calendar") -> str:
-        """The caller's role on a mailbox folder: Owner, Editor, Reviewer (raises when none)."""
+    def mailbox_address(self, mailbox: str) -> str:
+        """A mailbox's address as its account spells it; ErrorNonExistentMailbox when none."""
         acct = self.store.account(mailbox)
         if acct is None:
             raise EwsError(
                 "ErrorNonExistentMailbox",
                 f"The SMTP address has no mailbox associated with it: {mailbox}",
             )
+        return acct["email"]
+
+    def role(self, ctx: Ctx, mailbox: str, folder: str = "calendar") -> str:
+        """The caller's role on a mailbox folder: Owner, Editor, Reviewer (raises when none)."""
+        address = self.mailbox_address(mailbox)
         if ctx.mailbox is None:
-            ctx.mailbox = acct["email"]
+            ctx.mailbox = address
         if ctx.acting.lower() == mailbox.lower():
             return "Owner"
         grant = self.store.find_grant(mailbox, ctx.acting, "delegate")
@@ -194,8 +199,16 @@ class OperationsBase:
             sub(msg, m("IncludesLastItemInRange"), "true")
         return msg
 
-    def each(self, op: str, elems: list, fn: Callable) -> etree._Element:
-        """One response message per request element; EwsError becomes an error message."""
+    def each(
+        self,
+        op: str,
+        elems: list[etree._Element],
+        fn: Callable[[etree._Element, etree._Element], None],
+    ) -> etree._Element:
+        """One response message per request element; EwsError becomes an error message.
+
+        `fn(element, messages)` appends the element's success message to `messages`.
+        """
         resp, msgs = self.response(op)
         for el in elems:
             try:

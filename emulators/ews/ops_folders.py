@@ -63,7 +63,7 @@ class FolderOps(OperationsBase):
             role = self.require(ctx, mailbox, name, write=False)
             msg = self.ok(msgs, "GetFolder")
             folders = sub(msg, m("Folders"))
-            canonical = self.store.account(mailbox)["email"]  # type: ignore[index]
+            canonical = self.mailbox_address(mailbox)
             folders.append(self.folder_element(canonical, name, role))
 
         return self.each("GetFolder", children(child(req, "FolderIds")), one)
@@ -78,7 +78,7 @@ class FolderOps(OperationsBase):
         def one(el: etree._Element, msgs: etree._Element) -> None:
             mailbox, name = self.resolve_folder(ctx, el)
             self.require(ctx, mailbox, name, write=False)
-            canonical = self.store.account(mailbox)["email"]  # type: ignore[index]
+            canonical = self.mailbox_address(mailbox)
             found: list[tuple[str, str]] = []
             todo = [name]
             while todo:

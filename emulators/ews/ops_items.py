@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from lxml import etree
 
@@ -96,10 +97,9 @@ class ItemOps(OperationsBase):
             uri = child(order, "FieldURI")
             if uri is None:
                 continue
-            name = field_name(uri.get("FieldURI", ""))
             views = sorted(
                 views,
-                key=lambda v, n=name: text_of(v.props.get(n)) or "",
+                key=_prop_text(field_name(uri.get("FieldURI", ""))),
                 reverse=order.get("Order") == "Descending",
             )
         return views
@@ -144,7 +144,7 @@ class ItemOps(OperationsBase):
             for _ in children(child(req, "Items")) or [None]:
                 self.error(msgs, "CreateItem", err)
             return resp
-        canonical = self.store.account(mailbox)["email"]  # type: ignore[index]
+        canonical = self.mailbox_address(mailbox)
         for el in children(child(req, "Items")):
             try:
                 item = self.new_item(ctx, el, canonical, name)
@@ -180,8 +180,13 @@ class ItemOps(OperationsBase):
             raise err
 
     @staticmethod
-    def set_prop(props: dict, ext: dict, c: etree._Element) -> str:
-        """Store one property element (normalising date-times to UTC); returns its key."""
+    def set_prop(
+        props: dict[str, etree._Element], ext: dict[str, etree._Element], c: etree._Element
+    ) -> str:
+        """Store one property element (normalising date-times to UTC); returns its key.
+
+        An extended property goes to `ext` under its ext_key(), any other to `props` by name.
+        """
         name = local(c.tag)
         if name == "ExtendedProperty":
             uri = child(c, "ExtendedFieldURI")
@@ -349,6 +354,11 @@ class ItemOps(OperationsBase):
             self.ok(msgs, "DeleteItem")
 
         return self.each("DeleteItem", children(child(req, "ItemIds")), one)
+
+
+def _prop_text(name: str) -> Callable[[View], str]:
+    """Sort key: the text of a view's property `name` ("" when it is not set)."""
+    return lambda view: text_of(view.props.get(name)) or ""
 
 
 SUPPORTED_PATTERNS = ("DailyRecurrence", "WeeklyRecurrence", "AbsoluteMonthlyRecurrence")

@@ -88,13 +88,14 @@ class SyncOps(OperationsBase):
                 if item_id in ignore:
                     continue
                 item = self.store.items.get(item_id)
-                if kind != "Delete" and (item is None or item.folder != name):
-                    kind = "Delete"
-                node = sub(out, t(kind))
-                if kind == "Delete":
+                # A created or updated item that is gone, or has left the folder since, is
+                # reported as deleted.
+                if kind == "Delete" or item is None or item.folder != name:
+                    node = sub(out, t("Delete"))
                     ck = item.change_key if item else "AAAAAA=="
                     sub(node, t("ItemId"), Id=item_id, ChangeKey=ck)
                 else:
+                    node = sub(out, t(kind))
                     node.append(
                         render(
                             view_of(item),
@@ -102,7 +103,7 @@ class SyncOps(OperationsBase):
                             for_find=True,
                             mailbox_display=self.display(mailbox),
                             rights=rights,
-                        )  # type: ignore[arg-type]
+                        )
                     )
 
         return self.each(

@@ -230,14 +230,14 @@ def _series_summary(item: Item, out: dict[str, etree._Element]) -> None:
     occs = occurrences(item, until=item.start + dt.timedelta(days=3700) if item.start else None)
     by_index = {o.index: o for o in occs[: max(needed, len(occs))]}
     live = [o for o in occs if o.index not in item.deleted_occurrences]
-    for tag, occ in (("FirstOccurrence", live[:1]), ("LastOccurrence", live[-1:])):
-        if occ:
+    for tag, ends in (("FirstOccurrence", live[:1]), ("LastOccurrence", live[-1:])):
+        if ends:
             el = _el(tag)
-            o = occ[0]
-            sub(el, t("ItemId"), Id=occurrence_id(item.id, o.index), ChangeKey=item.change_key)
-            sub(el, t("Start"), format_dt(o.start))
-            sub(el, t("End"), format_dt(o.end))
-            sub(el, t("OriginalStart"), format_dt(o.start))
+            edge = ends[0]
+            sub(el, t("ItemId"), Id=occurrence_id(item.id, edge.index), ChangeKey=item.change_key)
+            sub(el, t("Start"), format_dt(edge.start))
+            sub(el, t("End"), format_dt(edge.end))
+            sub(el, t("OriginalStart"), format_dt(edge.start))
             out[tag] = el
     if item.exceptions:
         mo = _el("ModifiedOccurrences")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import operator
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from lxml import etree
@@ -13,13 +16,16 @@ from .xmlutil import child, children, local, parse_dt, text_of
 if TYPE_CHECKING:
     from .render import View
 
-COMPARISONS = {
-    "IsEqualTo": lambda a, b: a == b,
-    "IsNotEqualTo": lambda a, b: a != b,
-    "IsGreaterThan": lambda a, b: a > b,
-    "IsGreaterThanOrEqualTo": lambda a, b: a >= b,
-    "IsLessThan": lambda a, b: a < b,
-    "IsLessThanOrEqualTo": lambda a, b: a <= b,
+# A property value and a restriction constant, as _coerce() reads them (both of one type).
+Comparable = dt.datetime | float | bool | str
+
+COMPARISONS: dict[str, Callable[[Comparable, Comparable], bool]] = {
+    "IsEqualTo": operator.eq,
+    "IsNotEqualTo": operator.ne,
+    "IsGreaterThan": operator.gt,
+    "IsGreaterThanOrEqualTo": operator.ge,
+    "IsLessThan": operator.lt,
+    "IsLessThanOrEqualTo": operator.le,
 }
 
 
@@ -48,11 +54,11 @@ def _field_values(uri: etree._Element, view: View) -> list[str] | None:
     return [el.text or ""]
 
 
-def _coerce(a: str, b: str) -> tuple[object, object]:
+def _coerce(a: str, b: str) -> tuple[Comparable, Comparable]:
     """Compare as date-times or numbers when both sides look like them, else as text."""
     for conv in (parse_dt, float):
         try:
-            return conv(a), conv(b)  # type: ignore[operator]
+            return conv(a), conv(b)
         except (ValueError, TypeError):
             continue
     if a.lower() in ("true", "false") and b.lower() in ("true", "false", "0", "1"):
@@ -97,9 +103,9 @@ def matches(node: etree._Element, view: View) -> bool:
         op = COMPARISONS[kind]
         hits = []
         for v in values:
-            a, b = _coerce(v, target)
+            left, right = _coerce(v, target)
             try:
-                hits.append(op(a, b))
+                hits.append(op(left, right))
             except TypeError:
                 hits.append(False)
         return any(hits) if kind != "IsNotEqualTo" else all(hits)

@@ -127,7 +127,12 @@ def run_ews_emulator(
 
 @contextlib.contextmanager
 def _in_thread(
-    host: str, port: int, state_file: Any, latency_ms: float, tls: bool, allow_remote: bool
+    host: str,
+    port: int,
+    state_file: str | Path | None,
+    latency_ms: float,
+    tls: bool,
+    allow_remote: bool,
 ) -> Iterator[EwsEmulator]:
     server, ca_file = build_server(host, port, state_file, latency_ms, tls, None, allow_remote)
     with in_thread(server, "ews-emulator"):
@@ -136,7 +141,12 @@ def _in_thread(
 
 @contextlib.contextmanager
 def _in_subprocess(
-    host: str, port: int, state_file: Any, latency_ms: float, tls: bool, allow_remote: bool
+    host: str,
+    port: int,
+    state_file: str | Path | None,
+    latency_ms: float,
+    tls: bool,
+    allow_remote: bool,
 ) -> Iterator[EwsEmulator]:
     args = ["--host", host, "--port", str(port), "--latency-ms", str(latency_ms)]
     if state_file:

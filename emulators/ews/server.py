@@ -17,7 +17,7 @@ from lxml import etree
 
 from emulators.common.http import EmulatorHttpServer, QuietHandler
 
-from .behaviour import Behaviour
+from .behaviour import Behaviour, RequestLogEntry
 from .control_api import handle_control
 from .errors import EwsError, HttpFailure
 from .model import App, Store, parse_folder_id
@@ -69,7 +69,10 @@ class Handler(QuietHandler):
     """One HTTP request."""
 
     server: EwsHttpServer
-    _log: dict[str, Any]  # the request-log entry of the EWS request being answered
+    _log: RequestLogEntry  # the request-log entry of the EWS request being answered
+    _log_pending = False  # `_log` is not in the request log yet
+    # The admitted request's concurrency window, until settled: (account key, context, operation).
+    _unsettled: tuple[str, Ctx, str] | None = None
     server_version = "Microsoft-IIS/10.0"
 
     # --- plumbing -----------------------------------------------------------------------------
@@ -156,7 +159,7 @@ class Handler(QuietHandler):
 
     def _flush_log(self) -> None:
         """Record the current EWS request in the request log, once."""
-        if getattr(self, "_log_pending", False):
+        if self._log_pending:
             self._log_pending = False
             self.server.behaviour.log_request(self._log)
 
@@ -210,7 +213,7 @@ class Handler(QuietHandler):
     def _settle(self) -> None:
         """Close the request's concurrency window and count it, once, before it is answered:
         a client that has its answer may send the next request or read the counters."""
-        unsettled = getattr(self, "_unsettled", None)
+        unsettled = self._unsettled
         if unsettled is None:
             return
         self._unsettled = None
@@ -292,17 +295,19 @@ class Handler(QuietHandler):
                 if ms is not None:
                     back_off = max(back_off or 0, ms)
         self._log.update(
-            response_code=next(iter(errors), "NoError"),
-            items=len(messages),
-            item_errors=errors,
-            back_off_ms=back_off,
+            {
+                "response_code": next(iter(errors), "NoError"),
+                "items": len(messages),
+                "item_errors": errors,
+                "back_off_ms": back_off,
+            }
         )
         self._xml(200, serialize(envelope(resp)[0]))
 
     def _fault(self, code: str, message: str, values: dict[str, str] | None = None) -> None:
         """Answer with HTTP 500 and a SOAP fault carrying an EWS response code."""
         ms = (values or {}).get("BackOffMilliseconds")
-        self._log.update(response_code=code, back_off_ms=int(ms) if ms else None)
+        self._log.update({"response_code": code, "back_off_ms": int(ms) if ms else None})
         self._xml(500, soap_fault(code, message, values))
 
     def _http_failure(self, f: HttpFailure) -> None:

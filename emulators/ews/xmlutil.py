@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+# lxml ships no type information (and lxml-stubs is not installed), so to mypy `etree._Element`
+# is Any: the helpers here give the values they read off elements their real types.
 from lxml import etree
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -85,9 +87,8 @@ def children(el: etree._Element | None, name: str | None = None) -> list[etree._
 def text_of(el: etree._Element | None, *path: str) -> str | None:
     """Text of a descendant found by local names, or None."""
     found = child(el, *path) if path else el
-    if found is None or found.text is None:
-        return None
-    return found.text.strip()
+    text: str | None = found.text if found is not None else None
+    return text.strip() if text is not None else None
 
 
 def parse_dt(value: str) -> dt.datetime:
@@ -126,7 +127,8 @@ def envelope(body_child: etree._Element | None = None) -> tuple[etree._Element, 
 
 def serialize(env: etree._Element) -> bytes:
     """Serialize a document with an XML declaration."""
-    return etree.tostring(env, xml_declaration=True, encoding="utf-8")
+    data: bytes = etree.tostring(env, xml_declaration=True, encoding="utf-8")
+    return data
 
 
 def soap_fault(code: str, message: str, values: dict[str, str] | None = None) -> bytes:

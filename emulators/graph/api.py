@@ -15,8 +15,9 @@ import json
 import re
 import urllib.parse
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from . import events as E
 from .behaviour import Behaviour
@@ -84,13 +85,27 @@ def prefer(headers: dict[str, str]) -> dict[str, str]:
     return {k.lower(): v for k, v in _PREFER.findall(headers.get("prefer", ""))}
 
 
-def _encode_token(data: dict[str, Any]) -> str:
+class DeltaState(TypedDict):
+    """What a delta round's `$skiptoken` / `$deltatoken` carries (base64 JSON, unsigned)."""
+
+    m: str  # the mailbox
+    s: str  # the window's start and end, ISO 8601
+    e: str
+    since: int  # report changes after this mailbox sequence number (-1: first round, all)
+    upto: int  # ... up to this one
+    off: int  # entries of the round already sent on earlier pages
+    ep: int  # the mailbox's delta epoch when the round started
+
+
+def _encode_token(data: DeltaState) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
 
 
-def _decode_token(token: str) -> dict[str, Any]:
+def _decode_token(token: str) -> DeltaState:
     try:
-        return json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        # Not checked beyond JSON: the caller compares the mailbox and epoch it names.
+        state: DeltaState = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        return state
     except (ValueError, json.JSONDecodeError) as exc:
         raise GraphError(400, "ErrorInvalidSyncStateData", "The sync state is invalid.") from exc
 
@@ -149,7 +164,17 @@ class Api:
         except E.InvalidEvent as err:
             return op, Reply(400, error_body(err.code, str(err)))
 
-    def _route(self, caller, method, user, rest, query, headers, body, base_url):
+    def _route(
+        self,
+        caller: Caller,
+        method: str,
+        user: str,
+        rest: list[str],
+        query: dict[str, str],
+        headers: dict[str, str],
+        body: Any,
+        base_url: str,
+    ) -> tuple[str, Reply]:
         if rest[:1] == ["calendar"] and len(rest) > 1:
             rest = rest[1:]  # /calendar/events..., /calendar/calendarView...: the default calendar
         elif rest == ["calendar"]:
@@ -237,7 +262,7 @@ class Api:
 
     # --- reads --------------------------------------------------------------------------------
     @staticmethod
-    def _shape(query: dict[str, str], headers: dict[str, str]) -> dict[str, Any]:
+    def _shape(query: dict[str, str], headers: dict[str, str]) -> E.RenderOptions:
         prefs = prefer(headers)
         select = {s.strip() for s in query.get("$select", "").split(",") if s.strip()} or None
         expand = query.get("$expand")
@@ -272,8 +297,8 @@ class Api:
             raise GraphError(400, "ErrorInvalidParameter", f"Invalid date: {exc}") from exc
         return start, end
 
-    def _instances(self, mb: Mailbox, start: dt.datetime, end: dt.datetime) -> list[tuple]:
-        out = []
+    def _instances(self, mb: Mailbox, start: dt.datetime, end: dt.datetime) -> list[E.Instance]:
+        out: list[E.Instance] = []
         for ev in mb.events.values():
             if ev.get("_folder") == "calendar":
                 out.extend(E.instances(ev, start, end))
@@ -290,7 +315,14 @@ class Api:
             raise GraphError(400, "ErrorInvalidArgument", f"$top must be between 1 and {MAX_TOP}.")
         return top, skip
 
-    def _view(self, mb, user, query, headers, base_url) -> dict[str, Any]:
+    def _view(
+        self,
+        mb: Mailbox,
+        user: str,
+        query: dict[str, str],
+        headers: dict[str, str],
+        base_url: str,
+    ) -> dict[str, Any]:
         start, end = self._window(query)
         shape = self._shape(query, headers)
         top, skip = self._page(query, headers)
@@ -309,7 +341,14 @@ class Api:
             )
         return out
 
-    def _list(self, mb, user, query, headers, base_url) -> dict[str, Any]:
+    def _list(
+        self,
+        mb: Mailbox,
+        user: str,
+        query: dict[str, str],
+        headers: dict[str, str],
+        base_url: str,
+    ) -> dict[str, Any]:
         shape = self._shape(query, headers)
         top, skip = self._page(query, headers)
         wanted = _filter(query.get("$filter"))
@@ -343,7 +382,7 @@ class Api:
             )
         return ev, occ or None
 
-    def _instance(self, ev: dict[str, Any], occ: str | None) -> tuple:
+    def _instance(self, ev: dict[str, Any], occ: str | None) -> E.Instance:
         if occ is None:
             return ev["id"], E.instant(ev["start"]), E.instant(ev["end"]), ev
         day = dt.datetime.strptime(occ, "%Y%m%d").replace(tzinfo=dt.UTC)
@@ -354,13 +393,22 @@ class Api:
             404, "ErrorItemNotFound", "The specified object was not found in the store."
         )
 
-    def _get(self, mb, event_id, query, headers) -> Reply:
+    def _get(
+        self, mb: Mailbox, event_id: str, query: dict[str, str], headers: dict[str, str]
+    ) -> Reply:
         ev, occ = self._find(mb, event_id)
         _, s, e, fields = self._instance(ev, occ)
         return Reply(200, E.render(fields, s, e, **self._shape(query, headers)))
 
     # --- delta --------------------------------------------------------------------------------
-    def _delta(self, mb, user, query, headers, base_url) -> Reply:
+    def _delta(
+        self,
+        mb: Mailbox,
+        user: str,
+        query: dict[str, str],
+        headers: dict[str, str],
+        base_url: str,
+    ) -> Reply:
         prefs = prefer(headers)
         size = int(prefs.get("odata.maxpagesize") or DELTA_PAGE)
         if "$deltatoken" in query or "$skiptoken" in query:
@@ -384,8 +432,12 @@ class Api:
                 "off": 0,
                 "ep": mb.delta_epoch,
             }
-        shape = {"tz_name": prefs.get("outlook.timezone", "UTC"), "select": None}
-        shape["text_body"] = prefs.get("outlook.body-content-type", "").lower() == "text"
+        shape: E.RenderOptions = {
+            "tz_name": prefs.get("outlook.timezone", "UTC"),
+            "text_body": prefs.get("outlook.body-content-type", "").lower() == "text",
+            "select": None,
+            "expand_props": None,  # delta answers carry no extended properties
+        }
         entries = self._changes(mb, state, shape)
         off = state["off"]
         page = entries[off : off + size]
@@ -395,18 +447,20 @@ class Api:
             "value": page,
         }
         if off + size < len(entries):
-            nxt = {**state, "off": off + size}
+            nxt: DeltaState = {**state, "off": off + size}
             out["@odata.nextLink"] = link + urllib.parse.urlencode(
                 {"$skiptoken": _encode_token(nxt)}
             )
         else:
-            done = {**state, "since": state["upto"], "off": 0}
+            done: DeltaState = {**state, "since": state["upto"], "off": 0}
             out["@odata.deltaLink"] = link + urllib.parse.urlencode(
                 {"$deltatoken": _encode_token(done)}
             )
         return Reply(200, out)
 
-    def _changes(self, mb: Mailbox, state: dict[str, Any], shape: dict[str, Any]) -> list[dict]:
+    def _changes(
+        self, mb: Mailbox, state: DeltaState, shape: E.RenderOptions
+    ) -> list[dict[str, Any]]:
         start, end = dt.datetime.fromisoformat(state["s"]), dt.datetime.fromisoformat(state["e"])
         since = state["since"]
         out: dict[str, dict[str, Any]] = {}
@@ -428,7 +482,7 @@ class Api:
             insts = E.instances(ev, start, end)
             if live:
                 for item_id, s, e, fields in insts:
-                    out[item_id] = E.render(fields, s, e, expand_props=None, **shape)
+                    out[item_id] = E.render(fields, s, e, **shape)
                 if since >= 0:
                     for key, cseq in (ev.get("_cancelled") or {}).items():
                         if cseq > since:
@@ -588,7 +642,7 @@ def _operation(method: str, rest: list[str]) -> str:
     return "unknown"
 
 
-def _filter(expr: str | None):
+def _filter(expr: str | None) -> Callable[[dict[str, Any]], bool]:
     """A predicate for `$filter` on single-value extended properties (id, optionally value)."""
     if not expr:
         return lambda ev: True

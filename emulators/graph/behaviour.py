@@ -8,9 +8,36 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 DEFAULT_MAX_CONCURRENT = 4  # Outlook resources: 4 concurrent requests per app per mailbox
+
+
+class FaultAnswer(TypedDict):
+    """An injected error answer: HTTP status, Graph error code, Retry-After seconds."""
+
+    status: int
+    code: str | None  # None: the usual code of the status
+    retry_after: int | None  # None: no Retry-After header
+
+
+class ScheduledFault(FaultAnswer):
+    """A `schedule` entry of /_control/faults: the next `remaining` matching requests fail."""
+
+    method: str  # upper case; "" matches every method
+    path: str  # matches request paths containing it
+    remaining: int
+    drop: bool  # carry the request out, then close the connection without an answer
+
+
+class Refusal(TypedDict):
+    """A `refuse` entry of /_control/faults: writes of matching subjects are refused."""
+
+    mailbox: str  # lower case; "" matches every mailbox
+    subject_contains: str
+    status: int
+    code: str
+    message: str
 
 
 @dataclass
@@ -30,12 +57,12 @@ class Behaviour:
     error_rate: float = 0.0
     max_concurrent: int = DEFAULT_MAX_CONCURRENT
     retry_after: int = 1
-    schedules: list[dict[str, Any]] = field(default_factory=list)
-    refusals: list[dict[str, Any]] = field(default_factory=list)
-    throttled_until: dict[str, float] = field(default_factory=dict)
-    throttle_next: Counter = field(default_factory=Counter)
-    inflight: Counter = field(default_factory=Counter)
-    counters: Counter = field(default_factory=Counter)
+    schedules: list[ScheduledFault] = field(default_factory=list)
+    refusals: list[Refusal] = field(default_factory=list)
+    throttled_until: dict[str, float] = field(default_factory=dict)  # by lower-case mailbox
+    throttle_next: Counter[str] = field(default_factory=Counter)  # by lower-case mailbox
+    inflight: Counter[str] = field(default_factory=Counter)  # by "<app>|<mailbox>", lower case
+    counters: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
     rng: random.Random = field(default_factory=random.Random)
 
@@ -117,17 +144,17 @@ class Behaviour:
         """True when an injected random 500 should be answered."""
         return bool(self.error_rate) and self.rng.random() < self.error_rate
 
-    def scheduled(self, method: str, path: str) -> dict[str, Any] | None:
+    def scheduled(self, method: str, path: str) -> ScheduledFault | None:
         """The scheduled failure matching this request, consuming one of its count."""
         with self.lock:
             for s in self.schedules:
                 if s["remaining"] > 0 and s["method"] in ("", method) and s["path"] in path:
                     s["remaining"] -= 1
                     self.counters["faults.scheduled"] += 1
-                    return dict(s)
+                    return s.copy()
         return None
 
-    def refusal(self, mailbox: str, subject: str) -> dict[str, Any] | None:
+    def refusal(self, mailbox: str, subject: str) -> Refusal | None:
         """A configured per-item refusal for a write of `subject` to `mailbox`."""
         for r in self.refusals:
             if r["mailbox"] in ("", mailbox.lower()) and r["subject_contains"] in subject:

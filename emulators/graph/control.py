@@ -5,16 +5,21 @@ from __future__ import annotations
 import json
 import urllib.parse
 import urllib.request
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulators.common.control import BaseControlClient, ControlError
 
-from .model import App
+from .model import App, Store
+
+if TYPE_CHECKING:  # the server module imports this one
+    from .server import GraphHttpServer
 
 __all__ = ["ControlClient", "ControlError", "route_control"]
 
 
-def route_control(server: Any, method: str, url: urllib.parse.SplitResult, body: bytes):
+def route_control(
+    server: GraphHttpServer, method: str, url: urllib.parse.SplitResult, body: bytes
+) -> tuple[int, Any]:
     """Answer one control request: (status, JSON)."""
     store, behaviour = server.store, server.behaviour
     path = url.path[len("/_control/") :].strip("/")
@@ -84,7 +89,7 @@ def route_control(server: Any, method: str, url: urllib.parse.SplitResult, body:
     return 404, {"error": f"no control endpoint {method} {path}"}
 
 
-def _items(store: Any, email: str, include_deleted: bool) -> list[dict[str, Any]]:
+def _items(store: Store, email: str, include_deleted: bool) -> list[dict[str, Any]]:
     mb = store.mailbox(email)
     if mb is None:
         return []
@@ -129,7 +134,7 @@ class ControlClient(BaseControlClient):
         consent (every mailbox, listed in the token's `roles` claim). `entra_roles` are
         consented tenant-wide on top. Returns the authority URL (`base_url/tenant`) for msal.
         """
-        res = self._call(
+        res: dict[str, str] = self._call(
             "POST",
             "apps",
             {
@@ -149,7 +154,8 @@ class ControlClient(BaseControlClient):
 
     def settings(self, **config: Any) -> dict[str, Any]:
         """Set token_lifetime (seconds) for tokens issued from now on."""
-        return self._call("POST", "settings", config)
+        applied: dict[str, Any] = self._call("POST", "settings", config)
+        return applied
 
     def revoke_tokens(self) -> None:
         """Invalidate every access token issued so far (Graph answers 401 to them)."""
@@ -169,4 +175,6 @@ class ControlClient(BaseControlClient):
         req = urllib.request.Request(
             f"{self.base_url}/{tenant}/oauth2/v2.0/token", data=form, method="POST"
         )
-        return json.loads(self._open(req, f"user token for {email}"))["access_token"]
+        answer: dict[str, Any] = json.loads(self._open(req, f"user token for {email}"))
+        token: str = answer["access_token"]
+        return token

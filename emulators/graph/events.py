@@ -14,7 +14,7 @@ import datetime as dt
 import html
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeAlias, TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from emulators.common.recurrence import KINDS, MAX_OCCURRENCES, WEEKDAYS, pattern_dates
@@ -44,6 +44,19 @@ WRITABLE = {
     "transactionId",
 }
 _TAGS = re.compile(r"<[^>]+>")
+
+# One instance of an event in a time window: (id, start, end, fields), UTC times; the fields
+# are the event's own, or for an occurrence its series' with its exception applied.
+Instance: TypeAlias = tuple[str, dt.datetime, dt.datetime, dict[str, Any]]
+
+
+class RenderOptions(TypedDict):
+    """How `render` shows an event, from a request's Prefer headers and query options."""
+
+    tz_name: str  # outlook.timezone
+    text_body: bool  # outlook.body-content-type="text"
+    select: set[str] | None  # $select
+    expand_props: list[str] | None  # $expand of extended properties: wanted ids ([] for all)
 
 
 class InvalidEvent(ValueError):
@@ -204,9 +217,7 @@ def occurrence_dates(master: dict[str, Any], until: dt.datetime) -> list[dt.date
     return out
 
 
-def instances(
-    ev: dict[str, Any], start: dt.datetime, end: dt.datetime
-) -> list[tuple[str, dt.datetime, dt.datetime, dict[str, Any]]]:
+def instances(ev: dict[str, Any], start: dt.datetime, end: dt.datetime) -> list[Instance]:
     """(id, start, end, fields) of an event's instances overlapping [start, end).
 
     A single event is its own instance; a series yields its occurrences and exceptions.
@@ -240,7 +251,7 @@ def instances(
 
 
 def _overlaps(
-    s: dt.datetime, e: dt.datetime, ev: dict, start: dt.datetime, end: dt.datetime
+    s: dt.datetime, e: dt.datetime, ev: dict[str, Any], start: dt.datetime, end: dt.datetime
 ) -> bool:
     return s < end and (e > start or (s == e and s >= start))
 

@@ -127,7 +127,7 @@ def run_graph_emulator(
 
 @contextlib.contextmanager
 def _in_thread(
-    host: str, port: int, state_file: Any, allow_remote: bool
+    host: str, port: int, state_file: str | Path | None, allow_remote: bool
 ) -> Iterator[GraphEmulator]:
     server, ca_file = build_server(host, port, state_file, None, allow_remote)
     with in_thread(server, "graph-emulator"):
@@ -136,7 +136,7 @@ def _in_thread(
 
 @contextlib.contextmanager
 def _in_subprocess(
-    host: str, port: int, state_file: Any, allow_remote: bool
+    host: str, port: int, state_file: str | Path | None, allow_remote: bool
 ) -> Iterator[GraphEmulator]:
     args = ["--host", host, "--port", str(port)]
     if state_file:

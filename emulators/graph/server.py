@@ -12,7 +12,7 @@ from typing import Any
 from emulators.common.http import EmulatorHttpServer, QuietHandler
 
 from .api import Api, Caller, GraphError, Reply, error_body
-from .behaviour import Behaviour, Throttle
+from .behaviour import Behaviour, FaultAnswer, Throttle
 from .control import route_control
 from .model import Store
 from .tokens import Issuer, TokenError
@@ -31,12 +31,12 @@ class Stats:
         """Zero everything."""
         with self.lock:
             self.total = 0
-            self.by_app: Counter = Counter()
-            self.by_mailbox: Counter = Counter()
-            self.by_operation: Counter = Counter()
-            self.subrequests: Counter = Counter()
-            self.by_status: Counter = Counter()
-            self.throttled: Counter = Counter()
+            self.by_app: Counter[str] = Counter()
+            self.by_mailbox: Counter[str] = Counter()  # lower case
+            self.by_operation: Counter[str] = Counter()
+            self.subrequests: Counter[str] = Counter()  # by operation
+            self.by_status: Counter[str] = Counter()  # by status code as text
+            self.throttled: Counter[str] = Counter()  # 429s by lower-case mailbox
 
     def request(self, app: str | None, operation: str) -> None:
         """Count one HTTP request."""
@@ -200,10 +200,11 @@ class Handler(QuietHandler):
             server.stats.touched(None, "unauthenticated", err.status, False)
             self._send(err.status, err.body(), {"WWW-Authenticate": 'Bearer realm=""'})
             return
-        fault = server.behaviour.scheduled(method, url.path)
-        if fault is None and server.behaviour.random_failure():
+        scheduled = server.behaviour.scheduled(method, url.path)
+        fault: FaultAnswer | None = scheduled
+        if scheduled is None and server.behaviour.random_failure():
             fault = {"status": 500, "code": None, "retry_after": None}
-        elif fault is not None and fault["drop"]:
+        elif scheduled is not None and scheduled["drop"]:
             self.drop_answer, fault = True, None
         if rel.strip("/") == "$batch" and method == "POST":
             server.stats.request(caller.name, "$batch")
@@ -227,7 +228,7 @@ class Handler(QuietHandler):
         server.stats.request(caller.name, op)
         self._send(reply.status, reply.body, reply.headers)
 
-    def _fault(self, fault: dict[str, Any]) -> None:
+    def _fault(self, fault: FaultAnswer) -> None:
         status = fault["status"]
         codes = {429: "TooManyRequests", 503: "ServiceUnavailable", 504: "GatewayTimeout"}
         code = fault.get("code") or codes.get(status, "generalException")

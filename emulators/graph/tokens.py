@@ -92,7 +92,9 @@ class Issuer:
         }
 
     # --- token endpoint -----------------------------------------------------------------------
-    def token(self, tenant: str, body: bytes, auth_header: str | None, base_url: str) -> dict:
+    def token(
+        self, tenant: str, body: bytes, auth_header: str | None, base_url: str
+    ) -> dict[str, Any]:
         """Answer a token request (client_credentials for apps, password for users)."""
         form = {k: v[-1] for k, v in parse_qs(body.decode(errors="replace")).items()}
         client_id, secret = form.get("client_id", ""), form.get("client_secret")
@@ -196,7 +198,7 @@ class Issuer:
         sig = hmac.new(self._key, f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256).digest()
         if not hmac.compare_digest(_b64(sig), parts[2]):
             return None
-        claims = json.loads(_unb64(parts[1]))
+        claims: dict[str, Any] = json.loads(_unb64(parts[1]))  # signed by us: a JSON object
         if claims.get("exp", 0) <= time.time():
             claims["_expired"] = True
         return claims
