@@ -24,7 +24,7 @@ from sync_rules.gate import rules_fingerprint
 from sync_rules.plan import window_bounds
 from sync_rules.rules import Rules, load_rules
 from tasks.resources import Resources
-from tasks.runtime import retry_if_transient
+from tasks.runtime import RETRY_IF_TRANSIENT
 
 #: A verified master account is re-verified this often; a failed one on every run.
 VERIFY_EVERY = timedelta(hours=24)
@@ -89,9 +89,7 @@ class ProviderRun:
     name="load-provider",
     cache_policy=NO_CACHE,
     timeout_seconds=120,
-    retries=2,
-    retry_delay_seconds=[2, 10],
-    retry_condition_fn=retry_if_transient,
+    **RETRY_IF_TRANSIENT,
 )
 def load_provider(
     resources: Resources,

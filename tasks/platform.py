@@ -12,7 +12,7 @@ from sync_rules.frames import PLATFORM_COLUMNS
 from sync_rules.gate import platform_fingerprints
 from tasks.context import ProviderRun
 from tasks.resources import Resources
-from tasks.runtime import retry_if_transient
+from tasks.runtime import RETRY_IF_TRANSIENT
 
 
 def _platform_frame(resources: Resources, run: ProviderRun) -> pd.DataFrame:
@@ -33,9 +33,7 @@ def fingerprints_of(run: ProviderRun, platform: pd.DataFrame) -> dict[int, str]:
     name="extract-platform",
     cache_policy=NO_CACHE,
     timeout_seconds=600,
-    retries=2,
-    retry_delay_seconds=[2, 10],
-    retry_condition_fn=retry_if_transient,
+    **RETRY_IF_TRANSIENT,
 )
 def extract_platform(resources: Resources, run: ProviderRun) -> tuple[pd.DataFrame, dict[int, str]]:
     """The provider's platform entries in the window (one extraction), and per-trainer
@@ -48,9 +46,7 @@ def extract_platform(resources: Resources, run: ProviderRun) -> tuple[pd.DataFra
     name="load-platform",
     cache_policy=NO_CACHE,
     timeout_seconds=600,
-    retries=2,
-    retry_delay_seconds=[2, 10],
-    retry_condition_fn=retry_if_transient,
+    **RETRY_IF_TRANSIENT,
 )
 def load_platform(
     resources: Resources, run: ProviderRun, plan: pd.DataFrame, trainer_ids: list[int]

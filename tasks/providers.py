@@ -15,15 +15,14 @@ from connectors.exchange.config import ServiceConfig
 from connectors.platform import configuration
 from connectors.platform.models import Provider
 from tasks.resources import Resources
-from tasks.runtime import retry_if_transient
+from tasks.runtime import RETRY_IF_TRANSIENT
 
 
 @task(
     name="list-enabled-providers",
     cache_policy=NO_CACHE,
     timeout_seconds=60,
-    retries=2,
-    retry_condition_fn=retry_if_transient,
+    **RETRY_IF_TRANSIENT,
 )
 def enabled_providers(resources: Resources) -> list[str]:
     """Names of the providers whose sync engine is enabled."""

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypedDict, TypeVar
 
 from connectors.exchange.errors import is_transient
 from connectors.platform.db import is_transient_database_error
@@ -30,6 +30,19 @@ def retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
     except Exception as exc:  # the task's own exception, re-raised by its state
         return is_worth_retrying(exc)
     return False
+
+
+class Retries(TypedDict):
+    retries: int
+    retry_delay_seconds: list[float]
+    retry_condition_fn: Callable[[Any, Any, Any], bool]
+
+
+#: The retries of a task whose whole repeat is safe (a read, or one store transaction):
+#: twice, after 2 s and then 10 s, and only for failures that may pass by themselves.
+RETRY_IF_TRANSIENT = Retries(
+    retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=retry_if_transient
+)
 
 
 def chunks(items: Sequence[T], size: int = TRAINERS_PER_TASK) -> Iterator[list[T]]:
