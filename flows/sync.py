@@ -106,7 +106,7 @@ def _sync(
         extractions = [future.result() for future in futures]
         outcomes = [o for e in extractions for o in e.outcomes]
         plan, adopt = plan_provider(resources, run, platform, extractions)
-        del extractions  # the mailboxes' contents are planned: let them go
+        del extractions, futures  # the mailboxes' contents are planned: let them go
 
         if not dry_run:
             loads = [
