@@ -153,26 +153,35 @@ def _out_cases(f: pd.DataFrame, remove_when_off: bool) -> list[Case]:
         (f.has_item & ~f.direction_on & remove_when_off, "delete", R.DIRECTION_OFF),
         # O2 Direction off, rule keep: what was pushed stays, untouched.
         (~f.direction_on, KEEP, None),
-        # O3 The entry still exists, only outside the window: "not in the window never means
-        #    deleted", so its item stays (duplicates included).
-        (f.has_item & ~f.has_entry & f.exists_outside_window, KEEP, None),
+        # O3 The entry still exists, but outside the window, and only its key is known: its
+        #    item must not stay where it is (the entry is not there any more), so it goes;
+        #    the entry gets an item again once it is in the window.
+        (
+            f.has_item & ~f.has_entry & ~f.entry_elsewhere & f.exists_outside_window,
+            "delete",
+            R.MOVED_OUT_OF_WINDOW,
+        ),
         # O4 The entry is gone: removed, cancelled, unassigned, or its kind no longer pushed.
-        (f.has_item & ~f.has_entry, "delete", R.REMOVED_FROM_PLATFORM),
+        (f.has_item & ~f.has_entry & ~f.entry_elsewhere, "delete", R.REMOVED_FROM_PLATFORM),
         # O5 Several items carry one entry's tag: the keeper stays, the others go.
         (f.has_item & ~f.keeper, "delete", R.DUPLICATE),
-        # O6 The engine wrote the entry's item before (a link exists) and it is gone: the
+        # O6 The entry moved outside the window (rescheduled far ahead, or into the past)
+        #    and its row is known: the item follows it there, and is then left alone
+        #    ("not in the window never means deleted").
+        (f.has_item & f.entry_elsewhere, "update", R.MOVED_OUT_OF_WINDOW),
+        # O7 The engine wrote the entry's item before (a link exists) and it is gone: the
         #    platform wins over a deletion in Outlook.
         (~f.has_item & f.link_exists, "create", R.DELETED_IN_EXCHANGE),
-        # O7 An entry no item carries yet: create one, tagged with its key and hash.
+        # O8 An entry no item carries yet: create one, tagged with its key and hash.
         (~f.has_item, "create", R.NEW_IN_PLATFORM),
-        # O8 The rendering differs from what the engine last wrote: the platform changed.
+        # O9 The rendering differs from what the engine last wrote: the platform changed.
         (f.hash_changed, "update", R.CHANGED_IN_PLATFORM),
-        # O9 Same rendering, and the change key is the one of the engine's last write.
+        # O10 Same rendering, and the change key is the one of the engine's last write.
         (f.change_key_same, KEEP, None),
-        # O10 The change key moved and a managed field differs: the trainer edited the item,
+        # O11 The change key moved and a managed field differs: the trainer edited the item,
         #     and the platform wins; the differing fields are written back.
         (f.fields_differ, "update", R.TAMPERED_IN_EXCHANGE),
-        # O11 Otherwise the change key moved without a managed change (a personal category
+        # O12 Otherwise the change key moved without a managed change (a personal category
         #     or reminder, CR/LF in the body): nothing to write.
     ]
 
@@ -201,16 +210,20 @@ def _plan_out(
     pushed = np.flatnonzero(inside)
     without_item = pushed[~isin(entry_pair[pushed], item_pair)]
     # The candidates: every tagged item, then every pushed entry without one. Per candidate,
-    # the positions of its item, entry and link (-1: none).
+    # the positions of its item, entry and link (-1: none). An item's entry may render
+    # outside the window (handed over by the caller because it still exists).
     item = np.concatenate([np.arange(len(tagged)), np.full(len(without_item), -1)])
-    entry = np.concatenate([_at(pushed, lookup(item_pair, entry_pair[pushed])), without_item])
+    entry = np.concatenate([lookup(item_pair, entry_pair), without_item])
     pair = np.concatenate([item_pair, entry_pair[without_item]])
     link = lookup(pair, link_pair)
     trainer = np.concatenate(
         [_ids(tagged["trainer_id"]), _ids(entries["trainer_id"])[without_item]]
     )
 
-    has_item, has_entry = item >= 0, entry >= 0
+    has_item = item >= 0
+    entry_inside = _flag_at(inside, entry)
+    has_entry = entry_inside
+    entry_elsewhere = (entry >= 0) & ~entry_inside
     item_id = _take(tagged["item_id"], item)
     linked = _same(item_id, _take(links["item_id"], link))
     # What the item holds by the engine's last write: the link's hash, or the tag's for an
@@ -229,7 +242,8 @@ def _plan_out(
     # Subject, body and location are rendered only where they may be written (creates) or
     # must be compared field by field (the keeper of an entry whose hash or change key moved).
     compared = np.flatnonzero(has_item & has_entry & keeper & (hash_changed | ~change_key_same))
-    texts = _texts(entries, entry, np.union1d(compared, np.flatnonzero(~has_item)), rules)
+    written = np.flatnonzero(~has_item | (has_item & entry_elsewhere & keeper))
+    texts = _texts(entries, entry, np.union1d(compared, written), rules)
     wanted = rendered.iloc[entry[compared]].reset_index(drop=True)
     for name in _TEXT_FIELDS:
         wanted[name] = texts[name][compared]
@@ -242,9 +256,8 @@ def _plan_out(
             "has_item": has_item,
             "has_entry": has_entry,
             "direction_on": isin(trainer, _ids(out_ids)),
-            "exists_outside_window": isin(
-                pair, np.concatenate([entry_pair[~inside], outside_pair])
-            ),
+            "entry_elsewhere": entry_elsewhere,
+            "exists_outside_window": isin(pair, outside_pair),
             "keeper": keeper,
             "link_exists": link >= 0,
             "hash_changed": hash_changed,
@@ -264,7 +277,13 @@ def _plan_out(
     rewritten = _per_row(
         len(pair), compared, _joined_names(diffs.assign(**dict.fromkeys(_UNSEEN_FIELDS, True)))
     )
-    changed_fields = np.where(a_reason == R.CHANGED_IN_PLATFORM, rewritten[acted], differing[acted])
+    # An item moving with its entry out of the window is rewritten whole.
+    everything = ";".join((*COMPARED_FIELDS, *_UNSEEN_FIELDS))
+    changed_fields = np.select(
+        [a_reason == R.CHANGED_IN_PLATFORM, a_reason == R.MOVED_OUT_OF_WINDOW],
+        [rewritten[acted], everything],
+        default=differing[acted],
+    )
     return _side_rows(
         "exchange",
         trainer[acted],

@@ -6,11 +6,12 @@ Each reason is explained, with the case that fires it, in docs/sync-semantics.md
 from __future__ import annotations
 
 # platform -> Exchange (out)
-NEW_IN_PLATFORM = "new_in_platform"  # O7 an entry without an item: create a tagged item
-CHANGED_IN_PLATFORM = "changed_in_platform"  # O8 rendering differs from what was last written
-TAMPERED_IN_EXCHANGE = "tampered_in_exchange"  # O10 the trainer edited a managed field
-DELETED_IN_EXCHANGE = "deleted_in_exchange"  # O6 linked item gone: recreate
+NEW_IN_PLATFORM = "new_in_platform"  # O8 an entry without an item: create a tagged item
+CHANGED_IN_PLATFORM = "changed_in_platform"  # O9 rendering differs from what was last written
+TAMPERED_IN_EXCHANGE = "tampered_in_exchange"  # O11 the trainer edited a managed field
+DELETED_IN_EXCHANGE = "deleted_in_exchange"  # O7 linked item gone: recreate
 REMOVED_FROM_PLATFORM = "removed_from_platform"  # O4 entry gone / cancelled / unassigned
+MOVED_OUT_OF_WINDOW = "moved_out_of_window"  # O3, O6 entry now outside the window: follow it
 DUPLICATE = "duplicate"  # O5, I3 one key, several items (or mirrors): keep one
 
 # Exchange -> platform (in)
@@ -28,6 +29,7 @@ ALL_REASONS = (
     TAMPERED_IN_EXCHANGE,
     DELETED_IN_EXCHANGE,
     REMOVED_FROM_PLATFORM,
+    MOVED_OUT_OF_WINDOW,
     DUPLICATE,
     NEW_IN_EXCHANGE,
     CHANGED_IN_EXCHANGE,

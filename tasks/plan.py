@@ -11,10 +11,10 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from connectors.platform.calendar import still_assigned_entries
+from connectors.platform.calendar import entries_by_key
 from connectors.platform.state import load_links
 from sync_rules.adopt import adoptable_links
-from sync_rules.frames import EXCHANGE_COLUMNS, LINKS_COLUMNS
+from sync_rules.frames import EXCHANGE_COLUMNS, LINKS_COLUMNS, PLATFORM_COLUMNS
 from sync_rules.plan import build_plan
 from tasks.context import ProviderRun
 from tasks.exchange import Extraction
@@ -34,7 +34,8 @@ def plan_provider(
     """Diff both sides of every trainer whose mailbox was read, in one call.
 
     Tagged items whose entry is not in the window's platform frame are looked up once more:
-    an entry that still exists elsewhere in time is not deleted (the window rule).
+    an entry that still exists elsewhere in time is handed to the plan as a row, so its item
+    follows it out of the window instead of being deleted or left behind.
     Returns the plan and the tagged items to adopt into the link state (`sync_rules.adopt`).
     """
     read_ids = {o.trainer.trainer_id for e in extractions for o in e.outcomes if o.status == "read"}
@@ -54,8 +55,11 @@ def plan_provider(
             .drop_duplicates()
             .itertuples(index=False, name=None)
         }
-        assigned = still_assigned_entries(session, orphans) if orphans else set()
-    outside_window = pd.DataFrame(sorted(assigned), columns=["trainer_id", "entry_key"])
+        elsewhere = pd.DataFrame(
+            entries_by_key(session, orphans) if orphans else [], columns=list(PLATFORM_COLUMNS)
+        )
+    if not elsewhere.empty:
+        platform = pd.concat([platform, elsewhere], ignore_index=True)
     trainers = run.trainers_frame(read_ids)
     slices = list(chunks(sorted(read_ids), PLAN_SLICE)) or [[]]
     plans = []
@@ -72,7 +76,6 @@ def plan_provider(
                 only(links),
                 run.rules,
                 run.now,
-                outside_window=only(outside_window),
                 allow_mass_delete=run.allow_mass_delete,
             )
         )

@@ -52,8 +52,8 @@ def add_unavailability(
     return row
 
 
-def _session_rows(window: tuple[datetime, datetime]) -> Select[*tuple[Any, ...]]:
-    start, end = window
+def _session_rows() -> Select[*tuple[Any, ...]]:
+    """Sessions of scheduled events, one row per assigned trainer, as platform-frame fields."""
     return (
         select(
             EventTrainer.trainer_id,
@@ -72,16 +72,11 @@ def _session_rows(window: tuple[datetime, datetime]) -> Select[*tuple[Any, ...]]
         .join(EventTrainer, EventTrainer.event_id == TrainingEvent.id)
         .join(Course, Course.id == TrainingEvent.course_id)
         .outerjoin(Venue, Venue.id == TrainingEvent.venue_id)
-        .where(
-            TrainingEvent.status == "scheduled",
-            EventSession.start < end,
-            EventSession.end > start,
-        )
+        .where(TrainingEvent.status == "scheduled")
     )
 
 
-def _unavailability_rows(window: tuple[datetime, datetime]) -> Select[*tuple[Any, ...]]:
-    start, end = window
+def _unavailability_rows() -> Select[*tuple[Any, ...]]:
     return select(
         Unavailability.trainer_id,
         Unavailability.id.label("entry_id"),
@@ -91,7 +86,17 @@ def _unavailability_rows(window: tuple[datetime, datetime]) -> Select[*tuple[Any
         Unavailability.reason,
         Unavailability.origin,
         Unavailability.source_item_id,
-    ).where(Unavailability.start < end, Unavailability.end > start)
+    )
+
+
+def _sessions_in(window: tuple[datetime, datetime]) -> Select[*tuple[Any, ...]]:
+    start, end = window
+    return _session_rows().where(EventSession.start < end, EventSession.end > start)
+
+
+def _unavailability_in(window: tuple[datetime, datetime]) -> Select[*tuple[Any, ...]]:
+    start, end = window
+    return _unavailability_rows().where(Unavailability.start < end, Unavailability.end > start)
 
 
 def _session_record(row: Any) -> dict[str, Any]:
@@ -151,10 +156,10 @@ def extract_entries(
         .where(Trainer.provider_id == provider_id)
     )
     sessions = session.execute(
-        _session_rows(window).where(EventTrainer.trainer_id.in_(linked))
+        _sessions_in(window).where(EventTrainer.trainer_id.in_(linked))
     ).all()
     blocks = session.execute(
-        _unavailability_rows(window).where(Unavailability.trainer_id.in_(linked))
+        _unavailability_in(window).where(Unavailability.trainer_id.in_(linked))
     ).all()
     return [_session_record(r) for r in sessions] + [_unavailability_record(r) for r in blocks]
 
@@ -165,23 +170,23 @@ def trainer_calendar(
     """One trainer's platform calendar in [start, end), sessions and unavailability, by time."""
     window = (start, end)
     sessions = session.execute(
-        _session_rows(window).where(EventTrainer.trainer_id == trainer.id)
+        _sessions_in(window).where(EventTrainer.trainer_id == trainer.id)
     ).all()
     blocks = session.execute(
-        _unavailability_rows(window).where(Unavailability.trainer_id == trainer.id)
+        _unavailability_in(window).where(Unavailability.trainer_id == trainer.id)
     ).all()
     rows = [_session_record(r) for r in sessions] + [_unavailability_record(r) for r in blocks]
     return sorted(rows, key=lambda r: (r["start"], r["entry_key"]))
 
 
-def still_assigned_entries(
-    session: Session, keys: Iterable[tuple[int, str]]
-) -> set[tuple[int, str]]:
-    """Of the given (trainer_id, entry_key) pairs, those whose entry still exists for that trainer.
+def entries_by_key(session: Session, keys: Iterable[tuple[int, str]]) -> list[dict[str, Any]]:
+    """Of the given (trainer_id, entry_key) pairs, the entries that still exist for that
+    trainer, wherever they lie in time, as platform-frame rows.
 
-    A session still counts while its event is scheduled and the trainer is still assigned; an
+    A session counts while its event is scheduled and the trainer is still assigned; an
     unavailability row while it exists for that trainer. The outbound rules use this to tell
-    "removed from the platform" from "moved outside the window". Two queries at most.
+    "removed from the platform" from "moved outside the window", and to move an item with its
+    entry. Two queries at most.
     """
     wanted = set(keys)
     sessions = {
@@ -192,23 +197,19 @@ def still_assigned_entries(
         for t, k in wanted
         if k.startswith(UNAVAILABILITY_PREFIX)
     }
-    live: set[tuple[int, str]] = set()
+    rows: list[dict[str, Any]] = []
     if sessions:
         found = session.execute(
-            select(EventTrainer.trainer_id, EventSession.id)
-            .join(TrainingEvent, TrainingEvent.id == EventSession.event_id)
-            .join(EventTrainer, EventTrainer.event_id == TrainingEvent.id)
-            .where(
-                TrainingEvent.status == "scheduled",
-                tuple_(EventTrainer.trainer_id, EventSession.id).in_(sorted(sessions)),
+            _session_rows().where(
+                tuple_(EventTrainer.trainer_id, EventSession.id).in_(sorted(sessions))
             )
         )
-        live |= {(t, f"{SESSION_PREFIX}{i}") for t, i in found}
+        rows += [_session_record(r) for r in found]
     if blocks:
         found = session.execute(
-            select(Unavailability.trainer_id, Unavailability.id).where(
+            _unavailability_rows().where(
                 tuple_(Unavailability.trainer_id, Unavailability.id).in_(sorted(blocks))
             )
         )
-        live |= {(t, f"{UNAVAILABILITY_PREFIX}{i}") for t, i in found}
-    return live
+        rows += [_unavailability_record(r) for r in found]
+    return rows

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+from sqlalchemy import update
+
+from connectors.platform import db
+from connectors.platform.models import EventSession
 from flows.sync import sync_provider
 from tests.flows.conftest import World, tomorrow
 
@@ -53,3 +58,31 @@ def test_deleted_item_is_recreated_and_edit_overridden(world: World) -> None:
     items = world.items(ann)
     assert [i["subject"] for i in items] == ["First Aid — Leeds Centre"] * 2
     assert [i["start"] for i in items] == [tomorrow(9), tomorrow(9, days=2)]
+
+
+@pytest.mark.parametrize("days", [400, -30], ids=["13-months-ahead", "last-month"])
+def test_a_session_rescheduled_outside_the_window_takes_its_item_along(
+    world: World, days: int
+) -> None:
+    ann = world.trainer("ann", "out")
+    (session_id,) = world.event("First Aid", [tomorrow(9, days=7)], [ann])
+    assert sync_provider(provider="Acme", return_state=True).is_completed()
+    ((item_id, _),) = [(i["id"], i) for i in world.items(ann)]
+
+    moved = tomorrow(9, days=days)
+    with db.transaction(world.url) as s:
+        s.execute(
+            update(EventSession)
+            .where(EventSession.id == session_id)
+            .values(start=moved, end=moved + timedelta(hours=3))
+        )
+    state = sync_provider(provider="Acme", return_state=True)
+    assert state.is_completed(), state.message
+    (record,) = world.records()
+    assert (record["exchange_updated"], record["exchange_deleted"]) == (1, 0)
+    (item,) = world.items(ann)
+    assert item["id"] == item_id and item["start"] == moved  # the same item, at the new time
+
+    world.side.reset_counters()
+    assert "~0" in sync_provider(provider="Acme", return_state=True).message
+    assert len(world.items(ann)) == 1

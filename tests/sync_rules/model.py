@@ -121,12 +121,21 @@ class World:
             for r in exchange.to_dict("records")
             if isinstance(r["tag_key"], str)
         }
-        # Entries that exist (platform-origin, assigned) but lie outside the window.
-        outside_window = [
-            {"trainer_id": t, "entry_key": k}
+        # Entries that exist (platform-origin, assigned) but lie outside the window, whose
+        # items are in it: handed over as keys and, as the plan task does, as rows.
+        elsewhere = [
+            e
             for (t, k), e in self.entries.items()
             if e["origin"] == "platform" and (t, k) in tagged_keys and (t, k) not in in_platform
         ]
+        outside_window = [
+            {"trainer_id": e["trainer_id"], "entry_key": e["entry_key"]} for e in elsewhere
+        ]
+        if elsewhere and not whole_calendars:
+            rows = pd.DataFrame(elsewhere, columns=list(PLATFORM_COLUMNS))
+            platform = pd.concat([platform, rows], ignore_index=True) if len(platform) else rows
+            platform["start"] = pd.to_datetime(platform["start"], utc=True)
+            platform["end"] = pd.to_datetime(platform["end"], utc=True)
         return {
             "trainers": pd.DataFrame(list(self.trainers.values()), columns=list(TRAINERS_COLUMNS)),
             "platform": platform,

@@ -155,24 +155,42 @@ def test_item_of_a_removed_or_reassigned_entry_is_deleted(why):
         assert only(plan[plan["trainer_id"] == 2])["reason"] == R.NEW_IN_PLATFORM
 
 
-def test_entry_moved_out_of_the_window_keeps_its_item():
+def test_an_entry_moved_out_of_the_window_takes_its_item_along():
+    world = synced(_with_session(world_with()))
+    (item,) = tagged_items(world, "session:1")
+    far = pd.Timestamp("2028-01-10T09:00Z"), pd.Timestamp("2028-01-10T17:00Z")
+    world.entries[(1, "session:1")].update(start=far[0], end=far[1])
+    frames = world.frames()
+    assert len(frames["outside_window"]) == 1
+    row = only(build_plan(**frames, rules=RULES, now=world.now))
+    assert (row["action"], row["reason"]) == ("update", R.MOVED_OUT_OF_WINDOW)
+    assert row["item_id"] == item["item_id"] and (row["start"], row["end"]) == far
+    assert {"start", "end", "subject"} <= set(row["changed_fields"].split(";"))
+    world.apply(build_plan(**frames, rules=RULES, now=world.now))
+    assert build_plan(**world.frames(), rules=RULES, now=world.now).empty  # left alone there
+
+
+def test_an_entry_known_outside_the_window_only_by_key_removes_its_item():
     world = synced(_with_session(world_with()))
     world.entries[(1, "session:1")].update(
         start=pd.Timestamp("2028-01-10T09:00Z"), end=pd.Timestamp("2028-01-10T17:00Z")
     )
     frames = world.frames()
-    assert len(frames["outside_window"]) == 1
-    assert build_plan(**frames, rules=RULES, now=world.now).empty
+    frames["platform"] = frames["platform"].iloc[0:0]  # the caller gave keys, not rows
+    row = only(build_plan(**frames, rules=RULES, now=world.now))
+    assert (row["action"], row["reason"]) == ("delete", R.MOVED_OUT_OF_WINDOW)
 
 
-def test_out_of_window_rows_given_in_the_platform_frame_are_not_deletions():
+def test_an_entry_moved_before_the_window_takes_its_item_along():
     world = synced(_with_session(world_with()))
     frames = world.frames()
     entry = world.entries[(1, "session:1")]
     moved = {**entry, "start": pd.Timestamp("2020-01-10T09:00Z"), "end": entry["end"]}
     moved["end"] = pd.Timestamp("2020-01-10T17:00Z")
     frames["platform"] = pd.DataFrame([moved])
-    assert build_plan(**frames, rules=RULES, now=world.now).empty
+    row = only(build_plan(**frames, rules=RULES, now=world.now))
+    assert (row["action"], row["reason"]) == ("update", R.MOVED_OUT_OF_WINDOW)
+    assert row["start"] == moved["start"]
 
 
 @pytest.mark.parametrize("direction", ["in", "out", "both"])

@@ -266,7 +266,8 @@ def check_outcome(before: World, plan: pd.DataFrame, after: World) -> None:
         if entry["origin"] == "platform":
             assert after.entries.get(key) == entry, "a platform-origin entry was changed"
 
-    # Window: an entry that merely lies outside the window keeps its item.
+    # Window: an item in the window whose entry now lies outside it does not stay where it
+    # is: it moves with its entry (and is kept there), or goes.
     for key, item in before.items.items():
         entry = before.entries.get((key[0], item["tag_key"] or ""))
         if (
@@ -276,7 +277,10 @@ def check_outcome(before: World, plan: pd.DataFrame, after: World) -> None:
             and inside(before, item)
             and not inside(before, entry)
         ):
-            assert key in after.items, f"item {key} of an entry outside the window was deleted"
+            moved = after.items.get(key)
+            assert moved is None or not inside(after, moved), (
+                f"item {key} stayed in the window while its entry lies outside it"
+            )
 
     # Window: nothing outside it is touched.
     for key, item in before.items.items():

@@ -9,7 +9,7 @@ from sqlalchemy import event
 
 from connectors.exchange.config import ServiceConfig
 from connectors.platform import configuration, db
-from connectors.platform.calendar import add_unavailability, extract_entries, still_assigned_entries
+from connectors.platform.calendar import add_unavailability, entries_by_key, extract_entries
 from connectors.platform.models import (
     Course,
     EventSession,
@@ -138,7 +138,7 @@ def test_extraction_is_a_constant_number_of_queries(world: dict) -> None:
     assert len([q for q in statements if q.lstrip().upper().startswith("SELECT")]) == 2
 
 
-def test_still_assigned_entries_tell_removed_from_moved(world: dict) -> None:
+def test_entries_by_key_tell_removed_from_moved(world: dict) -> None:
     with db.transaction(world["url"]) as s:
         session_ids = {ev.ref: [x.id for x in ev.sessions] for ev in s.query(TrainingEvent)}
         e1 = f"session:{session_ids['E1'][0]}"
@@ -152,5 +152,10 @@ def test_still_assigned_entries_tell_removed_from_moved(world: dict) -> None:
             (world["bob"], f"unavailability:{dentist.id}"),  # ann's, not bob's
             (world["ann"], "session:999999"),  # never existed
         }
-        assigned = still_assigned_entries(s, keys)
-    assert assigned == {(world["ann"], e1), (world["ann"], f"unavailability:{dentist.id}")}
+        found = entries_by_key(s, keys)
+    assert {(r["trainer_id"], r["entry_key"]) for r in found} == {
+        (world["ann"], e1),
+        (world["ann"], f"unavailability:{dentist.id}"),
+    }
+    session_row = next(r for r in found if r["entry_key"] == e1)
+    assert session_row["kind"] == "session" and session_row["course"]  # a whole frame row
