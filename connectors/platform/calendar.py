@@ -7,7 +7,7 @@ trainer of a provider at once: two queries per provider, never one per trainer.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, select, tuple_
@@ -24,6 +24,9 @@ from connectors.platform.models import (
     Venue,
 )
 from connectors.platform.parsing import check_period
+from sync_rules.errors import ConfigurationError
+from sync_rules.render import all_day_bounds
+from sync_rules.rules import load_rules
 
 SESSION_PREFIX = "session:"
 UNAVAILABILITY_PREFIX = "unavailability:"
@@ -50,6 +53,25 @@ def add_unavailability(
     session.add(row)
     session.flush()
     return row
+
+
+def add_all_day_unavailability(
+    session: Session, trainer: Trainer, first_day: date, day_after_last: date, reason: str | None
+) -> Unavailability:
+    """Record whole days of platform-origin unavailability: from local midnight of
+    `first_day` to local midnight of `day_after_last`, in the zone the provider's rules render
+    all-day entries in, so exactly those days reach Outlook."""
+    if day_after_last <= first_day:
+        raise ConfigurationError(
+            f"The all-day block ends ({day_after_last}) on or before its first day ({first_day}).",
+            "Give as --end the day after the last day, e.g. --start 2027-07-05 --end 2027-07-06 "
+            "for 5 July.",
+        )
+    zone = load_rules(overrides=trainer.provider.rules or None).timezone
+    start, end = all_day_bounds(first_day, day_after_last - timedelta(days=1), zone)
+    return add_unavailability(
+        session, trainer, start.to_pydatetime(), end.to_pydatetime(), True, reason
+    )
 
 
 def _session_rows() -> Select[*tuple[Any, ...]]:

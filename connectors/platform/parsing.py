@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sync_rules.errors import ConfigurationError
 from sync_rules.vocabulary import DIRECTIONS
@@ -26,6 +26,28 @@ def parse_aware_time(text: str, field: str) -> datetime:
             "Add the offset, e.g. 2026-03-02T09:00:00+00:00 or 2026-07-02T09:00:00+01:00.",
         )
     return value.astimezone(UTC)
+
+
+def parse_day(text: str, field: str) -> date:
+    """The day an administrator means for an all-day block: a date (2027-07-05), or a time
+    at midnight in its own offset (2027-07-05T00:00:00+00:00 is 5 July, whatever the zone the
+    provider's calendar shows). Any other time of day is refused: an all-day block is days."""
+    value = text.strip()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        pass
+    moment = parse_aware_time(value, field).astimezone(
+        datetime.fromisoformat(value.replace("Z", "+00:00")).tzinfo
+    )
+    if moment.time() != datetime.min.time():
+        raise ConfigurationError(
+            f"{field}: {text!r} is not a whole day: an all-day block runs from midnight to "
+            "midnight.",
+            "Give dates, e.g. --start 2027-07-05 --end 2027-07-06 for 5 July (the end is the "
+            "day after the last), or drop --all-day for a block with times.",
+        )
+    return moment.date()
 
 
 def check_period(start: datetime, end: datetime, what: str) -> None:

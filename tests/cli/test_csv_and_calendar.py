@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from sync_rules.render import all_day_dates
 from tests.cli.conftest import Invoke, as_json, write
 
 EVENTS_HEADER = (
@@ -20,10 +23,10 @@ def _events_csv(tmp_path: Path, rows: list[tuple[str, str]], name: str = "events
     return write(tmp_path / name, EVENTS_HEADER + body)
 
 
-def _calendar(cli: Invoke, email: str = "ann@acme.test") -> list[dict]:
-    return as_json(
-        cli("calendar", "--trainer", email, "--from", "2026-03-01", "--to", "2026-04-01", "--json")
-    )
+def _calendar(cli: Invoke, since: str = "2026-03-01", email: str = "ann@acme.test") -> list[dict]:
+    """A month of the trainer's calendar, from `since`."""
+    until = str(pd.Timestamp(since) + pd.Timedelta(days=31))[:10]
+    return as_json(cli("calendar", "--trainer", email, "--from", since, "--to", until, "--json"))
 
 
 DAY1 = ("2026-03-02T09:00:00+00:00", "2026-03-02T17:00:00+00:00")
@@ -37,7 +40,7 @@ def test_events_import_shows_on_both_trainers_calendars(configured: Invoke, tmp_
     assert result.exit_code == 0, result.output
     assert "1 event(s) created" in result.stdout
     for email in ("ann@acme.test", "bob@acme.test"):
-        rows = _calendar(configured, email)
+        rows = _calendar(configured, email=email)
         assert [r["start"] for r in rows] == [
             "2026-03-02T09:00:00+00:00",
             "2026-03-03T09:00:00+00:00",
@@ -206,3 +209,46 @@ def test_bad_unavailability_is_refused(
     )
     assert result.exit_code == 2 and message in result.stderr
     assert _calendar(configured) == []
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        ("2027-07-05T00:00:00+00:00", "2027-07-06T00:00:00+00:00"),  # the README's UTC midnights
+        ("2027-07-05", "2027-07-06"),
+        ("2027-07-05T00:00:00+01:00", "2027-07-06T00:00:00+01:00"),
+    ],
+)
+def test_all_day_leave_is_the_days_meant_even_in_summer_time(
+    configured: Invoke, start: str, end: str
+) -> None:
+    result = configured(
+        "unavailability", "add", "--trainer", "ann@acme.test", "--all-day",
+        "--start", start, "--end", end,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "all day 2027-07-05)" in result.stdout
+    (row,) = _calendar(configured, "2027-07-01")
+    # London midnights of 5 and 6 July (BST): exactly one day, which is what Outlook gets.
+    assert (row["start"], row["end"]) == ("2027-07-04T23:00:00+00:00", "2027-07-05T23:00:00+00:00")
+    begins, ends = (pd.Timestamp(row[k]) for k in ("start", "end"))
+    assert all_day_dates(begins, ends, "Europe/London") == (date(2027, 7, 5), date(2027, 7, 5))
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "message"),
+    [
+        ("2027-07-05T09:30:00+01:00", "2027-07-05T15:00:00+01:00", "not a whole day"),
+        ("2027-07-06", "2027-07-05", "ends (2027-07-05) on or before"),
+    ],
+)
+def test_all_day_with_times_of_day_is_refused(
+    configured: Invoke, start: str, end: str, message: str
+) -> None:
+    result = configured(
+        "unavailability", "add", "--trainer", "ann@acme.test", "--all-day",
+        "--start", start, "--end", end,
+    )  # fmt: skip
+    assert result.exit_code == 2 and message in result.stderr
+    assert "Traceback" not in result.output
+    assert _calendar(configured, "2027-07-01") == []

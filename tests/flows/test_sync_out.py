@@ -86,3 +86,24 @@ def test_a_session_rescheduled_outside_the_window_takes_its_item_along(
     world.side.reset_counters()
     assert "~0" in sync_provider(provider="Acme", return_state=True).message
     assert len(world.items(ann)) == 1
+
+
+def test_a_one_day_leave_in_summer_time_is_one_day_in_outlook(world: World) -> None:
+    from datetime import UTC, date, datetime
+    from zoneinfo import ZoneInfo
+
+    from connectors.platform import configuration
+    from connectors.platform.calendar import add_all_day_unavailability
+
+    ann = world.trainer("ann", "out")
+    today = datetime.now(UTC).date()
+    summer = date(today.year + (today.month > 6), 7, 5)  # British Summer Time, in the window
+    with db.transaction(world.url) as s:
+        trainer = configuration.find_trainer(s, ann)
+        add_all_day_unavailability(s, trainer, summer, summer + timedelta(days=1), "Leave")
+    assert sync_provider(provider="Acme", return_state=True).is_completed()
+    (item,) = world.items(ann)
+    assert item["end"] - item["start"] == timedelta(days=1)  # one day, not two
+    # EWS hands the day back as London midnights in UTC; Graph as its date's midnights.
+    london = ZoneInfo("Europe/London")
+    assert summer in (item["start"].astimezone(london).date(), item["start"].date())

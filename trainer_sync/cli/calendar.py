@@ -10,9 +10,13 @@ from zoneinfo import ZoneInfo
 import typer
 
 from connectors.platform import configuration
-from connectors.platform.calendar import add_unavailability, trainer_calendar
+from connectors.platform.calendar import (
+    add_all_day_unavailability,
+    add_unavailability,
+    trainer_calendar,
+)
 from connectors.platform.csv_import import import_events
-from connectors.platform.parsing import check_period, parse_aware_time
+from connectors.platform.parsing import check_period, parse_aware_time, parse_day
 from sync_rules.errors import ConfigurationError
 from trainer_sync.cli.context import store
 from trainer_sync.cli.output import console, print_json, print_table
@@ -42,16 +46,29 @@ def import_(
 @unavailability_app.command("add")
 def add(
     trainer: str = typer.Option(..., help="Trainer's email."),
-    start: str = typer.Option(..., help="ISO 8601 with offset, e.g. 2026-03-02T09:00+00:00"),
-    end: str = typer.Option(..., help="ISO 8601 with offset."),
+    start: str = typer.Option(
+        ..., help="ISO 8601 with offset, e.g. 2026-03-02T09:00+00:00 (with --all-day: a date)"
+    ),
+    end: str = typer.Option(
+        ..., help="ISO 8601 with offset (with --all-day: the day after the last day)."
+    ),
     all_day: bool = typer.Option(False, "--all-day", help="Whole days."),
     reason: str | None = typer.Option(None, help="Why (shown in the platform)."),
 ) -> None:
-    """Mark a trainer unavailable."""
+    """Mark a trainer unavailable, for a time or for whole days."""
+    if all_day:
+        first, after = parse_day(start, "--start"), parse_day(end, "--end")
+        with store() as session:
+            who = configuration.find_trainer(session, trainer)
+            row = add_all_day_unavailability(session, who, first, after, reason)
+        last = after - timedelta(days=1)
+        days = f"{first}" if last == first else f"{first} – {last}"
+        console.print(f"Added unavailability:{row.id} for {trainer} (all day {days}).")
+        return
     begins, ends = parse_aware_time(start, "--start"), parse_aware_time(end, "--end")
     with store() as session:
         row = add_unavailability(
-            session, configuration.find_trainer(session, trainer), begins, ends, all_day, reason
+            session, configuration.find_trainer(session, trainer), begins, ends, False, reason
         )
     console.print(f"Added unavailability:{row.id} for {trainer} ({begins} – {ends}).")
 
