@@ -12,7 +12,7 @@ and history (a state's data would be resolved, and fail, in served runs).
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, cast
 
 from prefect import flow, get_run_logger
@@ -29,7 +29,7 @@ from tasks.exchange import TrainerOutcome, extract_exchange, load_exchange, vali
 from tasks.history import record_history, totals
 from tasks.locks import holder_for, provider_lock
 from tasks.plan import plan_provider
-from tasks.platform import extract_platform, load_platform, refresh_fingerprints
+from tasks.platform import extract_platform, load_platform
 from tasks.providers import enabled_providers, run_provider_deployment, service_config_named
 from tasks.resources import Resources, run_resources, using
 from tasks.runtime import chunks
@@ -73,7 +73,7 @@ def _sync(
     allow_mass_delete: bool,
 ) -> State:
     log = get_run_logger()
-    started = datetime.now(UTC)
+    started = resources.clock()
     try:
         run = load_provider(resources, provider, trainers, started, dry_run, allow_mass_delete)
     except TrainerSyncError as exc:  # e.g. an unknown provider or trainer: say so, and stop
@@ -114,10 +114,8 @@ def _sync(
                 for chunk in chunks(outcomes)
             ]
             read_ids = [o.trainer.trainer_id for o in outcomes if o.status == "read"]
-            platform_writes = load_platform(resources, run, plan, read_ids)
+            fingerprints = load_platform(resources, run, plan, platform, read_ids)
             outcomes = [o for future in loads for o in future.result()]
-            if platform_writes:
-                fingerprints = refresh_fingerprints(resources, run)
 
         records = record_history(
             resources, run, outcomes + skipped, plan, fingerprints, flow_run.id

@@ -20,7 +20,7 @@ from connectors.platform import configuration
 from connectors.platform.models import Trainer, TrainerLink
 from connectors.platform.state import load_cursors
 from sync_rules.errors import ConfigurationError, TrainerSyncError
-from sync_rules.gate import rules_fingerprint
+from sync_rules.gate import READ_AHEAD, rules_fingerprint
 from sync_rules.plan import window_bounds
 from sync_rules.rules import Rules, load_rules
 from tasks.resources import Resources
@@ -46,6 +46,7 @@ class TrainerInfo:
     access_checked_at: datetime | None = None
     access_direction: str | None = None
     access_ok: bool | None = None
+    read_valid_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,12 @@ class ProviderRun:
     def window(self) -> tuple[datetime, datetime]:
         start, end = window_bounds(self.rules, self.now)
         return start.to_pydatetime(), end.to_pydatetime()
+
+    @property
+    def read_span(self) -> tuple[datetime, datetime]:
+        """What a mailbox read covers: the window and `READ_AHEAD` past it (sync_rules.gate)."""
+        start, end = self.window
+        return start, end + READ_AHEAD
 
     def trainers_frame(self, read_ids: set[int]) -> pd.DataFrame:
         return pd.DataFrame(
@@ -156,6 +163,7 @@ def load_provider(
                     access_checked_at=cursor.access_checked_at if cursor else None,
                     access_direction=cursor.access_direction if cursor else None,
                     access_ok=cursor.access_ok if cursor else None,
+                    read_valid_until=cursor.read_valid_until if cursor else None,
                 )
             )
         return ProviderRun(

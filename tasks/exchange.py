@@ -33,6 +33,7 @@ from connectors.platform.models import utcnow
 from connectors.platform.state import save_links
 from sync_rules.errors import TrainerSyncError
 from sync_rules.frames import EXCHANGE_COLUMNS, split_list
+from sync_rules.gate import read_valid_until
 from tasks.context import ProviderRun, TrainerInfo
 from tasks.resources import Resources
 
@@ -66,6 +67,7 @@ class TrainerOutcome:
     cursor: str | None = None  # the mailbox cursor taken before reading
     access: AccessResult | None = None  # set when the permission check ran this time
     cursor_to_store: str | None = None
+    read_valid_until: datetime | None = None  # set when the mailbox was read this time
     write_results: tuple[WriteReport, ...] = ()
 
     @property
@@ -163,16 +165,22 @@ def _extract_one(
             if not access.ok:
                 message = " ".join(p.message for p in access.problems)
                 return TrainerOutcome(trainer, "failed", error=message, access=access), []
-        check = connector.changed_since(trainer.mailbox, trainer.exchange_cursor)
-        if not check.changed and fingerprint == trainer.platform_fingerprint:
+        check = connector.changed_since(trainer.mailbox, trainer.exchange_cursor, window=run.window)
+        complete = trainer.read_valid_until is not None and run.now < trainer.read_valid_until
+        if not check.changed and fingerprint == trainer.platform_fingerprint and complete:
             outcome = TrainerOutcome(
                 trainer, "idle", cursor=check.cursor, access=access, cursor_to_store=check.cursor
             )
             return outcome, []
         start, end = run.window
-        rows = connector.read_window(trainer.mailbox, start, end)
-        items = [{"trainer_id": trainer.trainer_id, **r.as_dict()} for r in rows]
-        return TrainerOutcome(trainer, "read", cursor=check.cursor, access=access), items
+        rows = connector.read_window(trainer.mailbox, *run.read_span)
+        valid_until = read_valid_until((r.start for r in rows), run.now, end)
+        # Only the window is planned; what lies ahead of it only says when to read again.
+        items = [{"trainer_id": trainer.trainer_id, **r.as_dict()} for r in rows if r.start < end]
+        outcome = TrainerOutcome(
+            trainer, "read", cursor=check.cursor, access=access, read_valid_until=valid_until
+        )
+        return outcome, items
     except TrainerSyncError as exc:
         return TrainerOutcome(trainer, "failed", error=str(exc), access=access), []
     except Exception as exc:  # unexpected: report it on this trainer, keep the others going
@@ -333,7 +341,7 @@ def _write_one(
         # Step the cursor past the engine's own writes, unless the trainer changed something
         # meanwhile: then keep the old cursor so the next cycle looks again.
         after = connector.changed_since(
-            trainer.mailbox, outcome.cursor, engine_writes_from(actions, results)
+            trainer.mailbox, outcome.cursor, engine_writes_from(actions, results), run.window
         )
         cursor = outcome.cursor if after.changed else after.cursor
     except TrainerSyncError:

@@ -227,8 +227,13 @@ def _save_gate(
         return
     cursor = outcome.cursor_to_store
     fingerprint = fingerprints.get(trainer.trainer_id)
-    if cursor == trainer.exchange_cursor and fingerprint == trainer.platform_fingerprint:
+    unchanged = cursor == trainer.exchange_cursor and fingerprint == trainer.platform_fingerprint
+    if unchanged and outcome.read_valid_until is None:
         return  # an idle cycle writes nothing
     save_cursor(
-        session, trainer.trainer_id, exchange_sync_state=cursor, platform_fingerprint=fingerprint
+        session,
+        trainer.trainer_id,
+        exchange_sync_state=cursor,
+        platform_fingerprint=fingerprint,
+        read_valid_until=outcome.read_valid_until,
     )

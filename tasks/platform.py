@@ -9,7 +9,7 @@ from prefect.cache_policies import NO_CACHE
 from connectors.platform.calendar import extract_entries
 from connectors.platform.state import apply_mirror_changes
 from sync_rules.frames import PLATFORM_COLUMNS
-from sync_rules.gate import platform_fingerprints
+from sync_rules.gate import platform_after, platform_fingerprints
 from tasks.context import ProviderRun
 from tasks.resources import Resources
 from tasks.runtime import RETRY_IF_TRANSIENT
@@ -49,23 +49,25 @@ def extract_platform(resources: Resources, run: ProviderRun) -> tuple[pd.DataFra
     **RETRY_IF_TRANSIENT,
 )
 def load_platform(
-    resources: Resources, run: ProviderRun, plan: pd.DataFrame, trainer_ids: list[int]
-) -> int:
-    """Apply the unheld platform-side actions of these trainers in one transaction."""
+    resources: Resources,
+    run: ProviderRun,
+    plan: pd.DataFrame,
+    platform: pd.DataFrame,
+    trainer_ids: list[int],
+) -> dict[int, str]:
+    """Apply the unheld platform-side actions of these trainers in one transaction.
+
+    Returns the fingerprints of the platform as this run leaves it: the frame it read
+    (`platform`) with its own writes applied, not the store as it is now. So the run's writes
+    do not wake the next cycle, while an edit someone made during the run still does.
+    """
     todo = plan[
         (plan["side"] == "platform")
         & ~plan["held"].astype(bool)
         & plan["trainer_id"].isin(trainer_ids)
     ]
-    if todo.empty:
-        return 0
-    with resources.store() as session:
-        for trainer_id, rows in todo.groupby("trainer_id"):
-            apply_mirror_changes(session, int(trainer_id), rows.to_dict("records"))
-    return len(todo)
-
-
-@task(name="refresh-fingerprints", cache_policy=NO_CACHE, timeout_seconds=600)
-def refresh_fingerprints(resources: Resources, run: ProviderRun) -> dict[int, str]:
-    """Fingerprints after this run's own platform writes, so they don't wake the next cycle."""
-    return fingerprints_of(run, _platform_frame(resources, run))
+    if not todo.empty:
+        with resources.store() as session:
+            for trainer_id, rows in todo.groupby("trainer_id"):
+                apply_mirror_changes(session, int(trainer_id), rows.to_dict("records"))
+    return fingerprints_of(run, platform_after(platform, todo))

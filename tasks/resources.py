@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
@@ -82,8 +82,11 @@ class Resources:
         connector_factory: ConnectorFactory = connect,
         observer: RunObserver | None = None,
         lock_lease: timedelta = DEFAULT_LOCK_LEASE,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.database_url = database_url
+        #: What "now" is for a run: its window and the change gate's read horizon follow it.
+        self.clock = clock
         self.secrets = dict(secrets)
         self.observer: RunObserver = observer or Recorder()
         self.lock_lease = lock_lease
@@ -99,6 +102,7 @@ class Resources:
         database_url_override: str | None = None,
         observer: RunObserver | None = None,
         connector_factory: ConnectorFactory = connect,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> Resources:
         """What every process of the product uses: the store, `env:` secrets from `environ`
         (this process's environment by default), `prefect-secret:` from Prefect Secret
@@ -110,6 +114,7 @@ class Resources:
             connector_factory=connector_factory,
             observer=observer,
             lock_lease=_lease(env),
+            clock=clock,
         )
 
     def store(self) -> AbstractContextManager[Session]:

@@ -148,12 +148,15 @@ class ExchangeConnector(Protocol):
         mailbox: str,
         cursor: str | None,
         engine_writes: Mapping[str, str | None] | None = None,
+        window: tuple[dt.datetime, dt.datetime] | None = None,
     ) -> ChangeCheck:
         """Whether the calendar changed since `cursor`; returns the cursor to store.
 
         `engine_writes` maps item ids to the change keys the engine's own writes produced (None
         for deletions): those changes do not count, so calling this right after `apply` with
         the results advances the cursor past the engine's writes without hiding a trainer's.
+        `window` is the span the caller syncs, for a backend whose change tracking is bound to
+        one (Graph's calendarView/delta); a gate that sees the whole calendar ignores it.
         """
         ...
 

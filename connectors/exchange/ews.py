@@ -292,10 +292,12 @@ class EwsConnector:
         mailbox: str,
         cursor: str | None,
         engine_writes: Mapping[str, str | None] | None = None,
+        window: tuple[dt.datetime, dt.datetime] | None = None,
     ) -> ChangeCheck:
         """SyncFolderItems from `cursor` to the end; an untouched calendar costs one request.
 
         No cursor, or one Exchange no longer accepts, counts as changed (with a fresh cursor).
+        SyncFolderItems sees the whole calendar, so `window` plays no part.
         """
         account = self._accounts.get(mailbox)
         writes = engine_writes or {}

@@ -343,24 +343,26 @@ class GraphConnector:
         mailbox: str,
         cursor: str | None,
         engine_writes: Mapping[str, str | None] | None = None,
+        window: tuple[dt.datetime, dt.datetime] | None = None,
     ) -> ChangeCheck:
         """GET the stored deltaLink: an untouched calendar costs one request.
 
-        The cursor holds the deltaLink and the window it tracks (calendarView/delta is bound
-        to the start/end of its first request). No cursor, an expired or invalid one, or a
-        window that no longer covers [now - past, now + future] starts a new round over the
-        current window and counts as changed.
+        The cursor holds the deltaLink and the span it tracks (calendarView/delta is bound to
+        the start/end of its first request). No cursor, an expired or invalid one, or a span
+        that no longer covers `window` (the provider's sync window; without it
+        [now - past, now + future] of this connector's defaults) starts a new round over the
+        window, `window_slack` beyond its end, and counts as changed.
         """
+        start, end = window or self._default_window()
         state = _read_cursor(cursor)
-        now = self._clock()
-        if state is None or self._drifted(state, now):
-            return self._initial(mailbox, now)
+        if state is None or self._drifted(state, start, end):
+            return self._initial(mailbox, start, end)
         writes = engine_writes or {}
         try:
             entries, link = self._drain(mailbox, state["link"], None)
         except DeltaTokenRejected:
             log.info("delta token of %s no longer valid; starting a new round", mailbox)
-            return self._initial(mailbox, now)
+            return self._initial(mailbox, start, end)
         changed = any(
             not is_engine_write(writes, e.get("id"), e.get("changeKey"), removed="@removed" in e)
             for e in entries
@@ -369,14 +371,18 @@ class GraphConnector:
             changed=changed, cursor=_write_cursor(state["start"], state["end"], link)
         )
 
-    def _drifted(self, state: dict[str, Any], now: dt.datetime) -> bool:
-        start = dt.datetime.fromisoformat(state["start"])
-        end = dt.datetime.fromisoformat(state["end"])
-        return start > now - self.window_past or end < now + self.window_future
+    def _default_window(self) -> tuple[dt.datetime, dt.datetime]:
+        now = self._clock()
+        return now - self.window_past, now + self.window_future
 
-    def _initial(self, mailbox: str, now: dt.datetime) -> ChangeCheck:
-        start = now - self.window_past
-        end = now + self.window_future + self.window_slack
+    @staticmethod
+    def _drifted(state: dict[str, Any], start: dt.datetime, end: dt.datetime) -> bool:
+        tracked_start = dt.datetime.fromisoformat(state["start"])
+        tracked_end = dt.datetime.fromisoformat(state["end"])
+        return tracked_start > start or tracked_end < end
+
+    def _initial(self, mailbox: str, start: dt.datetime, end: dt.datetime) -> ChangeCheck:
+        end = end + self.window_slack
         params = {"startDateTime": _iso(start), "endDateTime": _iso(end)}
         _, link = self._drain(mailbox, self._user(mailbox) + "/calendarView/delta", params)
         return ChangeCheck(changed=True, cursor=_write_cursor(_iso(start), _iso(end), link))

@@ -276,6 +276,8 @@ class TrainerCursor(Base):
     )
     exchange_sync_state: Mapped[str | None] = mapped_column(Text, default=None)
     platform_fingerprint: Mapped[str | None] = mapped_column(String(64), default=None)
+    # The mailbox's last read holds everything that can enter the moving window until then.
+    read_valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     # The last permission check, so it need not cost requests every cycle.
     access_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     access_direction: Mapped[str | None] = mapped_column(String(8), default=None)

@@ -100,6 +100,7 @@ def save_cursor(
     trainer_id: int,
     exchange_sync_state: str | None = None,
     platform_fingerprint: str | None = None,
+    read_valid_until: datetime | None = None,
 ) -> None:
     """Store a trainer's cursors; a None argument leaves that cursor as it was."""
     cursor = _cursor_row(session, trainer_id)
@@ -107,6 +108,8 @@ def save_cursor(
         cursor.exchange_sync_state = exchange_sync_state
     if platform_fingerprint is not None:
         cursor.platform_fingerprint = platform_fingerprint
+    if read_valid_until is not None:
+        cursor.read_valid_until = read_valid_until
     cursor.updated_at = utcnow()
     session.flush()
 

@@ -47,6 +47,19 @@ def tomorrow(hour: int, days: int = 1) -> datetime:
     return base + timedelta(days=days, hours=hour)
 
 
+class Clock:
+    """The runs' "now": real time plus however far a test moved it on (the window moves)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, by: timedelta) -> None:
+        self.offset += by
+
+
 @dataclass
 class World:
     """Provider 'Acme' with its master account (on one backend), trainers and courses."""
@@ -56,6 +69,7 @@ class World:
     service: str
     resources: Resources
     recorder: Recorder
+    clock: Clock
     provider_id: int = 0
     trainers: dict[str, int] = field(default_factory=dict)
     _events: int = 0
@@ -146,10 +160,12 @@ def _world(
         provider = configuration.add_provider(s, "Acme", True)
         configuration.add_service(s, "Acme", config)
         provider_id = provider.id
-    recorder = Recorder()
-    resources = Resources.from_environment(database_url_override=url, observer=recorder)
+    recorder, clock = Recorder(), Clock()
+    resources = Resources.from_environment(
+        database_url_override=url, observer=recorder, clock=clock
+    )
     with resources, using(resources):
-        yield World(url, side, config.name, resources, recorder, provider_id=provider_id)
+        yield World(url, side, config.name, resources, recorder, clock, provider_id=provider_id)
     db.get_engine(url).dispose()
 
 

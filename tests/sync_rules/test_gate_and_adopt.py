@@ -6,7 +6,13 @@ import pandas as pd
 
 from sync_rules.adopt import adoptable_links
 from sync_rules.frames import EXCHANGE_COLUMNS, LINKS_COLUMNS, PLAN_COLUMNS, PLATFORM_COLUMNS
-from sync_rules.gate import platform_fingerprints, rules_fingerprint
+from sync_rules.gate import (
+    READ_AHEAD,
+    platform_after,
+    platform_fingerprints,
+    read_valid_until,
+    rules_fingerprint,
+)
 from sync_rules.rules import load_rules
 
 T = pd.Timestamp("2026-03-02 09:00", tz="UTC")
@@ -141,3 +147,58 @@ def test_tagged_items_unknown_to_the_links_are_adopted_unless_the_plan_touches_t
             "content_hash": "h1",
         },
     ]
+
+
+def _mirror(trainer_id: int, key: str, item: str, hour: int) -> dict:
+    start = pd.Timestamp("2026-12-10T09:00Z") + pd.Timedelta(hours=hour)
+    return {
+        **dict.fromkeys(PLATFORM_COLUMNS),
+        "trainer_id": trainer_id,
+        "entry_key": key,
+        "kind": "unavailability",
+        "origin": "exchange",
+        "start": start,
+        "end": start + pd.Timedelta(hours=1),
+        "all_day": False,
+        "source_item_id": item,
+    }
+
+
+def test_the_platform_after_a_run_is_what_it_read_plus_its_own_writes():
+    """The fingerprint stored after a run must not absorb an edit made meanwhile: it is
+    computed from the frame the run read with its own mirror writes applied, and matches
+    what the store holds when nothing else changed (mirrors are known by their item)."""
+    trainers = pd.DataFrame(
+        [{"trainer_id": 1, "direction": "in", "calendar_enabled": True, "mailbox": "a@x"}]
+    )
+    read = pd.DataFrame(
+        [_mirror(1, "unavailability:7", "item-a", 0), _mirror(1, "unavailability:8", "item-b", 2)]
+    )
+    applied = pd.DataFrame(
+        [
+            {"trainer_id": 1, "action": "delete", "entry_key": "unavailability:7"},
+            {**_mirror(1, "unavailability:8", "item-b", 3), "action": "update"},
+            {**_mirror(1, None, "item-c", 5), "action": "create"},
+        ]
+    )
+    expected = platform_after(read, applied)
+    # What the store then holds: the same mirrors under the ids it gave them.
+    stored = pd.DataFrame(
+        [_mirror(1, "unavailability:8", "item-b", 3), _mirror(1, "unavailability:9", "item-c", 5)]
+    )
+    assert platform_fingerprints(expected, trainers, "r").equals(
+        platform_fingerprints(stored, trainers, "r")
+    )
+    edited = stored.assign(end=stored["end"] + pd.Timedelta(minutes=30))
+    assert not platform_fingerprints(expected, trainers, "r").equals(
+        platform_fingerprints(edited, trainers, "r")
+    )
+
+
+def test_a_read_stays_complete_until_the_window_reaches_what_lies_beyond_it():
+    now = pd.Timestamp("2026-12-02T10:00Z").to_pydatetime()
+    end = now + pd.Timedelta(days=365)
+    beyond = end + pd.Timedelta(hours=40)
+    inside = end - pd.Timedelta(days=3)
+    assert read_valid_until([inside, beyond], now, end) == now + pd.Timedelta(hours=40)
+    assert read_valid_until([inside], now, end) == now + READ_AHEAD

@@ -162,3 +162,20 @@ def test_concurrent_trainers_stay_within_four_requests_per_mailbox(world, make_c
     counters = world.control.counters()
     assert counters["by_operation"]["calendarView"] == 8
     assert counters["concurrency_refusals"] == 0 and counters["max_inflight"] == 4
+
+
+def test_the_change_gate_tracks_the_window_it_is_given(world, connector):
+    """A provider syncing 500 days ahead sees edits 400 days out (the gate is not fixed at
+    the default 7/365 days)."""
+    me = as_trainer(world)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    far = (now + dt.timedelta(days=400)).strftime("%Y-%m-%dT09:00:00")
+    window = (now - dt.timedelta(days=7), now + dt.timedelta(days=500))
+    first = connector.changed_since(TRAINER, None, window=window)
+    idle = connector.changed_since(TRAINER, first.cursor, window=window)
+    assert not idle.changed
+    trainer_event(me, world, "Conference", far, far.replace("T09", "T17"))
+    assert connector.changed_since(TRAINER, idle.cursor, window=window).changed
+    # A wider window than the cursor tracks starts a new round (and counts as changed).
+    wider = (window[0], window[1] + dt.timedelta(days=30))
+    assert connector.changed_since(TRAINER, idle.cursor, window=wider).changed
