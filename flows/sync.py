@@ -1,9 +1,10 @@
 """The sync flows: all providers, one provider, one trainer, and verifying a service.
 
-Orchestration only: which tasks run, in what order, on which chunks of trainers. The work
-itself lives in `tasks/`. Every flow takes its resources (store, secrets, connectors) from
-`tasks.resources.run_resources()`: those of an in-process caller, else its own environment,
-so a served or worker run needs nothing a CLI process set up.
+Orchestration only: a provider's cycle (`flows.cycle`, its steps as Prefect task runs) and
+the flows around it. The work itself lives in `tasks/`. Every flow takes its resources
+(store, secrets, connectors) from `tasks.resources.run_resources()`: those of an in-process
+caller, else its own environment, so a served or worker run needs nothing a CLI process
+set up.
 
 A run ends Failed with a message and nothing else: per-trainer details go to its artifacts
 and history (a state's data would be resolved, and fail, in served runs).
@@ -23,16 +24,10 @@ from prefect.runtime import flow_run
 from prefect.states import Cancelled, Completed, Failed
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from sync_rules.errors import TrainerSyncError
-from tasks.context import load_provider
-from tasks.exchange import TrainerOutcome, extract_exchange, load_exchange, validate_service
-from tasks.history import record_history, totals
-from tasks.locks import holder_for, provider_lock
-from tasks.plan import plan_provider
-from tasks.platform import extract_platform, load_platform
+from flows.cycle import PrefectSteps, sync_cycle
+from tasks.exchange import validate_service
 from tasks.providers import enabled_providers, run_provider_deployment, service_config_named
 from tasks.resources import Resources, run_resources, using
-from tasks.runtime import chunks
 
 #: Task runs in flight at once within a provider run. Exchange concurrency is bounded per
 #: service by the connector (its connection pool), not by this number.
@@ -65,6 +60,9 @@ class _ReportedFailure(logging.Filter):
 logging.getLogger("prefect.flow_runs").addFilter(_ReportedFailure())
 
 
+_STATES = {"completed": Completed, "failed": Failed, "cancelled": Cancelled}
+
+
 def _sync(
     resources: Resources,
     provider: str,
@@ -72,76 +70,10 @@ def _sync(
     dry_run: bool,
     allow_mass_delete: bool,
 ) -> State:
-    log = get_run_logger()
-    started = resources.clock()
-    try:
-        run = load_provider(resources, provider, trainers, started, dry_run, allow_mass_delete)
-    except TrainerSyncError as exc:  # e.g. an unknown provider or trainer: say so, and stop
-        log.error(str(exc))
-        return Failed(message=str(exc))
-    holder = holder_for(flow_run.id)
-    with provider_lock(resources, run.provider, run.provider_id, holder, skip=dry_run) as refusal:
-        if refusal is not None:
-            log.warning(refusal.message)
-            return Cancelled(message=refusal.message)
-
-        # A service that cannot be used fails its own trainers, with its reason; the
-        # provider's other services and trainers go on.
-        failed_services = dict(run.broken_services)
-        for name in run.services_to_verify:
-            result = validate_service(resources, run.services[name])
-            if not result.ok:
-                failed_services[name] = f"{result.message} {result.hint or ''}".strip()
-        usable = [t for t in run.trainers if t.service not in failed_services]
-        skipped = [
-            TrainerOutcome(t, "failed", error=f"Service {t.service}: {failed_services[t.service]}")
-            for t in run.trainers
-            if t.service in failed_services
-        ]
-
-        platform, fingerprints = extract_platform(resources, run)
-        futures = [
-            extract_exchange.submit(resources, run, chunk, fingerprints) for chunk in chunks(usable)
-        ]
-        extractions = [future.result() for future in futures]
-        outcomes = [o for e in extractions for o in e.outcomes]
-        plan, adopt = plan_provider(resources, run, platform, extractions)
-        del extractions, futures  # the mailboxes' contents are planned: let them go
-
-        if not dry_run:
-            loads = [
-                load_exchange.submit(resources, run, chunk, plan, adopt)
-                for chunk in chunks(outcomes)
-            ]
-            read_ids = [o.trainer.trainer_id for o in outcomes if o.status == "read"]
-            fingerprints = load_platform(resources, run, plan, platform, read_ids)
-            outcomes = [o for future in loads for o in future.result()]
-
-        records = record_history(
-            resources, run, outcomes + skipped, plan, fingerprints, flow_run.id
-        )
-
-    resources.observer.finished(run.provider, records)
-    failures = [r for r in records if r["status"] == "failed"]
-    summary = _summary(run.provider, records, dry_run)
-    if failures:
-        names = ", ".join(r["trainer"] for r in failures[:5])
-        message = f"{len(failures)} of {len(records)} trainers failed ({names}). {summary}"
-        log.error(message)
-        return Failed(message=message)
-    log.info(summary)
-    return Completed(message=summary)
-
-
-def _summary(provider: str, records: list[dict[str, Any]], dry_run: bool) -> str:
-    total = totals(records)
-    verb = "would change" if dry_run else "changed"
-    return (
-        f"{provider}: {len(records)} trainers; {verb} Exchange "
-        f"+{total['exchange_created']} ~{total['exchange_updated']} -{total['exchange_deleted']}, "
-        f"platform +{total['platform_created']} ~{total['platform_updated']} "
-        f"-{total['platform_deleted']}; held {total['exchange_held'] + total['platform_held']}."
+    end = sync_cycle(
+        resources, provider, trainers, dry_run, allow_mass_delete, PrefectSteps(), flow_run.id
     )
+    return _STATES[end.outcome](message=end.message)
 
 
 @flow(

@@ -7,7 +7,6 @@ others. The connector itself retries transient errors and honours server back-of
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -17,7 +16,6 @@ from typing import Any, Literal, TypedDict
 import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.logging import get_run_logger
 from prefect.runtime import task_run
 
 from connectors.exchange.base import (
@@ -36,6 +34,7 @@ from sync_rules.frames import EXCHANGE_COLUMNS, split_list
 from sync_rules.gate import read_valid_until
 from tasks.context import ProviderRun, TrainerInfo
 from tasks.resources import Resources
+from tasks.runtime import run_logger
 
 #: A successful permission check is trusted this long; a failed one is re-checked every run.
 ACCESS_RECHECK = timedelta(hours=24)
@@ -83,13 +82,6 @@ class Extraction:
     items: pd.DataFrame
 
 
-def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
-    try:
-        return get_run_logger()
-    except Exception:  # called outside a run (tests of helpers)
-        return logging.getLogger("trainer_sync")
-
-
 def _chunk_run_name(stage: str) -> Callable[[], str]:
     """Task-run names that say which provider and trainers a chunk holds, for the UI."""
 
@@ -119,7 +111,7 @@ def validate_service(resources: Resources, config: ServiceConfig) -> Verificatio
     Every failure, a secret that cannot be resolved included, becomes a failed result that
     names the service: its trainers fail with it, the provider's other services go on.
     """
-    log = _logger()
+    log = run_logger()
     try:
         result = resources.connector(config).verify_service()
     except TrainerSyncError as exc:
@@ -184,7 +176,7 @@ def _extract_one(
     except TrainerSyncError as exc:
         return TrainerOutcome(trainer, "failed", error=str(exc), access=access), []
     except Exception as exc:  # unexpected: report it on this trainer, keep the others going
-        _logger().exception("Unexpected error reading %s", trainer.mailbox)
+        run_logger().exception("Unexpected error reading %s", trainer.mailbox)
         error = f"unexpected error: {exc!r}"
         return TrainerOutcome(trainer, "failed", error=error, access=access), []
 
@@ -224,7 +216,7 @@ def extract_exchange(
 
 
 def _warn_failures(outcomes: Sequence[TrainerOutcome]) -> None:
-    log = _logger()
+    log = run_logger()
     for o in outcomes:
         if o.failed and o.error:
             log.warning("%s: %s", o.trainer.email, o.error)
@@ -290,7 +282,7 @@ def _load_one(
     except TrainerSyncError as exc:
         return replace(outcome, status="failed", error=str(exc))
     except Exception as exc:  # unexpected: report it on this trainer, keep the others going
-        _logger().exception("Unexpected error writing to %s", outcome.trainer.mailbox)
+        run_logger().exception("Unexpected error writing to %s", outcome.trainer.mailbox)
         return replace(outcome, status="failed", error=f"unexpected error: {exc!r}")
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypedDict, TypeVar
+
+from prefect.logging import get_run_logger
 
 from connectors.exchange.errors import is_transient
 from connectors.platform.db import is_transient_database_error
@@ -14,6 +17,15 @@ T = TypeVar("T")
 #: trainers (Prefect costs ~5–14 ms per task run), while each trainer keeps its own row in
 #: the run's table artifact and its own sync_runs history.
 TRAINERS_PER_TASK = 50
+
+
+def run_logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    """The logger of the current Prefect run (its logs reach the UI), or the product's own
+    when the code runs outside one."""
+    try:
+        return get_run_logger()
+    except Exception:  # no run context: a test or a helper called directly
+        return logging.getLogger("trainer_sync")
 
 
 def is_worth_retrying(exc: BaseException) -> bool:
