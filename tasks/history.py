@@ -142,7 +142,8 @@ def record_history(
     fingerprints: dict[int, str],
     flow_run_id: str | None,
 ) -> list[dict[str, Any]]:
-    """Write sync_runs / sync_changes and cursors (not in a dry run); publish the artifacts.
+    """Write sync_runs / sync_changes and cursors (not in a dry run); publish the artifacts
+    (in a flow run: outside one there is no run to show them on).
 
     Returns one record per trainer, as shown in the table artifact.
     """
@@ -157,6 +158,8 @@ def record_history(
         with resources.store() as session:
             _write_history(session, run, outcomes, records, changes, fingerprints, flow_run_id)
 
+    if flow_run_id is None:  # called outside a flow run: there is no run to show them on
+        return records
     # Only a run of the whole provider is "the latest sync" of it; a rerun of some trainers
     # (sync-trainer, `sync --trainer`) publishes its own artifacts without the provider's key.
     key = None if run.partial else artifact_key(run.provider)

@@ -110,3 +110,13 @@ def prefect_api() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=90):
         yield
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--soak",
+        default="0",
+        metavar="N",
+        help="Run the sync state machine for N random examples (long rounds) instead of the "
+        "suite's few fixed ones.",
+    )

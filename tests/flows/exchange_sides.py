@@ -10,15 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import requests
 from exchangelib import DELEGATE, Account, Build, Configuration, Credentials, FailFast, Version
 from exchangelib import CalendarItem as OutlookItem
-from exchangelib.recurrence import DailyPattern, Recurrence
+from exchangelib.recurrence import DailyPattern, NoEndPattern, Recurrence, WeeklyPattern
 
 from connectors.exchange.config import ServiceConfig
+from connectors.exchange.ews_ops import TAG_FIELD
+from connectors.exchange.tag import GRAPH_TAG_PROPERTY_ID, TAG_PROPERTY_NAME
 from emulators.ews import EwsEmulator
 from emulators.graph import GraphEmulator
 
@@ -30,8 +33,32 @@ SECRET_ENV = "ACME_EXCHANGE_SECRET"
 TENANT, APP = "acme-tenant", "trainer-sync-app"
 
 
+@dataclass(frozen=True)
+class Repeat:
+    """How an own appointment recurs: every day or every week (on its start's weekday), for
+    `count` occurrences, or without end (`count` None)."""
+
+    every: Literal["day", "week"]
+    count: int | None
+
+
+#: Show-as values as EWS names them; Graph's names for the same.
+SHOW_AS = ("Free", "Tentative", "Busy", "OOF", "WorkingElsewhere", "NoData")
+_GRAPH_SHOW_AS = dict(
+    zip(SHOW_AS, ("free", "tentative", "busy", "oof", "workingElsewhere", "unknown"), strict=True)
+)
+_EWS_SHOW_AS = {graph: ews for ews, graph in _GRAPH_SHOW_AS.items()}
+
+
 def _utc(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _graph_tag(event: dict[str, Any]) -> str | None:
+    for prop in event.get("singleValueExtendedProperties") or []:
+        if " ".join(prop["id"].split()).lower() == GRAPH_TAG_PROPERTY_ID.lower():
+            return str(prop["value"])
+    return None
 
 
 def _graph_utc(value: dict[str, str]) -> datetime:
@@ -100,13 +127,18 @@ class EwsSide(_Side):
         return [
             {
                 "id": i["id"],
+                "version": i["change_key"],
                 "subject": i["subject"],
                 "body": i.get("body") or "",
                 "location": i.get("location") or "",
                 "start": _utc(i["start"]),
                 "end": _utc(i["end"]),
+                "all_day": bool(i.get("is_all_day")),
+                "show_as": i.get("show_as") or "Busy",
+                "tag": (i.get("extended_properties") or {}).get(TAG_PROPERTY_NAME),
             }
             for i in self.control.items(mailbox, include_deleted=False)
+            if i["folder"] == "calendar"
         ]
 
     def add_appointment(
@@ -116,13 +148,31 @@ class EwsSide(_Side):
         start: datetime,
         end: datetime,
         daily_count: int | None = None,
+        *,
+        show_as: str = "Busy",
+        repeat: Repeat | None = None,
+        tag: str | None = None,
     ) -> str:
         account = self._outlook(mailbox)
-        extra = {}
+        extra: dict[str, Any] = {}
         if daily_count:
-            extra["recurrence"] = Recurrence(
-                pattern=DailyPattern(interval=1), start=start.date(), number=daily_count
+            repeat = Repeat("day", daily_count)
+        if repeat:
+            pattern = (
+                DailyPattern(interval=1)
+                if repeat.every == "day"
+                else WeeklyPattern(interval=1, weekdays=[start.isoweekday()])
             )
+            if repeat.count is None:
+                extra["recurrence"] = Recurrence(
+                    pattern=pattern, boundary=NoEndPattern(start=start.date())
+                )
+            else:
+                extra["recurrence"] = Recurrence(
+                    pattern=pattern, start=start.date(), number=repeat.count
+                )
+        if tag is not None:  # a copy of the engine's item carries its tag along
+            extra[TAG_FIELD] = tag
         item = OutlookItem(
             folder=account.calendar,
             subject=subject,
@@ -130,6 +180,7 @@ class EwsSide(_Side):
             end=end,
             body="Private details",
             location="Home",
+            legacy_free_busy_status=show_as,
             **extra,
         )
         item.save()
@@ -140,6 +191,9 @@ class EwsSide(_Side):
         for name, value in fields.items():
             setattr(item, name, value)
         item.save(update_fields=list(fields))
+
+    def set_show_as(self, mailbox: str, item_id: str, show_as: str) -> None:
+        self.edit(mailbox, item_id, legacy_free_busy_status=show_as)
 
     def delete(self, mailbox: str, item_id: str) -> None:
         self._outlook(mailbox).calendar.get(id=item_id).delete()
@@ -204,13 +258,18 @@ class GraphSide(_Side):
         return [
             {
                 "id": i["id"],
+                "version": i.get("changeKey"),
                 "subject": i.get("subject") or "",
                 "body": (i.get("body") or {}).get("content") or "",
                 "location": (i.get("location") or {}).get("displayName") or "",
                 "start": _graph_utc(i["start"]),
                 "end": _graph_utc(i["end"]),
+                "all_day": bool(i.get("isAllDay")),
+                "show_as": _EWS_SHOW_AS.get(i.get("showAs") or "busy", "Busy"),
+                "tag": _graph_tag(i),
             }
             for i in self.control.items(mailbox, include_deleted=False)
+            if i.get("folder", "calendar") == "calendar"
         ]
 
     @staticmethod
@@ -224,6 +283,10 @@ class GraphSide(_Side):
         start: datetime,
         end: datetime,
         daily_count: int | None = None,
+        *,
+        show_as: str = "Busy",
+        repeat: Repeat | None = None,
+        tag: str | None = None,
     ) -> str:
         body: dict[str, Any] = {
             "subject": subject,
@@ -231,16 +294,25 @@ class GraphSide(_Side):
             "end": self._when(end),
             "body": {"contentType": "text", "content": "Private details"},
             "location": {"displayName": "Home"},
+            "showAs": _GRAPH_SHOW_AS[show_as],
         }
         if daily_count:
-            body["recurrence"] = {
-                "pattern": {"type": "daily", "interval": 1},
-                "range": {
-                    "type": "numbered",
-                    "startDate": start.date().isoformat(),
-                    "numberOfOccurrences": daily_count,
-                },
-            }
+            repeat = Repeat("day", daily_count)
+        if repeat:
+            pattern: dict[str, Any] = {"type": "daily", "interval": 1}
+            if repeat.every == "week":
+                pattern = {
+                    "type": "weekly",
+                    "interval": 1,
+                    "daysOfWeek": [start.strftime("%A").lower()],
+                }
+            first = start.date().isoformat()
+            span: dict[str, Any] = {"type": "noEnd", "startDate": first}
+            if repeat.count is not None:
+                span = {"type": "numbered", "startDate": first, "numberOfOccurrences": repeat.count}
+            body["recurrence"] = {"pattern": pattern, "range": span}
+        if tag is not None:  # a copy of the engine's item carries its tag along
+            body["singleValueExtendedProperties"] = [{"id": GRAPH_TAG_PROPERTY_ID, "value": tag}]
         response = self._as_trainer(mailbox).post(f"{self.emulator.url}/me/events", json=body)
         response.raise_for_status()
         return str(response.json()["id"])
@@ -251,6 +323,9 @@ class GraphSide(_Side):
             f"{self.emulator.url}/me/events/{item_id}", json=patch
         )
         response.raise_for_status()
+
+    def set_show_as(self, mailbox: str, item_id: str, show_as: str) -> None:
+        self.edit(mailbox, item_id, showAs=_GRAPH_SHOW_AS[show_as])
 
     def delete(self, mailbox: str, item_id: str) -> None:
         response = self._as_trainer(mailbox).delete(f"{self.emulator.url}/me/events/{item_id}")
