@@ -27,7 +27,14 @@ from connectors.platform.models import (
 from emulators.ews import run_ews_emulator
 from emulators.graph import run_graph_emulator
 from tasks.resources import Recorder, Resources, using
-from tests.flows.exchange_sides import DOMAIN, MASTER_PW, SECRET_ENV, EwsSide, GraphSide
+from tests.flows.exchange_sides import (
+    DOMAIN,
+    MASTER_PW,
+    SECRET_ENV,
+    EwsSide,
+    GraphSide,
+    Repeat,
+)
 
 
 @pytest.fixture(scope="session")
@@ -141,9 +148,9 @@ class World:
         subject: str,
         start: datetime,
         end: datetime,
-        daily_count: int | None = None,
+        repeat: Repeat | None = None,
     ) -> str:
-        return self.side.add_appointment(email, subject, start, end, daily_count)
+        return self.side.add_appointment(email, subject, start, end, repeat=repeat)
 
 
 def _world(

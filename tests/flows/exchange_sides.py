@@ -21,6 +21,7 @@ from exchangelib.recurrence import DailyPattern, NoEndPattern, Recurrence, Weekl
 
 from connectors.exchange.config import ServiceConfig
 from connectors.exchange.ews_ops import TAG_FIELD
+from connectors.exchange.graph_ops import SHOW_AS_IN, SHOW_AS_OUT, tag_value
 from connectors.exchange.tag import GRAPH_TAG_PROPERTY_ID, TAG_PROPERTY_NAME
 from emulators.ews import EwsEmulator
 from emulators.graph import GraphEmulator
@@ -42,23 +43,8 @@ class Repeat:
     count: int | None
 
 
-#: Show-as values as EWS names them; Graph's names for the same.
-SHOW_AS = ("Free", "Tentative", "Busy", "OOF", "WorkingElsewhere", "NoData")
-_GRAPH_SHOW_AS = dict(
-    zip(SHOW_AS, ("free", "tentative", "busy", "oof", "workingElsewhere", "unknown"), strict=True)
-)
-_EWS_SHOW_AS = {graph: ews for ews, graph in _GRAPH_SHOW_AS.items()}
-
-
 def _utc(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def _graph_tag(event: dict[str, Any]) -> str | None:
-    for prop in event.get("singleValueExtendedProperties") or []:
-        if " ".join(prop["id"].split()).lower() == GRAPH_TAG_PROPERTY_ID.lower():
-            return str(prop["value"])
-    return None
 
 
 def _graph_utc(value: dict[str, str]) -> datetime:
@@ -147,7 +133,6 @@ class EwsSide(_Side):
         subject: str,
         start: datetime,
         end: datetime,
-        daily_count: int | None = None,
         *,
         show_as: str = "Busy",
         repeat: Repeat | None = None,
@@ -155,8 +140,6 @@ class EwsSide(_Side):
     ) -> str:
         account = self._outlook(mailbox)
         extra: dict[str, Any] = {}
-        if daily_count:
-            repeat = Repeat("day", daily_count)
         if repeat:
             pattern = (
                 DailyPattern(interval=1)
@@ -265,8 +248,8 @@ class GraphSide(_Side):
                 "start": _graph_utc(i["start"]),
                 "end": _graph_utc(i["end"]),
                 "all_day": bool(i.get("isAllDay")),
-                "show_as": _EWS_SHOW_AS.get(i.get("showAs") or "busy", "Busy"),
-                "tag": _graph_tag(i),
+                "show_as": SHOW_AS_IN.get(i.get("showAs") or "busy", "Busy"),
+                "tag": tag_value(i),
             }
             for i in self.control.items(mailbox, include_deleted=False)
             if i.get("folder", "calendar") == "calendar"
@@ -282,7 +265,6 @@ class GraphSide(_Side):
         subject: str,
         start: datetime,
         end: datetime,
-        daily_count: int | None = None,
         *,
         show_as: str = "Busy",
         repeat: Repeat | None = None,
@@ -294,10 +276,8 @@ class GraphSide(_Side):
             "end": self._when(end),
             "body": {"contentType": "text", "content": "Private details"},
             "location": {"displayName": "Home"},
-            "showAs": _GRAPH_SHOW_AS[show_as],
+            "showAs": SHOW_AS_OUT[show_as],
         }
-        if daily_count:
-            repeat = Repeat("day", daily_count)
         if repeat:
             pattern: dict[str, Any] = {"type": "daily", "interval": 1}
             if repeat.every == "week":
@@ -325,7 +305,7 @@ class GraphSide(_Side):
         response.raise_for_status()
 
     def set_show_as(self, mailbox: str, item_id: str, show_as: str) -> None:
-        self.edit(mailbox, item_id, showAs=_GRAPH_SHOW_AS[show_as])
+        self.edit(mailbox, item_id, showAs=SHOW_AS_OUT[show_as])
 
     def delete(self, mailbox: str, item_id: str) -> None:
         response = self._as_trainer(mailbox).delete(f"{self.emulator.url}/me/events/{item_id}")

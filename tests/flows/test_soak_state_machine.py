@@ -12,6 +12,7 @@ examples; `pytest --soak N` runs N random examples of twice the length.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -82,10 +83,9 @@ def test_sync_invariants_hold_through_random_rounds(
     request: pytest.FixtureRequest,
 ) -> None:
     soak = int(request.config.getoption("--soak"))
-    stores = iter(range(1_000_000))
-    new_store = lambda: migrated_store(f"soak-{next(stores)}.db")  # noqa: E731
+    stores = itertools.count()
     run_state_machine_as_test(
-        _machine(ews_side, new_store),
+        _machine(ews_side, lambda: migrated_store(f"soak-{next(stores)}.db")),
         settings=settings(
             max_examples=soak or 6,
             stateful_step_count=24 if soak else 12,

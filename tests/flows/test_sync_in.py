@@ -9,6 +9,7 @@ from connectors.platform.calendar import trainer_calendar
 from connectors.platform.configuration import find_trainer
 from flows.sync import sync_provider
 from tests.flows.conftest import World, tomorrow
+from tests.flows.exchange_sides import Repeat
 
 
 def blocks(world: World, email: str) -> list[dict]:
@@ -46,7 +47,7 @@ def test_moved_appointment_moves_the_block_and_deleted_one_removes_it(world: Wor
 
 def test_recurring_series_gives_one_block_per_occurrence_in_the_window(world: World) -> None:
     ben = world.trainer("ben", "in")
-    world.add_appointment(ben, "Stand-up", tomorrow(8), tomorrow(9), daily_count=5)
+    world.add_appointment(ben, "Stand-up", tomorrow(8), tomorrow(9), Repeat("day", 5))
     assert sync_provider(provider="Acme", return_state=True).is_completed()
     starts = [b["start"] for b in blocks(world, ben)]
     assert starts == [tomorrow(8, days=d) for d in range(1, 6)]

@@ -7,17 +7,15 @@ nothing. No sync of the round may touch a trainer's own items.
 
 `InProcessSyncs` runs each sync as the flow does (`flows.cycle.sync_cycle`, the same task
 functions) without Prefect's orchestration around them, on the world's clock, so that hundreds
-of rounds fit in minutes. `benchmarks/soak.py` runs the same rounds through the CLI in child
-processes, with real kills.
+of rounds fit in minutes. Another runner (`Syncs`) may run the same rounds differently.
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from connectors.exchange import RetryPolicy, connect
 from connectors.secrets import environment_resolver
@@ -28,8 +26,6 @@ from tests.flows.exchange_sides import MASTER_PW, SECRET_ENV
 from tests.soak import oracle
 from tests.soak.world import PROVIDER, Choose, SoakWorld
 
-T = TypeVar("T")
-
 #: What may go wrong in the sync before the clean one.
 TROUBLE = ("none", "faults", "throttling", "crash")
 
@@ -37,19 +33,6 @@ TROUBLE = ("none", "faults", "throttling", "crash")
 FAST_RETRIES = RetryPolicy(
     base_delay=0.01, max_delay=0.05, max_elapsed=5.0, default_busy_backoff=0.05
 )
-
-
-class RandomChoose:
-    """Choices from a seeded `random.Random` (the benchmark's rounds)."""
-
-    def __init__(self, rng: random.Random) -> None:
-        self.rng = rng
-
-    def integer(self, low: int, high: int) -> int:
-        return self.rng.randint(low, high)
-
-    def element(self, options: Sequence[T]) -> T:
-        return self.rng.choice(list(options))
 
 
 @dataclass(frozen=True)
@@ -135,7 +118,6 @@ class InProcessSyncs:
     def __init__(self, world: SoakWorld) -> None:
         self.world = world
         self._armed = False
-        self.crashes = 0
 
     def _take_crash(self) -> bool:
         armed, self._armed = self._armed, False
@@ -166,7 +148,6 @@ class InProcessSyncs:
                 end = sync_cycle(resources, PROVIDER, None, False, False, DirectSteps())
                 return SyncResult(end.records, now, end.outcome)
         except Crash:
-            self.crashes += 1
             return None
         finally:
             self._armed = False

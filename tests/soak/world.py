@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from connectors.platform import configuration, db
 from connectors.platform.calendar import add_all_day_unavailability, add_unavailability
@@ -32,7 +32,8 @@ from connectors.platform.models import (
     Unavailability,
     Venue,
 )
-from tests.flows.exchange_sides import DOMAIN, SHOW_AS, Repeat
+from sync_rules.vocabulary import SHOW_AS
+from tests.flows.exchange_sides import DOMAIN, Repeat
 
 T = TypeVar("T")
 
@@ -184,7 +185,7 @@ class SoakWorld:
 
     def add_event(self, choose: Choose) -> None:
         with db.transaction(self.url) as s:
-            if (s.scalar(select(TrainingEvent.id).offset(MAX_EVENTS - 1).limit(1))) is not None:
+            if s.scalar(select(func.count()).select_from(TrainingEvent)) >= MAX_EVENTS:
                 return
             provider = configuration.get_provider(s, PROVIDER)
             courses, venues = list(s.scalars(select(Course))), list(s.scalars(select(Venue)))
