@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 import requests
@@ -25,6 +25,7 @@ from connectors.exchange.graph_ops import SHOW_AS_IN, SHOW_AS_OUT, tag_value
 from connectors.exchange.tag import GRAPH_TAG_PROPERTY_ID, TAG_PROPERTY_NAME
 from emulators.ews import EwsEmulator
 from emulators.graph import GraphEmulator
+from emulators.graph.events import instant
 
 DOMAIN = "acme.test"
 MASTER = f"master@{DOMAIN}"
@@ -45,11 +46,6 @@ class Repeat:
 
 def _utc(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def _graph_utc(value: dict[str, str]) -> datetime:
-    """A Graph dateTimeTimeZone, answered in UTC (no offset in the text), as an aware time."""
-    return datetime.fromisoformat(value["dateTime"]).replace(tzinfo=UTC)
 
 
 class _Side:
@@ -245,8 +241,8 @@ class GraphSide(_Side):
                 "subject": i.get("subject") or "",
                 "body": (i.get("body") or {}).get("content") or "",
                 "location": (i.get("location") or {}).get("displayName") or "",
-                "start": _graph_utc(i["start"]),
-                "end": _graph_utc(i["end"]),
+                "start": instant(i["start"]),  # stored as written: local time and its zone
+                "end": instant(i["end"]),
                 "all_day": bool(i.get("isAllDay")),
                 "show_as": SHOW_AS_IN.get(i.get("showAs") or "busy", "Busy"),
                 "tag": tag_value(i),

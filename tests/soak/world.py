@@ -161,8 +161,10 @@ class SoakWorld:
     def when(self, choose: Choose, hours: int) -> tuple[datetime, datetime]:
         """A period of `hours`: inside the window, anywhere around it, well outside it, or just
         beyond one of its ends, so that moving the clock by minutes carries it across."""
-        start_w, end_w = self.window()
-        hour = self.clock().replace(minute=0, second=0, microsecond=0)
+        # Whole minutes, as the platform's times are (Exchange keeps no fractions of a second).
+        now = self.clock().replace(second=0, microsecond=0)
+        start_w, end_w = self.window(now)
+        hour = now.replace(minute=0)
         where = choose.element(("inside", "inside", "around", "outside", "beyond-end", "at-start"))
         if where == "outside":  # well outside, on either side: weeks back, or up to 13 months ahead
             days = choose.element((-40, -PAST_DAYS - 1, FUTURE_DAYS + 2, 400))
