@@ -53,11 +53,17 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import create_engine, func, select, text  # noqa: E402
 
 from connectors.platform import db  # noqa: E402
-from connectors.platform.models import SyncRun  # noqa: E402
+from connectors.platform.models import SyncChange, SyncRun, Trainer  # noqa: E402
 from emulators.ews import run_ews_emulator  # noqa: E402
 from emulators.graph import run_graph_emulator  # noqa: E402
 from tests.flows.exchange_sides import MASTER_PW, SECRET_ENV, EwsSide, GraphSide  # noqa: E402
-from tests.soak.rounds import InProcessSyncs, RoundReport, SyncResult, run_round  # noqa: E402
+from tests.soak.rounds import (  # noqa: E402
+    InProcessSyncs,
+    RoundReport,
+    SyncResult,
+    Syncs,
+    run_round,
+)
 from tests.soak.world import PROVIDER, Clock, SoakWorld  # noqa: E402
 
 T = TypeVar("T")
@@ -248,13 +254,53 @@ class ChildProcessSyncs:
 # --- the soak -------------------------------------------------------------------------------
 
 
+def diagnosis(world: SoakWorld, violations: list[str]) -> list[str]:
+    """What a violation needs to be understood: the trainers' tagged items now, and their
+    last runs and changes."""
+    lines = []
+    for name, mailbox in world.mailboxes.items():
+        if not any(v.startswith(mailbox) for v in violations):
+            continue
+        for item in sorted(world.side.items(mailbox), key=lambda i: i["start"]):
+            if item["tag"]:
+                lines.append(
+                    f"  {name} item …{item['id'][-10:]} {item['start']:%d %b %H:%M} "
+                    f"tag {item['tag'][:40]}"
+                )
+        with db.snapshot(world.url) as s:
+            trainer = s.scalars(select(Trainer).where(Trainer.email == mailbox)).one()
+            runs = s.scalars(
+                select(SyncRun)
+                .where(SyncRun.trainer_id == trainer.id)
+                .order_by(SyncRun.id.desc())
+                .limit(4)
+            ).all()
+            for run in reversed(runs):
+                lines.append(
+                    f"  {name} run {run.id} {run.started_at:%H:%M:%S} {run.status} "
+                    f"{run.counts} {run.error or ''}"[:300]
+                )
+                changes = s.scalars(select(SyncChange).where(SyncChange.run_id == run.id)).all()
+                lines += [
+                    f"    {c.side} {c.action} {c.reason} {c.entry_key} …{(c.item_id or '')[-10:]} "
+                    f"{c.outcome}{' held' if c.held else ''}"
+                    for c in changes
+                ]
+    return lines
+
+
 class Tally:
     def __init__(self) -> None:
         self.rounds = self.violations = 0
         self.troubles: Counter[str] = Counter()
         self.disturbances: Counter[str] = Counter()
 
-    def add(self, number: int, report: RoundReport) -> None:
+    def run(self, number: int, world: SoakWorld, choose: RandomChoose, syncs: Syncs) -> None:
+        """One round, counted; a round that raises counts as a violation (nothing may)."""
+        try:
+            report = run_round(world, choose, syncs, clock_moves=isinstance(world.clock, Clock))
+        except Exception as exc:  # the product must never raise out of a sync
+            report = RoundReport(["?"], "?", [f"the round raised {exc!r}"[:2000]])
         self.rounds += 1
         self.troubles[report.trouble] += 1
         self.disturbances.update(report.disturbances)
@@ -263,6 +309,7 @@ class Tally:
             print(
                 f"round {number}: after {report.disturbances} and a sync with {report.trouble}:",
                 *(f"  {v}" for v in report.violations),
+                *diagnosis(world, report.violations),
                 sep="\n",
                 flush=True,
             )
@@ -295,7 +342,7 @@ def soak_fast(args: argparse.Namespace, rng: random.Random, folder: Path) -> str
                 syncs = InProcessSyncs(world)
                 for _ in range(min(args.rounds_per_world, args.rounds - number)):
                     number += 1
-                    tally.add(number, run_round(world, choose, syncs, clock_moves=True))
+                    tally.run(number, world, choose, syncs)
                     if number % 50 == 0:
                         print(f"... {tally.line(tally.troubles['crash'])}", flush=True)
     print(tally.mix())
@@ -322,7 +369,7 @@ def soak_e2e(args: argparse.Namespace, rng: random.Random, folder: Path) -> str:
         syncs = ChildProcessSyncs(world, env, rng)
         started = time.monotonic()
         for number in range(1, args.rounds + 1):
-            tally.add(number, run_round(world, choose, syncs, clock_moves=False))
+            tally.run(number, world, choose, syncs)
             if number % 10 == 0:
                 minutes = (time.monotonic() - started) / 60
                 print(f"... {tally.line(syncs.kills)} ({minutes:.0f} min)", flush=True)

@@ -117,7 +117,17 @@ def build_plan(
     is_tagged = exchange["tag_key"].notna()
     tagged, trainer_items = exchange[is_tagged], exchange[~is_tagged]
     mirrors = platform[platform["origin"] == "exchange"]
-    mirrors = _rows_where(mirrors, in_window(mirrors["start"], mirrors["end"], *window))
+    # Mirrors in the window take part, and so does a mirror left outside it whose item is
+    # back in the window (it follows the item in); the rest are left alone: not in the
+    # window never means deleted.
+    mirror_pair, item_pair = pair_codes(
+        (mirrors["trainer_id"], mirrors["source_item_id"]),
+        (trainer_items["trainer_id"], trainer_items["item_id"]),
+    )
+    mirrors = _rows_where(
+        mirrors,
+        in_window(mirrors["start"], mirrors["end"], *window) | isin(mirror_pair, item_pair),
+    )
 
     plan = pd.concat(
         [

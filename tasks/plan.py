@@ -11,7 +11,7 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from connectors.platform.calendar import entries_by_key
+from connectors.platform.calendar import entries_by_key, mirrors_of_items
 from connectors.platform.state import load_links
 from sync_rules.adopt import adoptable_links
 from sync_rules.frames import EXCHANGE_COLUMNS, LINKS_COLUMNS, PLATFORM_COLUMNS
@@ -33,9 +33,12 @@ def plan_provider(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Diff both sides of every trainer whose mailbox was read, in one call.
 
-    Tagged items whose entry is not in the window's platform frame are looked up once more:
-    an entry that still exists elsewhere in time is handed to the plan as a row, so its item
-    follows it out of the window instead of being deleted or left behind.
+    What the window's platform frame lacks for items that were read is looked up once more,
+    wherever it lies in time, and handed to the plan as rows:
+    - the entry of a tagged item, so the item follows its entry out of the window instead
+      of being deleted or left behind;
+    - the mirror of a trainer's own item, so a mirror left outside the window follows its
+      item back in instead of being made twice.
     Returns the plan and the tagged items to adopt into the link state (`sync_rules.adopt`).
     """
     read_ids = {o.trainer.trainer_id for e in extractions for o in e.outcomes if o.status == "read"}
@@ -43,20 +46,19 @@ def plan_provider(
     exchange = (
         pd.concat(read, ignore_index=True) if read else pd.DataFrame(columns=list(EXCHANGE_COLUMNS))
     )
+    tagged = exchange["tag_key"].notna()
+    orphans = _missing(
+        exchange.loc[tagged, ["trainer_id", "tag_key"]], platform[["trainer_id", "entry_key"]]
+    )
+    unmirrored = _missing(
+        exchange.loc[~tagged, ["trainer_id", "item_id"]],
+        platform.loc[platform["origin"] == "exchange", ["trainer_id", "source_item_id"]],
+    )
     with resources.snapshot() as session:
         links = pd.DataFrame(load_links(session, read_ids), columns=list(LINKS_COLUMNS))
-        tagged = exchange.loc[exchange["tag_key"].notna(), ["trainer_id", "tag_key"]]
-        merged = tagged.rename(columns={"tag_key": "entry_key"}).merge(
-            platform[["trainer_id", "entry_key"]].drop_duplicates(), how="left", indicator=True
-        )
-        orphans = {
-            (int(t), str(k))
-            for t, k in merged.loc[merged["_merge"] == "left_only", ["trainer_id", "entry_key"]]
-            .drop_duplicates()
-            .itertuples(index=False, name=None)
-        }
         elsewhere = pd.DataFrame(
-            entries_by_key(session, orphans) if orphans else [], columns=list(PLATFORM_COLUMNS)
+            entries_by_key(session, orphans) + mirrors_of_items(session, unmirrored),
+            columns=list(PLATFORM_COLUMNS),
         )
     if not elsewhere.empty:
         platform = pd.concat([platform, elsewhere], ignore_index=True)
@@ -81,3 +83,13 @@ def plan_provider(
         )
     plan = pd.concat(plans, ignore_index=True) if len(plans) > 1 else plans[0]
     return plan, adoptable_links(exchange, links, plan)
+
+
+def _missing(wanted: pd.DataFrame, present: pd.DataFrame) -> set[tuple[int, str]]:
+    """The (trainer_id, key) pairs of `wanted` that `present` lacks (both two columns)."""
+    found = set(present.itertuples(index=False, name=None))
+    return {
+        (int(t), str(k))
+        for t, k in wanted.drop_duplicates().itertuples(index=False, name=None)
+        if (t, k) not in found
+    }

@@ -235,3 +235,23 @@ def entries_by_key(session: Session, keys: Iterable[tuple[int, str]]) -> list[di
         )
         rows += [_unavailability_record(r) for r in found]
     return rows
+
+
+def mirrors_of_items(session: Session, items: Iterable[tuple[int, str]]) -> list[dict[str, Any]]:
+    """Of the given (trainer_id, Exchange item id) pairs, the trainer's "Unavailable" mirrors
+    of those items, wherever they lie in time, as platform-frame rows.
+
+    A mirror left outside the window (its item lay there when it was last seen) is the
+    item's mirror still: when the item comes back into the window, the inbound rules move
+    that mirror rather than make a second one beside it. One query.
+    """
+    wanted = sorted(set(items))
+    if not wanted:
+        return []
+    found = session.execute(
+        _unavailability_rows().where(
+            Unavailability.origin == "exchange",
+            tuple_(Unavailability.trainer_id, Unavailability.source_item_id).in_(wanted),
+        )
+    )
+    return [_unavailability_record(r) for r in found]

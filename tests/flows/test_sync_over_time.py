@@ -120,3 +120,32 @@ def test_a_platform_edit_made_during_a_run_that_writes_mirrors_is_not_lost(
     subjects = [i["subject"] for i in world.items(cat)]
     assert any("Bristol Centre" in s for s in subjects)
     assert not any("Leeds Centre" in s for s in subjects)
+
+
+def test_an_own_item_moved_back_into_the_window_takes_its_old_mirror_along(world: World) -> None:
+    """Its mirror was left behind, before the window, when time passed: the mirror follows the
+    item in again (one mirror per item), rather than a second mirror being made beside it."""
+    ben = world.trainer("ben", "in")
+    window_start = world.clock() - timedelta(days=7)
+    early = window_start + timedelta(minutes=30)
+    item = world.add_appointment(ben, "Course", early, early + timedelta(minutes=30))
+    assert sync_provider(provider="Acme", return_state=True).is_completed()
+    assert _mirrors(world) == 1
+
+    world.clock.advance(timedelta(hours=2))  # item and mirror now lie before the window
+    assert sync_provider(provider="Acme", return_state=True).is_completed()
+    world.side.edit(ben, item, start=tomorrow(9), end=tomorrow(10))
+    assert sync_provider(provider="Acme", return_state=True).is_completed()
+    (record,) = world.records()
+    assert (record["status"], record["platform_created"], record["platform_updated"]) == (
+        "synced",
+        0,
+        1,
+    )
+    with db.transaction(world.url) as s:
+        mirrors = s.execute(
+            select(Unavailability.start, Unavailability.end).where(
+                Unavailability.origin == "exchange"
+            )
+        ).all()
+    assert [(m.start, m.end) for m in mirrors] == [(tomorrow(9), tomorrow(10))]

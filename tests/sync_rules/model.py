@@ -131,8 +131,21 @@ class World:
         outside_window = [
             {"trainer_id": e["trainer_id"], "entry_key": e["entry_key"]} for e in elsewhere
         ]
-        if elsewhere and not whole_calendars:
-            rows = pd.DataFrame(elsewhere, columns=list(PLATFORM_COLUMNS))
+        # And, as the plan task does, the mirrors outside the window of own items in it.
+        own_items = {
+            (r["trainer_id"], r["item_id"])
+            for r in exchange.to_dict("records")
+            if not isinstance(r["tag_key"], str)
+        }
+        mirrors_elsewhere = [
+            e
+            for (t, k), e in self.entries.items()
+            if e["origin"] == "exchange"
+            and (t, e["source_item_id"]) in own_items
+            and (t, k) not in in_platform
+        ]
+        if (elsewhere or mirrors_elsewhere) and not whole_calendars:
+            rows = pd.DataFrame(elsewhere + mirrors_elsewhere, columns=list(PLATFORM_COLUMNS))
             platform = pd.concat([platform, rows], ignore_index=True) if len(platform) else rows
             platform["start"] = pd.to_datetime(platform["start"], utc=True)
             platform["end"] = pd.to_datetime(platform["end"], utc=True)

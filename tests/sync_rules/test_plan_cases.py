@@ -291,6 +291,23 @@ def test_own_item_moved_updates_its_mirror():
     assert row["all_day"] and row["start"] == pd.Timestamp("2026-11-28T00:00Z")
 
 
+def test_a_mirror_left_outside_the_window_follows_its_item_back_in():
+    """Handed over with the platform frame (the planning task fetches it), the old mirror is
+    moved to its item's times: never a second mirror beside it."""
+    world = synced(_with_own(world_with()))
+    (mirror_key,) = [k for (_, k), e in world.entries.items() if e["origin"] == "exchange"]
+    world.entries[(1, mirror_key)].update(
+        start=pd.Timestamp("2026-09-01T10:00Z"), end=pd.Timestamp("2026-09-01T11:00Z")
+    )
+    row = only(plan_of(world))
+    assert (row["action"], row["reason"], row["entry_key"]) == (
+        "update",
+        R.CHANGED_IN_EXCHANGE,
+        mirror_key,
+    )
+    assert row["start"] == pd.Timestamp("2026-11-27T10:00Z")
+
+
 def _with_own(world: World, **fields) -> World:
     world.add_item(own(**fields))
     return world
