@@ -16,7 +16,7 @@ from trainer_sync.demo.cast import (
     PROVIDER,
     mailbox,
 )
-from trainer_sync.demo.emulator import demo_emulator
+from trainer_sync.demo.emulator import demo_emulator, requested_port
 from trainer_sync.demo.report import say
 
 
@@ -70,13 +70,14 @@ def _play_faq(ews_url: str, url: str, tz: str) -> None:
 def _run() -> None:
     from trainer_sync.demo.seed import anchor, seed_exchange, seed_outlook, seed_store
 
+    port = requested_port()  # a bad DEMO_EWS_PORT is refused before anything is written
     DEMO_DIR.mkdir(exist_ok=True)
     os.environ.setdefault(PASSWORD_ENV, MASTER_PASSWORD)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     url = f"sqlite:///{DEMO_DIR / 'trainer_sync.db'}"
     monday, first_run = anchor()
-    with demo_emulator(DEMO_DIR / "ews-state.json") as (ews_url, control):
+    with demo_emulator(port, DEMO_DIR / "ews-state.json") as (ews_url, control):
         say("Seeding the platform and Exchange")
         seed_exchange(control)
         seed_store(url, ews_url, monday)

@@ -82,12 +82,12 @@ def occupant_of(port: int) -> Occupant:
 
 
 @contextlib.contextmanager
-def demo_emulator(state_file: Path) -> Iterator[tuple[str, ControlClient]]:
+def demo_emulator(port: int, state_file: Path) -> Iterator[tuple[str, ControlClient]]:
     """(EWS endpoint, control client) of the emulator the demo may sync against, for the
-    block: its own (started here, stopped after) or one holding the demo's accounts."""
+    block: one holding the demo's accounts on `port`, or its own (started here, stopped
+    after), on `port` when it is free and else on a free one."""
     from emulators.ews import run_ews_emulator
 
-    port = requested_port()
     occupant = occupant_of(port)
     if occupant is Occupant.DEMO_EMULATOR:
         base = f"http://{HOST}:{port}"
