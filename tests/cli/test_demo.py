@@ -177,9 +177,9 @@ def test_user_text_in_brackets_is_printed_as_it_is(first_run: DemoRun) -> None:
 
 
 def test_a_bad_port_setting_is_refused_with_what_to_do(tmp_path: Path) -> None:
-    run = run_demo(tmp_path, DEMO_EWS_PORT="eighty")
+    run = run_demo(tmp_path, DEMO_EWS_PORT="[eighty]")
     assert run.returncode == 2
-    assert "DEMO_EWS_PORT='eighty' is not a port number." in run.stderr
+    assert "DEMO_EWS_PORT='[eighty]' is not a port number." in run.stderr
     assert "What to do: set DEMO_EWS_PORT to a port from 1 to 65535" in run.stderr
     assert "Traceback" not in run.stderr
     assert not (tmp_path / ".demo").exists()

@@ -9,14 +9,17 @@ from datetime import date, datetime
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from sync_rules.errors import TrainerSyncError
 
 PIPE_WIDTH = 200
-console = Console(soft_wrap=True)
-error_console = Console(stderr=True, soft_wrap=True)
+# What the commands print is data (names, subjects, rules, messages), never markup: a
+# "[subject]" or ":fire:" in it prints as it is.
+console = Console(soft_wrap=True, markup=False, emoji=False)
+error_console = Console(stderr=True, soft_wrap=True, emoji=False)
 
 
 def _default(value: Any) -> Any:
@@ -52,6 +55,6 @@ def print_table(title: str, columns: Sequence[str], rows: Iterable[Mapping[str, 
 
 def print_error(exc: TrainerSyncError) -> None:
     """Print an admin-facing error: what was wrong, then what to do."""
-    error_console.print(f"[bold red]Error:[/] {exc.message}", highlight=False)
+    error_console.print(f"[bold red]Error:[/] {escape(exc.message)}", highlight=False)
     if exc.hint:
-        error_console.print(f"[yellow]What to do:[/] {exc.hint}", highlight=False)
+        error_console.print(f"[yellow]What to do:[/] {escape(exc.hint)}", highlight=False)
