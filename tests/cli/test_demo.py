@@ -23,7 +23,7 @@ import pytest
 
 from emulators.ews import run_ews_emulator
 from sync_rules.errors import ConfigurationError
-from trainer_sync.demo import emulator
+from trainer_sync.demo import emulator, report
 from trainer_sync.demo.cast import ACCOUNTS, mailbox
 
 REPO = Path(__file__).resolve().parents[2]
@@ -215,3 +215,23 @@ def test_the_port_setting_takes_port_numbers_only(
     assert emulator.requested_port() == 8766
     monkeypatch.delenv(emulator.PORT_ENV)
     assert emulator.requested_port() == emulator.DEFAULT_PORT
+
+
+@pytest.mark.parametrize(
+    ("summary", "when"),
+    [
+        ("create 'Talk: 1 Jan 2020': Mon 7 Dec 2026, 09:00–17:00", datetime(2026, 12, 7, 9)),
+        ("create Unavailable: Fri 11 Dec 2026 (all day)", datetime(2026, 12, 11)),
+        (
+            "update 'A' [start;end]: Tue 8 Dec 2026, 09:00–17:00 → Wed 9 Dec 2026, 10:00–12:00",
+            datetime(2026, 12, 9, 10),
+        ),
+        (
+            "delete item of session:3: Mon 7 Dec 2026 22:00 – Tue 8 Dec 2026 02:00",
+            datetime(2026, 12, 7, 22),
+        ),
+        ("delete Unavailable: ", datetime.max),
+    ],
+)
+def test_a_changes_time_is_where_its_item_is_now(summary: str, when: datetime) -> None:
+    assert report.time_of(summary) == when

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 from datetime import UTC, datetime
-from typing import Any
 
 from sync_rules.errors import TrainerSyncError
 from trainer_sync.demo import report
@@ -20,7 +19,7 @@ from trainer_sync.demo.emulator import demo_emulator, requested_port
 from trainer_sync.demo.report import say
 
 
-def _sync(title: str, url: str) -> list[dict[str, Any]]:
+def _sync(title: str, url: str) -> None:
     from flows.sync import sync_provider
     from tasks.resources import Recorder, Resources, using
 
@@ -29,9 +28,8 @@ def _sync(title: str, url: str) -> list[dict[str, Any]]:
     with using(Resources.from_environment(database_url_override=url, observer=recorder)):
         state = sync_provider(provider=PROVIDER, return_state=True)
     print(state.message)
-    if PROVIDER not in recorder.records:
+    if PROVIDER not in recorder.records:  # the run ended before recording any result
         raise SystemExit(f"The sync failed: {state.message}")
-    return recorder.records[PROVIDER]
 
 
 def _sync_and_report(title: str, url: str) -> None:
@@ -59,11 +57,9 @@ def _play_faq(ews_url: str, url: str, tz: str) -> None:
     from trainer_sync.demo.outlook import delete_first_and_rename_second
 
     say("Ann deletes her first course in Outlook and renames her second")
-    deleted, renamed = delete_first_and_rename_second(ews_url, mailbox("ann"))
-    deleted_when = report.when_text(deleted.start, deleted.end, False, tz)
-    renamed_when = report.when_text(renamed.start, renamed.end, False, tz)
-    print(f"Deleted {deleted.subject!r} ({deleted_when}).")
-    print(f"Renamed {renamed.subject!r} ({renamed_when}) to 'Not going'.")
+    deleted, renamed = delete_first_and_rename_second(ews_url, mailbox("ann"), tz)
+    print(f"Deleted {deleted.subject!r} ({report.item_when(deleted, tz)}).")
+    print(f"Renamed {renamed.subject!r} ({report.item_when(renamed, tz)}) to 'Not going'.")
     _sync_and_report("Syncing again: the platform owns its items", url)
 
 

@@ -49,34 +49,35 @@ def _bounds(item: Any, tz: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     return pd.Timestamp(item.start).tz_convert("UTC"), pd.Timestamp(item.end).tz_convert("UTC")
 
 
+def _as_shown(item: Any, tz: str) -> OutlookItem:
+    start, end = _bounds(item, tz)
+    return OutlookItem(
+        subject=item.subject or "",
+        start=start,
+        end=end,
+        all_day=bool(item.is_all_day),
+        location=item.location or "",
+        body=item.text_body or "",
+    )
+
+
 def calendar(ews_url: str, mailbox: str, tz: str) -> list[OutlookItem]:
     """Every item of the trainer's calendar, by start time, read from Exchange."""
     account = outlook(ews_url, mailbox)
     fields = ("subject", "start", "end", "is_all_day", "location", "text_body")
-    items = []
-    for item in account.calendar.all().only(*fields):
-        start, end = _bounds(item, tz)
-        items.append(
-            OutlookItem(
-                subject=item.subject or "",
-                start=start,
-                end=end,
-                all_day=bool(item.is_all_day),
-                location=item.location or "",
-                body=item.text_body or "",
-            )
-        )
+    items = [_as_shown(item, tz) for item in account.calendar.all().only(*fields)]
     return sorted(items, key=lambda i: (i.start, i.subject))
 
 
-def delete_first_and_rename_second(ews_url: str, mailbox: str) -> list[Any]:
+def delete_first_and_rename_second(
+    ews_url: str, mailbox: str, tz: str
+) -> tuple[OutlookItem, OutlookItem]:
     """The seed's FAQ, as a trainer does it in Outlook: delete their first item and rename
-    their second to "Not going". Returns the two items as they were."""
+    their second to "Not going". Returns both as they were before."""
     account = outlook(ews_url, mailbox)
     first, second = sorted(account.calendar.all(), key=lambda i: i.start)[:2]
+    before = (_as_shown(first, tz), _as_shown(second, tz))
     first.delete()
-    renamed = second.subject
     second.subject = "Not going"
     second.save(update_fields=["subject"])
-    second.subject = renamed
-    return [first, second]
+    return before

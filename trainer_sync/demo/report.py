@@ -9,7 +9,7 @@ are the platform's and the trainers' data: tables print them as text, never as m
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -84,23 +84,22 @@ def print_trainers(url: str) -> None:
 
 # A change's summary names the times it is about in the format above: where the item is
 # now comes after the arrow of a move or update, else after the last ": ".
-_DAY_AND_TIME = re.compile(r"(\d{1,2} [A-Z][a-z]{2} \d{4})(?:,? (\d{2}:\d{2}))?")
+_DAY_AND_TIME = re.compile(r"(\d{1,2}) ([A-Z][a-z]{2}) (\d{4})(?:,? (\d{2}):(\d{2}))?")
+# The product's month names (`sync_rules.render`), whatever the machine's locale.
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def time_of(summary: str) -> datetime:
-    """When the change of `summary` takes place (where the item is now); the latest
-    possible time when it names none, so such rows sort last."""
+    """When the change of `summary` takes place (where the item is now, wall time); the
+    latest possible time when it names none, so such rows sort last."""
     now = summary.rsplit(" → ", 1)[-1].rsplit(": ", 1)[-1]
     match = _DAY_AND_TIME.search(now)
-    if match is None:
+    if match is None or match.group(2) not in _MONTHS:
         return datetime.max
-    day, clock = match.groups()
-    return datetime.strptime(day, "%d %b %Y") + _clock(clock)
-
-
-def _clock(hh_mm: str | None) -> timedelta:
-    hours, minutes = (int(part) for part in (hh_mm or "00:00").split(":"))
-    return timedelta(hours=hours, minutes=minutes)
+    day, month, year, hours, minutes = match.groups()
+    return datetime(
+        int(year), _MONTHS.index(month) + 1, int(day), int(hours or 0), int(minutes or 0)
+    )
 
 
 def print_changes(url: str, since: datetime) -> None:
@@ -136,7 +135,7 @@ def _courses_of_in_trainers(url: str) -> list[tuple[str, str, list[dict[str, Any
     from connectors.platform import configuration, db
     from connectors.platform.calendar import trainer_calendar
 
-    start = datetime.now().astimezone() - timedelta(days=7)
+    start = datetime.now(UTC) - timedelta(days=7)
     found = []
     with db.transaction(url) as session:
         provider = configuration.get_provider(session, PROVIDER)
@@ -161,10 +160,14 @@ def explain_in_trainers(url: str, tz: str) -> None:
         print(WHY_IN_GETS_NO_COURSE)
 
 
+def item_when(item: OutlookItem, tz: str) -> str:
+    return when_text(item.start, item.end, item.all_day, tz)
+
+
 def print_outlook_item(item: OutlookItem, tz: str) -> None:
     """An item as the trainer's Outlook shows it: subject, time, location and body."""
     print(f"Subject:  {item.subject}")
-    print(f"When:     {when_text(item.start, item.end, item.all_day, tz)}")
+    print(f"When:     {item_when(item, tz)}")
     print(f"Location: {item.location}")
     print("Body:")
     for line in item.body.splitlines():
