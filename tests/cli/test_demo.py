@@ -32,6 +32,13 @@ WHEN = re.compile(
 )
 
 
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 @dataclass(frozen=True)
 class DemoRun:
     returncode: int
@@ -185,6 +192,16 @@ def test_a_bad_port_setting_is_refused_with_what_to_do(tmp_path: Path) -> None:
     assert not (tmp_path / ".demo").exists()
 
 
+def test_an_emulator_that_cannot_start_is_reported_with_what_to_do(tmp_path: Path) -> None:
+    (tmp_path / ".demo").mkdir()
+    (tmp_path / ".demo" / "ews-state.json").write_text("{damaged")
+    run = run_demo(tmp_path, DEMO_EWS_PORT=str(free_port()))
+    assert run.returncode == 2
+    assert "Error: The demo's EWS emulator did not start: " in run.stderr
+    assert "JSONDecodeError" in run.stderr and "What to do: " in run.stderr
+    assert "Traceback" not in run.stderr
+
+
 def test_an_emulator_counts_as_the_demos_only_when_it_holds_all_its_accounts() -> None:
     with run_ews_emulator() as ews:
         assert emulator.occupant_of(ews.port) is emulator.Occupant.OTHER_EMULATOR
@@ -197,10 +214,7 @@ def test_an_emulator_counts_as_the_demos_only_when_it_holds_all_its_accounts() -
 
 
 def test_a_free_port_and_a_silent_one(squatter: int) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        free = sock.getsockname()[1]
-    assert emulator.occupant_of(free) is emulator.Occupant.NOTHING
+    assert emulator.occupant_of(free_port()) is emulator.Occupant.NOTHING
     assert emulator.occupant_of(squatter) is emulator.Occupant.SOMETHING_ELSE
 
 

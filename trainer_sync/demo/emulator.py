@@ -15,6 +15,7 @@ from enum import Enum
 from pathlib import Path
 
 from emulators.ews.control import ControlClient
+from emulators.ews.runner import EwsEmulator
 from sync_rules.errors import ConfigurationError
 from trainer_sync.demo.cast import ACCOUNTS
 
@@ -86,8 +87,6 @@ def demo_emulator(port: int, state_file: Path) -> Iterator[tuple[str, ControlCli
     """(EWS endpoint, control client) of the emulator the demo may sync against, for the
     block: one holding the demo's accounts on `port`, or its own (started here, stopped
     after), on `port` when it is free and else on a free one."""
-    from emulators.ews import run_ews_emulator
-
     occupant = occupant_of(port)
     if occupant is Occupant.DEMO_EMULATOR:
         base = f"http://{HOST}:{port}"
@@ -101,6 +100,25 @@ def demo_emulator(port: int, state_file: Path) -> Iterator[tuple[str, ControlCli
             f"(set {PORT_ENV} to choose the port)."
         )
         port = 0  # the emulator binds a free port itself: nothing can take it in between
-    with run_ews_emulator(host=HOST, port=port, state_file=state_file, subprocess=True) as ews:
+    with contextlib.ExitStack() as running:
+        ews = _start(running, port, state_file)
         print(f"Started the EWS emulator at {ews.url} (mailboxes kept in {state_file}).")
         yield ews.url, ews.control
+
+
+def _start(running: contextlib.ExitStack, port: int, state_file: Path) -> EwsEmulator:
+    """The demo's own emulator, stopped when `running` closes."""
+    from emulators.ews import run_ews_emulator
+
+    try:
+        return running.enter_context(
+            run_ews_emulator(host=HOST, port=port, state_file=state_file, subprocess=True)
+        )
+    except RuntimeError as exc:  # the emulator's process ended before it listened
+        # Its error output ends with what went wrong; the traceback before it is noise here.
+        cause = str(exc).strip().splitlines()[-1]
+        raise ConfigurationError(
+            f"The demo's EWS emulator did not start: {cause}",
+            "run `make demo` again if another program took the port meanwhile; "
+            f"`make clean` removes a damaged {state_file} (and the rest of the demo's state)",
+        ) from None
