@@ -14,6 +14,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -216,6 +217,23 @@ def test_an_emulator_counts_as_the_demos_only_when_it_holds_all_its_accounts() -
 def test_a_free_port_and_a_silent_one(squatter: int) -> None:
     assert emulator.occupant_of(free_port()) is emulator.Occupant.NOTHING
     assert emulator.occupant_of(squatter) is emulator.Occupant.SOMETHING_ELSE
+
+
+def test_a_server_that_does_not_speak_http_is_something_else() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+
+        def greet_and_hang_up() -> None:
+            for _ in range(2):  # once for each control call the probe might make
+                connection, _address = server.accept()
+                with connection:
+                    connection.sendall(b"220 mail.example ESMTP\r\n")
+
+        greeter = threading.Thread(target=greet_and_hang_up, daemon=True)
+        greeter.start()
+        port = server.getsockname()[1]
+        assert emulator.occupant_of(port) is emulator.Occupant.SOMETHING_ELSE
 
 
 @pytest.mark.parametrize("value", ["0", "65536", "-1", "80.5"])

@@ -8,6 +8,7 @@ that `make ui` or an earlier demo left running on the demo's mailboxes).
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import socket
 from collections.abc import Iterator
@@ -65,7 +66,7 @@ def _emulator_accounts(base_url: str) -> set[str] | None:
     control = ControlClient(base_url, timeout=PROBE_SECONDS)
     try:
         accounts = control.accounts() if control.health() else None
-    except (OSError, ValueError, AttributeError, RuntimeError):
+    except (OSError, http.client.HTTPException, ValueError, AttributeError, RuntimeError):
         return None  # no answer in time, not HTTP, or not an emulator's control API
     return {str(a) for a in accounts} if isinstance(accounts, list) else None
 
