@@ -5,7 +5,8 @@
 # the emulator (those this target started).
 UI_HOST := 127.0.0.1
 UI_PORT ?= 4200
-UI_EWS_PORT ?= 8765
+# The demo's port (DEMO_EWS_PORT, 8765 by default): the store's service points there.
+UI_EWS_PORT ?= $(or $(DEMO_EWS_PORT),8765)
 UI_DIR := $(CURDIR)/.demo
 
 .PHONY: ui
