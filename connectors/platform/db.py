@@ -137,8 +137,7 @@ def _check_postgresql_url(url: URL) -> None:
         )
     if url.drivername not in ("postgresql", "postgresql+psycopg"):
         raise ConfigurationError(
-            f"The PostgreSQL driver {url.get_driver_name()!r} of {safe_url(url)} is not "
-            "supported.",
+            f"The PostgreSQL driver {url.get_driver_name()!r} of {safe_url(url)} is not supported.",
             "Use psycopg 3: postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE.",
         )
     try:

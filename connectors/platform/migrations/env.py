@@ -68,11 +68,14 @@ def _check_references(connection: Connection) -> None:
 
 
 def _run_on_sqlite(engine: Engine) -> None:
-    with engine.connect() as connection, _sqlite_foreign_keys_off(connection):
-        with connection.begin():
-            _drop_leftover_batch_tables(connection)
-            _run(connection)
-            _check_references(connection)
+    with (
+        engine.connect() as connection,
+        _sqlite_foreign_keys_off(connection),
+        connection.begin(),
+    ):
+        _drop_leftover_batch_tables(connection)
+        _run(connection)
+        _check_references(connection)
 
 
 engine = context.config.attributes["engine"]
