@@ -51,7 +51,8 @@ def _drop_leftover_batch_tables(connection: Connection) -> None:
     behind, and every later batch step on that table would fail on it: it holds nothing that
     the original table does not."""
     tables = connection.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'"))
-    for name in tables.scalars().all():
+    names: list[str] = list(tables.scalars().all())
+    for name in names:
         if name.startswith(_BATCH_TABLE_PREFIX):
             connection.exec_driver_sql(f'DROP TABLE "{name}"')
 

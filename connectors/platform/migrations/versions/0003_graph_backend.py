@@ -36,7 +36,7 @@ def _refuse_graph_services() -> None:
     names = op.get_bind().execute(
         sa.text("SELECT name FROM services WHERE backend = 'graph' ORDER BY name")
     )
-    graph_services = names.scalars().all()
+    graph_services: list[str] = list(names.scalars().all())
     if graph_services:
         raise ConfigurationError(
             "Revision 0002 has no Microsoft Graph services, and these use the graph backend: "
