@@ -40,7 +40,11 @@ def connect(
     references resolve, from this process's environment.
     """
     check_ca_bundle(config)
-    secret = resolve_secret(config.secret_ref, secrets or {"env": environment_resolver(os.environ)})
+    secret = resolve_secret(
+        config.secret_ref,
+        secrets or {"env": environment_resolver(os.environ)},
+        owner=f"service {config.name!r}",
+    )
     if config.backend == "ews":
         from connectors.exchange.ews import EwsConnector
 
