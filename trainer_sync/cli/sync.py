@@ -208,6 +208,11 @@ def history(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Changes the sync made, with their reasons and Prefect flow runs."""
+    if limit < 1:
+        raise ConfigurationError(
+            f"--limit must be 1 or more, not {limit}.",
+            "Give how many of the newest changes to show (default 50).",
+        )
     with store() as session:
         who = configuration.find_trainer(session, trainer) if trainer else None
         rows = change_history(session, who, limit)
