@@ -257,7 +257,7 @@ def _endpoint_problem(endpoint: str) -> str | None:
 _HOST = re.compile(r"^[a-z0-9.\-_:%]+$")
 #: `DOMAIN\user`: a Windows (down-level) logon name.
 _DOWN_LEVEL = re.compile(r"^[^\\@\s]+\\[^\\@\s]+$")
-_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+$")
 
 
 def _username_problems(cfg: ServiceConfig) -> Iterator[Problem]:
