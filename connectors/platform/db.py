@@ -156,9 +156,9 @@ def check_connection(url: str) -> None:
         with get_engine(url).connect():
             pass
     except DBAPIError as exc:
-        reason = " ".join(str(exc.orig).split()).rstrip(".")
+        reason = " ".join(str(exc.orig).split()).rstrip(".?")
         raise ConfigurationError(
-            f"Cannot open the database {safe_url(url)}: {reason}",
+            f"Cannot open the database {safe_url(url)}: {reason}.",
             "Check the URL's user, password, host, port and database name "
             f"({_WHERE_SET}), and that the database server is running.",
         ) from None
