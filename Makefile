@@ -28,6 +28,7 @@ format: $(STAMP)
 test: $(STAMP) lint typecheck
 	$(BIN)/pytest
 
+# Everything the two commands made: the demo's data, the virtualenv, pytest's cache.
 clean:
 	rm -rf $(VENV) .pytest_cache .demo
 

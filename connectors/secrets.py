@@ -34,6 +34,20 @@ class SecretRef:
         return f"{self.scheme}:{self.name}"
 
 
+class SecretUnavailable(ConfigurationError):
+    """A secret reference that does not resolve in this process: a variable that is not set,
+    a Secret block that does not exist. Says whose secret it is once that is known."""
+
+    def __init__(self, ref: str, problem: str, hint: str, owner: str | None = None) -> None:
+        whose = f" of {owner}" if owner else ""
+        super().__init__(f"The secret {ref}{whose} is missing: {problem}.", hint)
+        self.ref, self.problem = ref, problem
+
+    def of(self, owner: str) -> SecretUnavailable:
+        """The same failure, naming who needs the secret (e.g. "service 'acme-ews'")."""
+        return SecretUnavailable(self.ref, self.problem, self.hint or "", owner)
+
+
 def prefect_secret_for(service_name: str) -> SecretRef:
     """The Prefect Secret block that `service add --secret-stdin` keeps a service's secret in."""
     slug = re.sub(r"[^a-z0-9]+", "-", service_name.lower()).strip("-")
@@ -62,22 +76,24 @@ def environment_resolver(environ: Mapping[str, str]) -> SecretResolver:
     def resolve(name: str) -> str:
         value = environ.get(name)
         if not value:
-            raise ConfigurationError(
-                f"The secret environment variable {name} is not set.",
-                f"Export {name} in the environment that runs trainer-sync "
-                "(for served and worker runs: the environment of `trainer-sync serve` or of "
-                "the worker).",
+            raise SecretUnavailable(
+                f"env:{name}",
+                f"the variable {name} is not set in this environment",
+                f"Set it where trainer-sync runs (export {name}=...) and run again; for served "
+                "and worker runs, in the environment of `trainer-sync serve` or of the worker.",
             )
         return value
 
     return resolve
 
 
-def resolve_secret(ref: str | SecretRef, resolvers: Mapping[str, SecretResolver]) -> str:
+def resolve_secret(
+    ref: str | SecretRef, resolvers: Mapping[str, SecretResolver], owner: str | None = None
+) -> str:
     """Return the secret's value. Call this only at connect time, and never log the result.
 
     `resolvers` maps each scheme to its resolver; the caller decides which it has (the
-    orchestration layer adds `prefect-secret`).
+    orchestration layer adds `prefect-secret`). `owner` names who needs it in messages.
     """
     parsed = ref if isinstance(ref, SecretRef) else parse_secret_ref(ref)
     resolver = resolvers.get(parsed.scheme)
@@ -87,4 +103,7 @@ def resolve_secret(ref: str | SecretRef, resolvers: Mapping[str, SecretResolver]
             "Use an env: reference, or run through trainer-sync's CLI or flows, which "
             "resolve Prefect Secret blocks.",
         )
-    return resolver(parsed.name)
+    try:
+        return resolver(parsed.name)
+    except SecretUnavailable as exc:
+        raise (exc.of(owner) if owner else exc) from None

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from connectors.exchange import connect
 from connectors.exchange.base import ExchangeConnector
 from connectors.exchange.config import ServiceConfig
-from connectors.platform.db import database_url, snapshot, transaction
+from connectors.platform.db import check_database_url, database_url, snapshot, transaction
 from connectors.secrets import SecretResolver, environment_resolver
 from sync_rules.errors import ConfigurationError
 from tasks.secrets import load_prefect_secret
@@ -108,8 +108,10 @@ class Resources:
         (this process's environment by default), `prefect-secret:` from Prefect Secret
         blocks, and the product's own connectors."""
         env = os.environ if environ is None else environ
+        url = database_url(database_url_override, env)
+        check_database_url(url)  # a run with an unusable store ends at once, saying why
         return cls(
-            database_url(database_url_override, env),
+            url,
             {"env": environment_resolver(env), "prefect-secret": load_prefect_secret},
             connector_factory=connector_factory,
             observer=observer,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from connectors.secrets import SecretRef
+from connectors.secrets import SecretRef, SecretUnavailable
 from sync_rules.errors import ConfigurationError
 
 
@@ -27,18 +27,21 @@ def load_prefect_secret(block_name: str) -> str:
     """Resolve a `prefect-secret:` reference: the value of that Secret block."""
     from prefect.blocks.system import Secret
 
+    ref = f"prefect-secret:{block_name}"
     try:
         # `load` is awaitable only when called from async code; here it loads at once.
         block = cast("Secret[str]", Secret.load(block_name))
     except ValueError:
-        raise ConfigurationError(
-            f"The Prefect Secret block {block_name!r} does not exist.",
+        raise SecretUnavailable(
+            ref,
+            f"the Prefect Secret block {block_name!r} does not exist",
             "Create it with `trainer-sync service add ... --secret-stdin`, or in the Prefect UI "
             "of the Prefect server this run uses.",
         ) from None
     except Exception as exc:  # the Prefect API is down or refuses: say so, never a traceback
-        raise ConfigurationError(
-            f"The Prefect Secret block {block_name!r} could not be read ({type(exc).__name__}).",
+        raise SecretUnavailable(
+            ref,
+            f"the Prefect Secret block {block_name!r} could not be read ({type(exc).__name__})",
             "Check that the Prefect server of PREFECT_API_URL is running and holds the block.",
         ) from None
     return str(block.get())

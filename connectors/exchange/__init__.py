@@ -21,7 +21,7 @@ from connectors.exchange.base import (
     VerificationResult,
     engine_writes_from,
 )
-from connectors.exchange.config import ServiceConfig
+from connectors.exchange.config import ServiceConfig, check_ca_bundle
 from connectors.exchange.errors import is_transient
 from connectors.exchange.retry import RetryPolicy
 from connectors.secrets import SecretResolver, environment_resolver, resolve_secret
@@ -39,7 +39,12 @@ def connect(
     `secrets` resolves the service's secret reference by scheme; without it only `env:`
     references resolve, from this process's environment.
     """
-    secret = resolve_secret(config.secret_ref, secrets or {"env": environment_resolver(os.environ)})
+    check_ca_bundle(config)
+    secret = resolve_secret(
+        config.secret_ref,
+        secrets or {"env": environment_resolver(os.environ)},
+        owner=f"service {config.name!r}",
+    )
     if config.backend == "ews":
         from connectors.exchange.ews import EwsConnector
 

@@ -11,6 +11,8 @@ with what to do, so an administrator fixes a service in one go.
 
 from __future__ import annotations
 
+import re
+import ssl
 from collections.abc import Iterator
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
@@ -123,6 +125,31 @@ class ServiceConfig(BaseModel):
         return ServiceConfig(**{**self.model_dump(), "secret_ref": secret_ref})
 
 
+def check_ca_bundle(config: ServiceConfig) -> None:
+    """Refuse a CA bundle this machine cannot use: missing, unreadable, or holding no PEM
+    certificate. It looks at a file, so it runs where the file is used (when a service is
+    added, and when it connects), not whenever a stored service is read."""
+    if not config.ca_bundle:
+        return
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=config.ca_bundle)
+    except ssl.SSLError:
+        reason = "it holds no PEM certificate"
+    except FileNotFoundError:
+        reason = "there is no such file"
+    except IsADirectoryError:
+        reason = "it is a directory"
+    except OSError as exc:
+        reason = f"it cannot be read ({exc.strerror or exc})"
+    else:
+        return
+    raise ConfigurationError(
+        f"The CA bundle {config.ca_bundle} of service {config.name!r} cannot be used: {reason}.",
+        "Give (--ca-bundle) the PEM file of the CA that issued the server's certificate "
+        "(-----BEGIN CERTIFICATE-----), readable by the user that runs trainer-sync.",
+    )
+
+
 def mail_domain(username: str) -> str | None:
     """The mail domain of a username that is an address (None for `DOMAIN\\user` and the like)."""
     _, at, domain = username.rpartition("@")
@@ -161,18 +188,17 @@ def _explain(error: ErrorDetails) -> Iterator[Problem]:
 def _problems(cfg: ServiceConfig) -> Iterator[Problem]:
     if not cfg.name.strip():
         yield "the name is empty", "Give the service a name."
-    url = urlsplit(cfg.endpoint or "")
-    if url.scheme not in ("http", "https") or not url.netloc or not _port_ok(url.netloc):
+    endpoint_problem = _endpoint_problem(cfg.endpoint or "")
+    if endpoint_problem:
         example = GRAPH_EXAMPLE if cfg.backend == "graph" else EWS_EXAMPLE
         yield (
-            f"endpoint {cfg.endpoint!r} is not an http(s) URL (e.g. {example})",
+            f"endpoint {cfg.endpoint!r} {endpoint_problem} (e.g. {example})",
             f"Give the EWS URL, e.g. {EWS_EXAMPLE}, or for graph the Graph base URL "
             f"{GRAPH_EXAMPLE}.",
         )
     if cfg.backend == "graph":
         yield from _graph_problems(cfg)
-    if not cfg.username.strip():
-        yield "the username is empty", "Give the master account, e.g. master@example.com."
+    yield from _username_problems(cfg)
     if not cfg.secret_ref:
         yield "no secret reference is set", "Give --secret env:VARIABLE or --secret-stdin."
     else:
@@ -208,12 +234,56 @@ def _problems(cfg: ServiceConfig) -> Iterator[Problem]:
         )
 
 
-def _port_ok(netloc: str) -> bool:
+def _endpoint_problem(endpoint: str) -> str | None:
+    """What makes `endpoint` unusable as a service URL (scheme, host, port), or None."""
+    url = urlsplit(endpoint)
+    if url.scheme not in ("http", "https"):
+        return "is not an http(s) URL"
+    if not url.hostname:
+        return "has no host"
+    if not _HOST.match(url.hostname):
+        return f"has an invalid host {url.hostname!r}"
     try:
-        port = urlsplit(f"//{netloc}").port  # raises ValueError outside 0-65535
+        port = url.port  # raises ValueError when not a number from 0 to 65535
     except ValueError:
-        return False
-    return port is None or port > 0
+        _, _, text = url.netloc.rpartition(":")
+        return f"has an invalid port {text!r}: ports go from 1 to 65535"
+    if port == 0:
+        return "has port 0: ports go from 1 to 65535"
+    return None
+
+
+#: A host name or an IPv4 / IPv6 address, as `urlsplit` gives it (no brackets, lower case).
+_HOST = re.compile(r"^[a-z0-9.\-_:%]+$")
+#: `DOMAIN\user`: a Windows (down-level) logon name.
+_DOWN_LEVEL = re.compile(r"^[^\\@\s]+\\[^\\@\s]+$")
+_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+$")
+
+
+def _username_problems(cfg: ServiceConfig) -> Iterator[Problem]:
+    username = cfg.username.strip()
+    if not username:
+        yield "the username is empty", "Give the master account, e.g. master@example.com."
+        return
+    if _ADDRESS.match(username):
+        return
+    windows_sign_in = cfg.backend == "ews" and cfg.auth_type in ("basic", "ntlm")
+    if _DOWN_LEVEL.match(username) and windows_sign_in:
+        return
+    if _DOWN_LEVEL.match(username):
+        yield (
+            f"username {username!r} is a Windows logon (DOMAIN\\user), which only Exchange "
+            f"Server's basic and NTLM sign-ins take, not {cfg.backend} with {cfg.auth_type}",
+            "Give the account's address, e.g. master@example.com.",
+        )
+        return
+    yield (
+        f"username {username!r} is neither an address (master@example.com) nor a Windows "
+        "logon (DOMAIN\\user)",
+        "Give the master account's address, e.g. --username master@example.com, or for an "
+        "on-premises Exchange Server its Windows logon, e.g. --username 'ACME\\master' "
+        "--auth ntlm.",
+    )
 
 
 def _graph_problems(cfg: ServiceConfig) -> Iterator[Problem]:

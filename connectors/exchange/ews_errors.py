@@ -26,7 +26,7 @@ from connectors.exchange.errors import (
     ServiceUnreachable,
     TlsError,
 )
-from connectors.exchange.http_failures import connection_broke, never_sent, tls_failed
+from connectors.exchange.http_failures import bad_url, connection_broke, never_sent, tls_failed
 from connectors.exchange.retry import Failure, FailureKind
 
 
@@ -118,6 +118,8 @@ _STATUS = re.compile(r"Code: (\d{3})")
 
 
 def _connection_failure(exc: BaseException, ctx: Context) -> Failure | None:
+    if bad_url(exc):
+        return Failure("permanent", _not_ews(ctx, "its host or port cannot be parsed"))
     if tls_failed(exc) or (
         isinstance(exc, ews.TransportError)
         and not isinstance(exc, ews.ResponseMessageError)

@@ -199,6 +199,9 @@ def calendar_rights(account: Account, mailbox: str, stats: RequestStats) -> dict
 
 def resolve_name(protocol: Any, name: str, stats: RequestStats) -> bool:
     """ResolveNames for one entry: whether the directory knows it (any answer proves the login)."""
+    # A request made without an Account has no server version to speak unless one is pinned:
+    # ask the server first (one ConvertId), as an Account would.
+    protocol.version  # noqa: B018
     svc = _lenient(ResolveNames(protocol=protocol))
     payload = svc.get_payload(
         unresolved_entries=[name],

@@ -42,10 +42,24 @@ _AUTH = {"basic": BASIC, "ntlm": NTLM, "oauth2": OAUTH2}
 # exchangelib's DEBUG records of each request include the HTTP headers, i.e. the Basic
 # Authorization header or the bearer token. Keep those loggers at INFO unless someone set a
 # level on them on purpose, so a DEBUG root logger never writes credentials to a log.
+#
+# And when a request fails in a way exchangelib does not expect (a URL requests cannot parse),
+# it logs an ERROR with the request's headers and its whole SOAP body. The connector reports
+# the failure itself; of that record only the first line (the exception) is kept.
+
+
+class _FirstLineOnly(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        first_line = record.getMessage().split("\n", 1)[0]
+        record.msg, record.args = first_line, ()
+        return True
+
+
 for _name in ("exchangelib.util", "exchangelib.util.xml"):
     _logger = logging.getLogger(_name)
     if _logger.level == logging.NOTSET:
         _logger.setLevel(logging.INFO)
+    _logger.addFilter(_FirstLineOnly())
 
 
 # The classes below extend exchangelib's, which carry no type information (hence the ignores).

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import requests
-from urllib3.exceptions import NameResolutionError, NewConnectionError
+from urllib3.exceptions import LocationParseError, NameResolutionError, NewConnectionError
 
 _NOT_CONNECTED = (requests.exceptions.ConnectTimeout, NewConnectionError, NameResolutionError)
 _BROKEN = (
@@ -32,6 +32,19 @@ def causes(exc: BaseException) -> Iterator[BaseException]:
         seen.add(id(cur))
         yield cur
         todo.extend([cur.__cause__, cur.__context__, getattr(cur, "reason", None), *cur.args])
+
+
+_BAD_URL = (
+    requests.exceptions.InvalidURL,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.MissingSchema,
+    LocationParseError,
+)
+
+
+def bad_url(exc: BaseException) -> bool:
+    """The request was never made: its URL (host, port) cannot be parsed."""
+    return any(isinstance(e, _BAD_URL) for e in causes(exc))
 
 
 def tls_failed(exc: BaseException) -> bool:

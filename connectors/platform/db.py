@@ -14,7 +14,7 @@ PostgreSQL needs none of this.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -22,9 +22,13 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+
+from sync_rules.errors import ConfigurationError
 
 DEFAULT_DATABASE_URL = "sqlite:///trainer_sync.db"
 DATABASE_URL_ENV = "TRAINER_SYNC_DATABASE_URL"
@@ -47,10 +51,117 @@ _TRANSIENT_MESSAGES = (
 )
 
 
+#: The stores trainer-sync runs on, as an administrator would write their URLs.
+SUPPORTED_URLS = (
+    "sqlite:///PATH (a file; sqlite:////absolute/path) or "
+    "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE"
+)
+_WHERE_SET = f"--database-url or {DATABASE_URL_ENV}"
+
+
 def database_url(override: str | None = None, environ: Mapping[str, str] | None = None) -> str:
     """The database to use: an explicit URL, else $TRAINER_SYNC_DATABASE_URL, else SQLite."""
     env = os.environ if environ is None else environ
     return override or env.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL
+
+
+def safe_url(url: str | URL) -> str:
+    """The URL without its password, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(not a URL)"
+
+
+def check_database_url(url: str) -> None:
+    """Refuse, before anything connects or creates a file, a URL the store cannot work on.
+
+    Raises a ConfigurationError saying what is wrong with the URL and what to give instead.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        # Echo it only when it cannot hold a password.
+        shown = repr(url) if "@" not in url else "given"
+        raise ConfigurationError(
+            f"The database URL {shown} is not a database URL.",
+            f"Give {SUPPORTED_URLS} ({_WHERE_SET}).",
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        _check_sqlite_url(parsed)
+    elif backend in ("postgres", "postgresql"):
+        _check_postgresql_url(parsed)
+    else:
+        raise ConfigurationError(
+            f"The database {safe_url(parsed)} is a {backend} database, which trainer-sync "
+            "does not support: it stores its data in SQLite or PostgreSQL.",
+            f"Give {SUPPORTED_URLS} ({_WHERE_SET}).",
+        )
+
+
+def _check_sqlite_url(url: URL) -> None:
+    if url.get_driver_name() != "pysqlite":
+        raise ConfigurationError(
+            f"The SQLite driver {url.get_driver_name()!r} of {safe_url(url)} is not supported.",
+            "Use Python's own: sqlite:///PATH.",
+        )
+    path = _sqlite_path(url)
+    if path is None:
+        return  # in memory
+    if path.is_dir():
+        raise ConfigurationError(
+            f"The SQLite database {path} is a directory.",
+            f"Name a file in it, e.g. sqlite:///{path / 'trainer_sync.db'}.",
+        )
+    if not path.parent.is_dir():
+        raise ConfigurationError(
+            f"The directory {path.parent} of the SQLite database {path} does not exist.",
+            f"Create it (mkdir -p {path.parent}) or give another path ({_WHERE_SET}).",
+        )
+
+
+def _sqlite_path(url: URL) -> Path | None:
+    """The file of a SQLite URL, or None for an in-memory database."""
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def _check_postgresql_url(url: URL) -> None:
+    if url.get_backend_name() == "postgres":
+        raise ConfigurationError(
+            f"{safe_url(url)} uses the scheme postgres://, which SQLAlchemy does not know.",
+            "Write postgresql+psycopg:// instead of postgres:// (the rest of the URL stays).",
+        )
+    if url.drivername not in ("postgresql", "postgresql+psycopg"):
+        raise ConfigurationError(
+            f"The PostgreSQL driver {url.get_driver_name()!r} of {safe_url(url)} is not supported.",
+            "Use psycopg 3: postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE.",
+        )
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise ConfigurationError(
+            "The PostgreSQL driver (psycopg) is not installed.",
+            "Install the postgres extra: pip install 'trainer-sync[postgres]'.",
+        ) from None
+
+
+def check_connection(url: str) -> None:
+    """Open (and close) a connection: a database that cannot be opened (refused, unknown role
+    or database, not a database file) becomes a ConfigurationError naming it."""
+    try:
+        with get_engine(url).connect():
+            pass
+    except DBAPIError as exc:
+        reason = " ".join(str(exc.orig).split()).rstrip(".?")
+        raise ConfigurationError(
+            f"Cannot open the database {safe_url(url)}: {reason}.",
+            "Check the URL's user, password, host, port and database name "
+            f"({_WHERE_SET}), and that the database server is running.",
+        ) from None
 
 
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -118,15 +229,54 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Apply migrations up to `revision` (`trainer-sync db upgrade`)."""
-    command.upgrade(alembic_config(url), revision)
+    _migrate(command.upgrade, url, revision)
 
 
 def downgrade(url: str, revision: str) -> None:
-    command.downgrade(alembic_config(url), revision)
+    """Roll migrations back to `revision` (`trainer-sync db downgrade`); `base` removes all."""
+    _migrate(command.downgrade, url, revision)
+
+
+def _migrate(step: Callable[[Config, str], None], url: str, revision: str) -> None:
+    config = alembic_config(url)
+    # A named target is looked up before connecting: a typo creates no SQLite file.
+    # Relative targets (+1, -1) only resolve against the store's own revision.
+    if not revision.startswith(("+", "-")):
+        _refusing_unknown(revision, config, ScriptDirectory.from_config(config).get_revisions)
+    check_connection(url)
+    _refusing_unknown(revision, config, lambda target: step(config, target))
+
+
+def _refusing_unknown(revision: str, config: Config, run: Callable[[str], object]) -> None:
+    try:
+        run(revision)
+    except CommandError as exc:  # an unknown or unreachable revision: nothing was run
+        raise ConfigurationError(
+            f"Cannot migrate the database to revision {revision!r}: {exc}.",
+            f"Give one of the known revisions: {known_revisions(config)}. `db upgrade` "
+            "moves to a later revision, `db downgrade` to an earlier one.",
+        ) from None
+
+
+def known_revisions(config: Config) -> str:
+    """The revisions an administrator can name, oldest first, with what each one brought."""
+    scripts = ScriptDirectory.from_config(config)
+    listed = [
+        f"{script.revision} ({(script.doc or '').strip().rstrip('.')})"
+        for script in reversed(list(scripts.walk_revisions()))
+    ]
+    head = scripts.get_current_head()
+    return ", ".join(listed) + f"; head is the latest ({head}), base an empty database"
 
 
 def current_revision(url: str) -> str | None:
+    """The store's schema revision; None for a store without one (a missing SQLite file is
+    not created by asking)."""
     from alembic.runtime.migration import MigrationContext
 
+    path = _sqlite_path(make_url(url)) if url.startswith("sqlite") else None
+    if path is not None and not path.exists():
+        return None
+    check_connection(url)
     with get_engine(url).execution_options(**{_READ_ONLY: True}).connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()

@@ -15,7 +15,7 @@ from typing import Any, TypedDict
 
 from lxml import etree
 
-from emulators.common.state import write_json_atomic
+from emulators.common.state import read_state, restoring, write_json_atomic
 
 from .xmlutil import child, local, parse_bool, parse_dt, text_of
 
@@ -329,15 +329,16 @@ class Store:
     def load(self) -> None:
         """Replace the state with the state file contents."""
         assert self.path is not None
-        d = json.loads(self.path.read_text(encoding="utf-8"))
-        self.accounts = d["accounts"]
-        self.grants = [Grant(**g) for g in d["grants"]]
-        self.apps = {k: App(**a) for k, a in d["apps"].items()}
-        self.items = {i["id"]: Item.from_json(i) for i in d["items"]}
-        self.log = {k: [tuple(e) for e in v] for k, v in d["log"].items()}
-        self.seq = d["seq"]
-        self.secret = d["secret"]
-        self.tokens = d.get("tokens", {})
+        d = read_state(self.path)
+        with restoring(self.path, "EWS emulator"):
+            self.accounts = dict(d["accounts"])
+            self.grants = [Grant(**g) for g in d["grants"]]
+            self.apps = {k: App(**a) for k, a in d["apps"].items()}
+            self.items = {i["id"]: Item.from_json(i) for i in d["items"]}
+            self.log = {k: [tuple(e) for e in v] for k, v in d["log"].items()}
+            self.seq = int(d["seq"])
+            self.secret = str(d["secret"])
+            self.tokens = dict(d.get("tokens", {}))
 
 
 def clone(el: etree._Element) -> etree._Element:

@@ -8,14 +8,13 @@ sequence number; delta tokens remember the sequence they were issued at.
 from __future__ import annotations
 
 import base64
-import json
 import secrets
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emulators.common.state import write_json_atomic
+from emulators.common.state import read_state, restoring, write_json_atomic
 
 
 def new_id(prefix: str = "AAMkA") -> str:
@@ -157,12 +156,15 @@ class Store:
 
     def _load(self) -> None:
         assert self.path is not None
-        data = json.loads(self.path.read_text() or "{}")
-        for a in data.get("apps", []):
-            self.apps[(a["tenant"].lower(), a["client_id"].lower())] = App(**a)
-        for a in data.get("accounts", []):
-            self.accounts[a["email"].lower()] = Account(**a)
-        for m in data.get("mailboxes", []):
-            mb = Mailbox(**m)
-            self.mailboxes[mb.email.lower()] = mb
-        self.token_lifetime = int(data.get("token_lifetime", 3600))
+        # An empty file is a new organisation (a state file made with `touch`).
+        empty = self.path.is_file() and self.path.stat().st_size == 0
+        data = {} if empty else read_state(self.path)
+        with restoring(self.path, "Graph stand-in"):
+            for a in data.get("apps", []):
+                self.apps[(a["tenant"].lower(), a["client_id"].lower())] = App(**a)
+            for a in data.get("accounts", []):
+                self.accounts[a["email"].lower()] = Account(**a)
+            for m in data.get("mailboxes", []):
+                mb = Mailbox(**m)
+                self.mailboxes[mb.email.lower()] = mb
+            self.token_lifetime = int(data.get("token_lifetime", 3600))

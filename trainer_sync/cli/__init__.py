@@ -17,7 +17,10 @@ from typer.core import TyperGroup
 from sync_rules.errors import TrainerSyncError
 from trainer_sync.cli import calendar, db, emulator, provider, serve, service, sync, trainer
 from trainer_sync.cli.context import set_database_url
+from trainer_sync.cli.help import fix_typer_help
 from trainer_sync.cli.output import print_error
+
+fix_typer_help()
 
 
 class _AdminErrors(TyperGroup):
@@ -45,8 +48,9 @@ def _options(
     database_url: str | None = typer.Option(
         None,
         "--database-url",
-        help="SQLAlchemy URL of the platform store [env: TRAINER_SYNC_DATABASE_URL; "
-        "default: sqlite:///trainer_sync.db].",
+        # Parentheses, not brackets: the help is rich markup, where [...] is a style tag.
+        help="SQLAlchemy URL of the platform store (else TRAINER_SYNC_DATABASE_URL, else "
+        "sqlite:///trainer_sync.db): sqlite:///PATH or postgresql+psycopg://....",
     ),
 ) -> None:
     set_database_url(database_url)

@@ -7,8 +7,16 @@ from contextlib import contextmanager
 
 from sqlalchemy.orm import Session
 
-from connectors.platform.db import current_revision, database_url, transaction
+from connectors.platform.db import (
+    check_database_url,
+    current_revision,
+    database_url,
+    safe_url,
+    transaction,
+)
 from sync_rules.errors import ConfigurationError
+
+__all__ = ["db_url", "safe_url", "set_database_url", "store"]
 
 _state: dict[str, str | None] = {"database_url": None}
 
@@ -18,7 +26,11 @@ def set_database_url(url: str | None) -> None:
 
 
 def db_url() -> str:
-    return database_url(_state["database_url"])
+    """The configured database's URL, refused with what to give instead when it cannot work
+    (a missing SQLite directory, an unsupported or malformed URL)."""
+    url = database_url(_state["database_url"])
+    check_database_url(url)
+    return url
 
 
 @contextmanager
@@ -32,10 +44,3 @@ def store() -> Iterator[Session]:
         )
     with transaction(url) as session:
         yield session
-
-
-def safe_url(url: str) -> str:
-    """The URL without its password, for messages."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)

@@ -16,7 +16,7 @@ def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> 
     """Apply the schema migrations."""
     url = db_url()
     platform_db.upgrade(url, revision)
-    console.print(f"Database {safe_url(url)} is at revision {platform_db.current_revision(url)}.")
+    _print_revision(url)
 
 
 @app.command("downgrade")
@@ -24,4 +24,10 @@ def downgrade(revision: str = typer.Argument(..., help="Target revision, e.g. ba
     """Roll the schema back to an earlier revision."""
     url = db_url()
     platform_db.downgrade(url, revision)
-    console.print(f"Database {safe_url(url)} is at revision {platform_db.current_revision(url)}.")
+    _print_revision(url)
+
+
+def _print_revision(url: str) -> None:
+    revision = platform_db.current_revision(url)
+    where = f"at revision {revision}" if revision else "at base: it has no trainer-sync schema"
+    console.print(f"Database {safe_url(url)} is {where}.")

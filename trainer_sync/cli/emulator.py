@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import typer
 
+MAX_PORT = 65535  # the highest TCP port
+
+
+def _tcp_port(port: int) -> int:
+    if not 0 <= port <= MAX_PORT:
+        raise typer.BadParameter(
+            f"{port} is not a TCP port: give 1 to {MAX_PORT}, or 0 for any free port."
+        )
+    return port
+
+
 app = typer.Typer(help="Run a local, loopback-only stand-in for Exchange.", no_args_is_help=True)
 
 
 @app.command("ews")
 def ews(
     host: str = typer.Option("127.0.0.1", help="Address to bind (loopback unless --allow-remote)."),
-    port: int = typer.Option(8765, help="TCP port (0 picks a free one)."),
+    port: int = typer.Option(8765, callback=_tcp_port, help="TCP port (0 picks a free one)."),
     state: str | None = typer.Option(None, "--state", help="JSON file keeping mailboxes."),
     latency_ms: float = typer.Option(0.0, "--latency-ms", help="Fixed latency per EWS request."),
     tls: bool = typer.Option(False, "--tls", help="Serve HTTPS with a generated CA certificate."),
@@ -36,7 +47,7 @@ def ews(
 @app.command("graph")
 def graph(
     host: str = typer.Option("127.0.0.1", help="Address to bind (loopback unless --allow-remote)."),
-    port: int = typer.Option(8766, help="TCP port (0 picks a free one)."),
+    port: int = typer.Option(8766, callback=_tcp_port, help="TCP port (0 picks a free one)."),
     state: str | None = typer.Option(None, "--state", help="JSON file keeping users and events."),
     allow_remote: bool = typer.Option(
         False, "--allow-remote", help="Allow binding a non-loopback address."

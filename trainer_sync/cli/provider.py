@@ -17,6 +17,19 @@ from trainer_sync.cli.runtime import cli_resources
 app = typer.Typer(help="Training providers.", no_args_is_help=True)
 
 
+class _RulesDumper(yaml.SafeDumper):
+    """YAML as a person writes it: a multi-line text (the body template) as a literal block,
+    one line per line, instead of a quoted scalar with a blank line for every line break."""
+
+
+def _represent_text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in text else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_RulesDumper.add_representer(str, _represent_text)
+
+
 @app.command("add")
 def add(
     name: str,
@@ -80,7 +93,8 @@ def rules(name: str, as_json: bool = typer.Option(False, "--json", help="Print J
     if as_json:
         print_json(data)
     else:
-        console.print(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), highlight=False)
+        text = yaml.dump(data, Dumper=_RulesDumper, sort_keys=False, allow_unicode=True)
+        console.print(text, end="", highlight=False, markup=False)
 
 
 @app.command("unlock")

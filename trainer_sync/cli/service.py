@@ -12,6 +12,7 @@ from connectors.exchange.config import (
     DEFAULT_MAX_CONNECTIONS,
     MAX_CONNECTIONS_LIMIT,
     ServiceConfig,
+    check_ca_bundle,
 )
 from connectors.platform import configuration
 from connectors.platform.models import Service
@@ -94,6 +95,7 @@ def add(
         ca_bundle=ca_bundle,
         max_connections=max_connections,
     )
+    check_ca_bundle(config)  # also with --no-verify: the first sync would fail on it
     with store() as session:
         configuration.check_new_service(session, provider, config)
     if typed is not None:
@@ -130,6 +132,15 @@ def _verify(config: ServiceConfig) -> VerificationResult:
             return resources.connector(config).verify_service()
         except TrainerSyncError as exc:  # e.g. its secret cannot be resolved
             return VerificationResult(False, config.name, exc.message, exc.hint)
+        except Exception as exc:  # a failure the connector does not know: no dump, no traceback
+            first_line = (str(exc).splitlines() or [""])[0][:300]
+            return VerificationResult(
+                False,
+                config.name,
+                f"signing in failed unexpectedly ({type(exc).__name__}: {first_line})",
+                "Check the endpoint, username and auth type; if they are right, report this "
+                "message.",
+            )
 
 
 def _record(session: Session, service: Service, result: VerificationResult) -> None:

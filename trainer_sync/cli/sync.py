@@ -25,7 +25,7 @@ from connectors.platform.state import change_history, last_results, save_access
 from sync_rules.errors import ConfigurationError, TrainerSyncError
 from tasks.resources import Recorder, Resources, using
 from trainer_sync.cli.context import store
-from trainer_sync.cli.output import console, print_json, print_table
+from trainer_sync.cli.output import console, print_error, print_json, print_table
 from trainer_sync.cli.runtime import cli_resources
 
 if TYPE_CHECKING:
@@ -140,7 +140,22 @@ def sync(
         title = "Planned changes (dry run: nothing written)" if dry_run else "Sync results"
         print_table(title, ["provider", *RESULT_COLUMNS], results)
     if failed:
+        _report_failures(results)
         raise typer.Exit(1)
+
+
+def _report_failures(results: list[dict[str, Any]]) -> None:
+    """Each distinct reason trainers failed for, once, with the trainers it failed: a service
+    whose secret is missing fails all its trainers with the same message."""
+    by_reason: dict[str, list[str]] = {}
+    for row in results:
+        if row.get("status") == "failed" and row.get("error"):
+            by_reason.setdefault(str(row["error"]), []).append(str(row["trainer"]))
+    for reason, trainers in by_reason.items():
+        message, _, hint = reason.partition(" — ")  # how TrainerSyncError joins the two
+        count = f"{len(trainers)} trainer{'s' if len(trainers) > 1 else ''}"
+        failed = f"{message.rstrip('.')}. ({count} failed: {', '.join(trainers)})"
+        print_error(TrainerSyncError(failed, hint or None))
 
 
 def _hint(state: State) -> str:
@@ -193,6 +208,11 @@ def history(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Changes the sync made, with their reasons and Prefect flow runs."""
+    if limit < 1:
+        raise ConfigurationError(
+            f"--limit must be 1 or more, not {limit}.",
+            "Give how many of the newest changes to show (default 50).",
+        )
     with store() as session:
         who = configuration.find_trainer(session, trainer) if trainer else None
         rows = change_history(session, who, limit)
