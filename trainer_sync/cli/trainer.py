@@ -94,5 +94,6 @@ def import_(path: Path = typer.Argument(..., help="CSV file.")) -> None:
     with store() as session:
         counts = import_trainers(session, path)
     console.print(
-        f"Imported {path}: {counts['created']} trainer(s) created, {counts['updated']} updated."
+        f"Imported {path}: {counts['created']} trainer(s) created, {counts['updated']} updated, "
+        f"{counts['unchanged']} unchanged."
     )
