@@ -40,6 +40,7 @@ from connectors.platform.parsing import (
     check_one_line,
     check_period,
     check_web_url,
+    column_length,
     normalise_email,
     parse_aware_time,
     parse_bool,
@@ -64,28 +65,22 @@ EVENT_COLUMNS = (
 MAX_LISTED_ERRORS = 20
 
 
-def _size(column: Any) -> int:
-    length = column.type.length
-    assert isinstance(length, int)
-    return length
-
-
 #: The longest value each column may hold: what the store keeps, so a value is refused here,
 #: by its line, rather than by the database or by Exchange at every sync.
 TRAINER_LIMITS = {
-    "provider": _size(Provider.name),
-    "name": _size(Trainer.name),
-    "email": _size(Trainer.email),
-    "service": _size(Service.name),
+    "provider": column_length(Provider.name),
+    "name": column_length(Trainer.name),
+    "email": column_length(Trainer.email),
+    "service": column_length(Service.name),
 }
 URL_COLUMNS = ("event_url", "delegate_instructions_url", "trainer_instructions_url")
 EVENT_LIMITS = {
-    "event_ref": _size(TrainingEvent.ref),
-    "course": _size(Course.name),
-    "venue": _size(Venue.name),
+    "event_ref": column_length(TrainingEvent.ref),
+    "course": column_length(Course.name),
+    "venue": column_length(Venue.name),
     "venue_address": 1000,
     "trainer_emails": 10_000,
-    **{name: _size(getattr(TrainingEvent, name)) for name in URL_COLUMNS},
+    **{name: column_length(getattr(TrainingEvent, name)) for name in URL_COLUMNS},
 }
 #: Any other column holds a word, a flag or a time.
 SHORT_VALUE_LIMIT = 100
@@ -193,16 +188,21 @@ def _read_rows(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, dict
             f"Cannot read {path}: {exc.strerror}.", "Check the path."
         ) from None
     text = _decode(path, data)
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    done = 0  # the last line of the last row read: a row the reader refuses starts after it
+    reader = csv.reader(io.StringIO(text, newline=""))
+    done = 0  # the last line of the last record read: the next record starts after it
     try:
-        header = [name.strip() for name in reader.fieldnames or []]
+        header = [name.strip() for name in next(reader, [])]
         _check_header(path, text, header, columns)
-        reader.fieldnames = header
         done = reader.line_num
-        for row in reader:
-            done = reader.line_num
-            yield reader.line_num, {k: (v or "").strip() for k, v in row.items() if k}
+        for record in reader:
+            # A row is named by its first line, even when a quoted value spans several.
+            first, done = done + 1, reader.line_num
+            if record:  # a blank line is no row
+                values = [value.strip() for value in record] + [""] * len(header)
+                yield (
+                    first,
+                    {name: value for name, value in zip(header, values, strict=False) if name},
+                )
     except csv.Error as exc:
         raise ConfigurationError(
             f"{path}: line {done + 1}: {_csv_problem(exc)}; nothing was imported.",

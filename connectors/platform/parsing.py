@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import UTC, date, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from sync_rules.errors import ConfigurationError
@@ -26,6 +27,13 @@ def shown(text: str) -> str:
     if len(text) <= SHOWN_CHARACTERS:
         return repr(text)
     return repr(text[:SHOWN_CHARACTERS]) + f"… ({len(text):,} characters)"
+
+
+def column_length(attribute: Any) -> int:
+    """The most characters a model's string column keeps (e.g. `Trainer.name`)."""
+    length = attribute.type.length
+    assert isinstance(length, int)
+    return length
 
 
 def check_one_line(text: str, field: str, most: int) -> str:

@@ -1,4 +1,10 @@
-"""Shared output helpers: rich tables for people, JSON for scripts, errors without tracebacks."""
+"""Shared output helpers: rich tables for people, JSON for scripts, errors without tracebacks.
+
+Everything printed is data, never markup: names, courses and messages come from users and
+files, and a course called "[/bold] broken" must show as itself. So the consoles parse
+neither markup nor emoji codes, table cells and titles are `Text`, and the styling of
+errors is applied to `Text` around the message, never written into it.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +16,13 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from sync_rules.errors import TrainerSyncError
 
 PIPE_WIDTH = 200
-console = Console(soft_wrap=True)
-error_console = Console(stderr=True, soft_wrap=True)
+console = Console(soft_wrap=True, markup=False, emoji=False)
+error_console = Console(stderr=True, soft_wrap=True, markup=False, emoji=False, highlight=False)
 
 
 def _default(value: Any) -> Any:
@@ -31,18 +38,27 @@ def print_json(data: Any) -> None:
 
 def print_table(title: str, columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> None:
     """Print rows as a rich table with the given columns."""
-    table = Table(title=title)
+    table = Table(title=Text(title))
     for column in columns:
-        table.add_column(column, overflow="fold")
+        table.add_column(Text(column), overflow="fold")
     for row in rows:
-        table.add_row(*("" if row.get(c) is None else str(_default(row.get(c))) for c in columns))
+        table.add_row(*(_cell(row.get(c)) for c in columns))
     # Piped output has no terminal width to respect: keep rows whole for grep and logs.
-    wide = Console(soft_wrap=True, width=None if sys.stdout.isatty() else PIPE_WIDTH)
+    wide = Console(
+        soft_wrap=True,
+        width=None if sys.stdout.isatty() else PIPE_WIDTH,
+        markup=False,
+        emoji=False,
+    )
     wide.print(table)
+
+
+def _cell(value: Any) -> Text:
+    return Text("" if value is None else str(_default(value)))
 
 
 def print_error(exc: TrainerSyncError) -> None:
     """Print an admin-facing error: what was wrong, then what to do."""
-    error_console.print(f"[bold red]Error:[/] {exc.message}", highlight=False)
+    error_console.print(Text.assemble(("Error:", "bold red"), " ", exc.message))
     if exc.hint:
-        error_console.print(f"[yellow]What to do:[/] {exc.hint}", highlight=False)
+        error_console.print(Text.assemble(("What to do:", "yellow"), " ", exc.hint))
