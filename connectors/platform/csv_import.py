@@ -1,7 +1,8 @@
 """Bulk imports from CSV: trainers with their links, and training events with their sessions.
 
 Every row is checked before anything is written; one bad row rejects the whole file, and
-the error lists each bad row by its line number.
+the error lists each bad row by its line number. Files are read as UTF-8 (a byte order mark
+is allowed) with ',' between values; each value must fit the column that keeps it.
 """
 
 from __future__ import annotations

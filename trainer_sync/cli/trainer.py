@@ -87,7 +87,7 @@ def unlink(email: str = typer.Argument(..., help="The trainer's email.")) -> Non
 
 @app.command("import")
 def import_(path: Path = typer.Argument(..., help="CSV file.")) -> None:
-    """Add or update trainers and their links from CSV (all rows, or none).
+    """Add or update trainers and their links from a UTF-8 CSV (all rows, or none).
 
     Columns: provider, name, email, service, direction, calendar.
     """
