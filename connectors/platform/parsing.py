@@ -4,7 +4,6 @@ says what to do."""
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,7 +18,8 @@ SHOWN_CHARACTERS = 60
 WEB_SCHEMES = ("http", "https")
 # Line breaks and control characters have no place in a one-line value: Exchange's XML cannot
 # carry most of them, PostgreSQL refuses NUL, and a line break would split a subject.
-_NOT_ONE_LINE = frozenset({"Cc", "Zl", "Zp"})
+# These are exactly Unicode's control (Cc), line separator and paragraph separator characters.
+_NOT_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def shown(text: str) -> str:
@@ -43,10 +43,11 @@ def check_one_line(text: str, field: str, most: int) -> str:
             f"{field} is {len(text):,} characters long; it can hold at most {most:,}.",
             f"Shorten the {field}.",
         )
-    odd = next((c for c in text if unicodedata.category(c) in _NOT_ONE_LINE), None)
-    if odd is not None:
+    found = _NOT_ONE_LINE.search(text)
+    if found is not None:
+        code = f"U+{ord(found.group()):04X}"
         raise ConfigurationError(
-            f"{field} {shown(text)} contains a line break or control character (U+{ord(odd):04X}).",
+            f"{field} {shown(text)} contains a line break or control character ({code}).",
             f"Write the {field} on one line, without control characters.",
         )
     return text
