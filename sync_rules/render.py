@@ -8,6 +8,12 @@ managed fields (`vocabulary.MANAGED_FIELDS`): "v1", subject, body, location, sta
 UTC epoch seconds, all-day as 0/1, show-as, `;`-joined categories and the reminder
 (empty when none), separated by U+001F.
 
+Exchange holds at most 255 UTF-16 code units of a subject and of a location: longer ones it
+cuts itself, so what it keeps would never be what was rendered. Rendered subjects and
+locations are fitted within that (`fit`: cut with an ellipsis, never inside a surrogate
+pair), and bodies within `BODY_LIMIT`; the hash covers the fitted values, so a value fitted
+once is fitted the same way on every run.
+
 All-day entries are normalised to whole days in the rules' time zone: start at local
 midnight of the first day, end at local midnight after the last day (end exclusive), both
 as UTC instants. This is also how the Exchange connector must present all-day items
@@ -40,6 +46,17 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 # Separators a one-line field may be left with when a placeholder renders empty.
 _DANGLING = re.compile(r"^(?:\s*[—–\-|,:/]\s*)+|(?:\s*[—–\-|,:/]\s*)+$")
 _ONE_DAY = pd.Timedelta(days=1)
+
+#: Exchange's limits, in UTF-16 code units (a character beyond U+FFFF counts two): the EWS
+#: schema limits Subject to 255 characters, and Exchange cuts a location to 255 (MS-OXCICAL,
+#: LOCATION). Graph stores the same items.
+SUBJECT_LIMIT = 255
+LOCATION_LIMIT = 255
+#: The body has no limit of its own below the size of a request: Graph takes 4 MB a request
+#: (20 items a `$batch`), EWS 30 MB by default on Exchange 2007 (100 items a request). 16,000
+#: code units are at most 96 kB as JSON-escaped text, so a full batch fits either.
+BODY_LIMIT = 16_000
+ELLIPSIS = "…"
 
 
 # ---------------------------------------------------------------- all-day conventions
@@ -105,6 +122,77 @@ def _join(parts: list[Part], n: int) -> list[str]:
 def _masked(keep: np.ndarray, literal: str) -> np.ndarray:
     out = np.full(len(keep), "", dtype=object)
     out[keep] = literal
+    return out
+
+
+# ---------------------------------------------------------------- fitting Exchange's limits
+
+
+def _utf16_units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _prefix_within(text: str, units: int) -> str:
+    """The longest prefix of `text` within `units` UTF-16 code units."""
+    count = 0
+    for position, character in enumerate(text):
+        count += 2 if character > "\uffff" else 1
+        if count > units:
+            return text[:position]
+    return text
+
+
+def fit(text: str, limit: int) -> str:
+    """`text` within `limit` UTF-16 code units: cut, with an ellipsis, when it is longer."""
+    if len(text) * 2 <= limit or _utf16_units(text) <= limit:
+        return text
+    return _prefix_within(text, limit - len(ELLIPSIS)).rstrip() + ELLIPSIS
+
+
+def _fitted(texts: np.ndarray, limit: int) -> np.ndarray:
+    """`texts` (an object array, changed in place) each within `limit`."""
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    # A text of at most limit / 2 characters fits whatever they are: only longer ones are
+    # measured, so the common case costs one len() a row.
+    for row in np.flatnonzero(lengths * 2 > limit).tolist():
+        texts[row] = fit(texts[row], limit)
+    return texts
+
+
+def _longest(template: str, values: Mapping[str, np.ndarray], n: int) -> npt.NDArray[np.int64]:
+    """Per row, the most characters `template` can render to (every line kept)."""
+    longest = np.zeros(n, dtype=np.int64)
+    for literal, name in _tokens(template.replace("\n", " ")):
+        longest += len(literal)
+        if name is not None:
+            longest += np.fromiter(map(len, values[name]), dtype=np.int64, count=n)
+    return longest
+
+
+def _fitted_parts(
+    parts: list[Part], longest: npt.NDArray[np.int64], limit: int, n: int
+) -> list[Part]:
+    """Parts (as `text_parts` makes them) whose per-row text is within `limit`: a row that
+    could exceed it is joined and fitted, its text then carried by a first part and its other
+    parts emptied."""
+    rows = np.flatnonzero(longest * 2 > limit).tolist()
+    texts = {row: "".join(p if isinstance(p, str) else p[row] for p in parts) for row in rows}
+    fitted = {row: fit(text, limit) for row, text in texts.items() if len(text) * 2 > limit}
+    cut = [row for row, text in fitted.items() if text != texts[row]]
+    if not cut:
+        return parts
+    first = np.full(n, "", dtype=object)
+    first[cut] = [fitted[row] for row in cut]
+    kept = np.ones(n, dtype=bool)
+    kept[cut] = False
+    out: list[Part] = [first]
+    for part in parts:
+        if isinstance(part, str):
+            out.append(_masked(kept, part))
+        else:
+            emptied = part.copy()
+            emptied[~kept] = ""
+            out.append(emptied)
     return out
 
 
@@ -281,12 +369,14 @@ def render_entries(platform: pd.DataFrame, rules: Rules, text: bool = True) -> p
             continue
         values = {name: column[mask] for name, column in text_columns.items()}
         values["when"] = when[mask]
-        g_subject = render_line(subject_t, values, m)
+        g_subject = _fitted(render_line(subject_t, values, m), SUBJECT_LIMIT)
         if not sessions:
             # An unavailability subject must never be blank in Outlook.
             g_subject[g_subject == ""] = UNAVAILABLE
-        g_location = render_line(location_t, values, m)
-        g_body = text_parts(body_t, values, m)
+        g_location = _fitted(render_line(location_t, values, m), LOCATION_LIMIT)
+        g_body = _fitted_parts(
+            text_parts(body_t, values, m), _longest(body_t, values, m), BODY_LIMIT, m
+        )
         canonical = [
             HASH_VERSION + _SEP,
             g_subject,

@@ -23,7 +23,7 @@ from connectors.platform.models import (
     Unavailability,
     Venue,
 )
-from connectors.platform.parsing import check_period
+from connectors.platform.parsing import check_one_line, check_period, column_length
 from sync_rules.errors import ConfigurationError
 from sync_rules.render import all_day_bounds
 from sync_rules.rules import load_rules
@@ -42,6 +42,8 @@ def add_unavailability(
 ) -> Unavailability:
     """Record a platform-origin unavailability block for a trainer."""
     check_period(start, end, "unavailability")
+    if reason is not None:
+        check_one_line(reason, "reason", column_length(Unavailability.reason))
     row = Unavailability(
         trainer_id=trainer.id,
         start=start,

@@ -14,7 +14,13 @@ from connectors.platform.models import (
     Trainer,
     TrainerLink,
 )
-from connectors.platform.parsing import check_direction, domain_of, normalise_email
+from connectors.platform.parsing import (
+    check_direction,
+    check_one_line,
+    column_length,
+    domain_of,
+    normalise_email,
+)
 from sync_rules.errors import ConfigurationError
 
 
@@ -32,6 +38,7 @@ def add_provider(session: Session, name: str, sync_engine_enabled: bool) -> Prov
     name = name.strip()
     if not name:
         raise ConfigurationError("A provider needs a name.", "Give a non-empty NAME.")
+    check_one_line(name, "name", column_length(Provider.name))
     if session.scalar(select(Provider).where(Provider.name == name)) is not None:
         raise ConfigurationError(f"Provider {name!r} already exists.", "Choose another name.")
     provider = Provider(name=name, sync_engine_enabled=sync_engine_enabled)
@@ -106,6 +113,7 @@ def add_trainer(session: Session, provider: Provider, name: str, email: str) -> 
     name = name.strip()
     if not name:
         raise ConfigurationError(f"Trainer {email!r} needs a name.", "Give --name.")
+    check_one_line(name, "name", column_length(Trainer.name))
     duplicate = session.scalar(
         select(Trainer).where(Trainer.provider_id == provider.id, Trainer.email == email)
     )

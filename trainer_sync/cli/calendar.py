@@ -30,7 +30,8 @@ def import_(
     path: Path = typer.Argument(..., help="CSV file."),
     provider: str = typer.Option(..., help="Provider the events belong to."),
 ) -> None:
-    """Add or update training events from CSV (all rows, or none); re-importing changes nothing.
+    """Add or update training events from a UTF-8 CSV (all rows, or none); re-importing
+    changes nothing.
 
     Columns: event_ref, course, venue, venue_address, status, session_start, session_end,
     trainer_emails (;-separated), event_url, delegate_instructions_url, trainer_instructions_url.

@@ -1,4 +1,10 @@
-"""Shared output helpers: rich tables for people, JSON for scripts, errors without tracebacks."""
+"""Shared output helpers: rich tables for people, JSON for scripts, errors without tracebacks.
+
+Everything printed is data, never markup: names, courses and messages come from users and
+files, and a course called "[/bold] broken" must show as itself. So the consoles parse
+neither markup nor emoji codes, table cells and titles are `Text`, and the styling of
+errors is applied to `Text` around the message, never written into it.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +15,14 @@ from datetime import date, datetime
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from sync_rules.errors import TrainerSyncError
 
 PIPE_WIDTH = 200
-# What the commands print is data (names, subjects, rules, messages), never markup: a
-# "[subject]" or ":fire:" in it prints as it is.
 console = Console(soft_wrap=True, markup=False, emoji=False)
-error_console = Console(stderr=True, soft_wrap=True, emoji=False)
+error_console = Console(stderr=True, soft_wrap=True, markup=False, emoji=False, highlight=False)
 
 
 def _default(value: Any) -> Any:
@@ -38,23 +41,24 @@ def print_json(data: Any) -> None:
 
 
 def print_table(title: str, columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> None:
-    """Print rows as a rich table with the given columns.
-
-    Cells are data (names, subjects, summaries), never markup: a subject such as
-    "Fire Safety [half day]" prints as it is instead of losing "[half day]" as a style tag.
-    """
-    table = Table(title=title)
+    """Print rows as a rich table with the given columns."""
+    table = Table(title=Text(title))
     for column in columns:
-        table.add_column(column, overflow="fold")
+        table.add_column(Text(column), overflow="fold")
     for row in rows:
         table.add_row(*(_cell(row.get(c)) for c in columns))
     # Piped output has no terminal width to respect: keep rows whole for grep and logs.
-    wide = Console(soft_wrap=True, width=None if sys.stdout.isatty() else PIPE_WIDTH)
+    wide = Console(
+        soft_wrap=True,
+        width=None if sys.stdout.isatty() else PIPE_WIDTH,
+        markup=False,
+        emoji=False,
+    )
     wide.print(table)
 
 
 def print_error(exc: TrainerSyncError) -> None:
     """Print an admin-facing error: what was wrong, then what to do."""
-    error_console.print(f"[bold red]Error:[/] {escape(exc.message)}", highlight=False)
+    error_console.print(Text.assemble(("Error:", "bold red"), " ", exc.message))
     if exc.hint:
-        error_console.print(f"[yellow]What to do:[/] {escape(exc.hint)}", highlight=False)
+        error_console.print(Text.assemble(("What to do:", "yellow"), " ", exc.hint))

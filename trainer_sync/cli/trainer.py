@@ -87,12 +87,13 @@ def unlink(email: str = typer.Argument(..., help="The trainer's email.")) -> Non
 
 @app.command("import")
 def import_(path: Path = typer.Argument(..., help="CSV file.")) -> None:
-    """Add or update trainers and their links from CSV (all rows, or none).
+    """Add or update trainers and their links from a UTF-8 CSV (all rows, or none).
 
     Columns: provider, name, email, service, direction, calendar.
     """
     with store() as session:
         counts = import_trainers(session, path)
     console.print(
-        f"Imported {path}: {counts['created']} trainer(s) created, {counts['updated']} updated."
+        f"Imported {path}: {counts['created']} trainer(s) created, {counts['updated']} updated, "
+        f"{counts['unchanged']} unchanged."
     )
