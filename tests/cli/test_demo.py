@@ -199,7 +199,7 @@ def test_an_emulator_that_cannot_start_is_reported_with_what_to_do(tmp_path: Pat
     run = run_demo(tmp_path, DEMO_EWS_PORT=str(free_port()))
     assert run.returncode == 2
     assert "Error: The demo's EWS emulator did not start: " in run.stderr
-    assert "JSONDecodeError" in run.stderr and "What to do: " in run.stderr
+    assert "ews-state.json" in run.stderr and "What to do: " in run.stderr  # names the file
     assert "Traceback" not in run.stderr
 
 
