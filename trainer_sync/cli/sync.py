@@ -189,12 +189,15 @@ def _counts(counts: dict[str, Any] | None) -> str:
 
 def history(
     trainer: str | None = typer.Option(None, help="Only this trainer's changes."),
+    provider: str | None = typer.Option(
+        None, help="The trainer's provider, when its email is in several."
+    ),
     limit: int = typer.Option(50, help="How many changes, newest first."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Changes the sync made, with their reasons and Prefect flow runs."""
     with store() as session:
-        who = configuration.find_trainer(session, trainer) if trainer else None
+        who = configuration.find_trainer(session, trainer, provider) if trainer else None
         rows = change_history(session, who, limit)
     if as_json:
         print_json(rows)
