@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from connectors.platform import configuration
+from connectors.platform import configuration, events
 from connectors.platform.calendar import (
     add_all_day_unavailability,
     add_unavailability,
@@ -21,7 +21,7 @@ from connectors.platform.csv_import import import_events
 from connectors.platform.parsing import check_period, parse_aware_time, parse_day
 from sync_rules.errors import ConfigurationError
 from trainer_sync.cli.context import store
-from trainer_sync.cli.output import console, print_json, print_table
+from trainer_sync.cli.output import console, print_fields, print_json, print_table
 
 PROVIDER_OPTION = typer.Option(
     None, "--provider", help="The trainer's provider, when the email is in several."
@@ -47,6 +47,97 @@ def import_(
         f"Imported {path}: {counts['events_created']} event(s) created, "
         f"{counts['events_updated']} updated, {counts['sessions_changed']} session change(s)."
     )
+
+
+EVENT_PROVIDER_OPTION = typer.Option(
+    None, "--provider", help="The event's provider, when its ref is in several."
+)
+
+
+@events_app.command("list")
+def events_list(
+    provider: str | None = typer.Option(None, help="Only this provider's events."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List training events with their status, sessions and trainers."""
+    with store() as session:
+        scope = configuration.get_provider(session, provider) if provider else None
+        rows = [
+            {
+                "provider": events.event_provider(session, e).name,
+                "ref": e.ref,
+                "course": e.course.name,
+                "venue": e.venue.name if e.venue else None,
+                "status": e.status,
+                "sessions": len(e.sessions),
+                "first_start": e.sessions[0].start if e.sessions else None,
+                "trainers": ", ".join(sorted(a.trainer.email for a in e.assignments)),
+            }
+            for e in events.list_events(session, scope)
+        ]
+    if as_json:
+        print_json(rows)
+    else:
+        columns = ["provider", "ref", "course", "venue", "status", "sessions", "first_start"]
+        print_table("Training events", [*columns, "trainers"], rows)
+
+
+@events_app.command("show")
+def events_show(
+    ref: str = typer.Argument(..., help="The event's ref."),
+    provider: str | None = EVENT_PROVIDER_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show an event and, per session and assigned trainer, its state in Outlook."""
+    with store() as session:
+        scope = configuration.get_provider(session, provider) if provider else None
+        event = events.find_event(session, ref, scope)
+        data = {
+            "provider": events.event_provider(session, event).name,
+            "ref": event.ref,
+            "course": event.course.name,
+            "venue": event.venue.name if event.venue else None,
+            "venue_address": event.venue.address if event.venue else None,
+            "status": event.status,
+            "event_url": event.event_url,
+            "delegate_instructions_url": event.delegate_instructions_url,
+            "trainer_instructions_url": event.trainer_instructions_url,
+        }
+        sittings = events.outlook_state(session, event)
+    if as_json:
+        print_json({**data, "sessions": sittings})
+        return
+    print_fields(f"Event {data['ref']}", data)
+    columns = ["session", "start", "end", "trainer", "outlook", "last_sync"]
+    print_table("Sessions in Outlook", columns, sittings)
+
+
+@events_app.command("cancel")
+def events_cancel(
+    ref: str = typer.Argument(..., help="The event's ref."),
+    provider: str | None = EVENT_PROVIDER_OPTION,
+) -> None:
+    """Cancel an event: it stays in the platform; the next sync deletes its Outlook items."""
+    with store() as session:
+        scope = configuration.get_provider(session, provider) if provider else None
+        event = events.find_event(session, ref, scope)
+        events.cancel_event(event)
+        shown = f"Cancelled event {event.ref}; the next sync removes its sessions from Outlook."
+    console.print(shown, markup=False, highlight=False)
+
+
+@events_app.command("remove")
+def events_remove(
+    ref: str = typer.Argument(..., help="The event's ref."),
+    provider: str | None = EVENT_PROVIDER_OPTION,
+) -> None:
+    """Remove an event and its sessions; the next sync deletes their Outlook items."""
+    with store() as session:
+        scope = configuration.get_provider(session, provider) if provider else None
+        event = events.find_event(session, ref, scope)
+        shown = f"Removed event {event.ref}; the next sync removes its sessions from Outlook."
+        events.remove_event(session, event)
+    console.print(shown, markup=False, highlight=False)
 
 
 @unavailability_app.command("add")
