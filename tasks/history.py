@@ -96,14 +96,36 @@ def counts_by_trainer(changes: pd.DataFrame) -> dict[tuple[int, str], int]:
     return {(int(trainer), str(column)): int(n) for (trainer, column), n in grouped.items()}
 
 
-def trainer_record(outcome: TrainerOutcome, counts: dict[tuple[int, str], int]) -> dict[str, Any]:
+#: The fields of each change a trainer record lists (`trainer-sync sync` prints them).
+CHANGE_FIELDS = ("side", "action", "reason", "outcome", "entry_key", "item_id", "summary")
+
+
+def trainer_record(
+    outcome: TrainerOutcome,
+    counts: dict[tuple[int, str], int],
+    changes: pd.DataFrame | None = None,
+) -> dict[str, Any]:
+    """One trainer's result: its status, the count columns and (given `changes`, the plan
+    with outcomes) each change. A trainer whose plan the mass-deletion guard held is `held`,
+    not `synced`: nothing of the held part was written."""
     tid = outcome.trainer.trainer_id
+    own = {column: int(counts.get((tid, column), 0)) for column in COUNT_COLUMNS}
+    held = own["exchange_held"] + own["platform_held"]
+    status = "held" if held and not outcome.failed else outcome.status
+    listed: list[dict[str, Any]] = []
+    if changes is not None and len(changes):
+        rows = changes.loc[changes["trainer_id"] == tid, list(CHANGE_FIELDS)]
+        listed = [
+            {k: (None if pd.isna(v) else v) for k, v in row.items()}
+            for row in rows.to_dict("records")
+        ]
     return {
         "trainer": outcome.trainer.email,
         "direction": outcome.trainer.direction,
-        "status": outcome.status,
-        **{column: int(counts.get((tid, column), 0)) for column in COUNT_COLUMNS},
+        "status": status,
+        **own,
         "error": outcome.error or "",
+        "changes": listed,
     }
 
 
@@ -151,7 +173,7 @@ def record_history(
         outcomes = [replace(o, status="planned") if o.status == "read" else o for o in outcomes]
     changes = with_outcomes(plan, outcomes)
     counts = counts_by_trainer(changes)
-    records = [trainer_record(o, counts) for o in outcomes]
+    records = [trainer_record(o, counts, changes) for o in outcomes]
     failures = sum(o.failed for o in outcomes)
 
     if not run.dry_run:
@@ -207,7 +229,7 @@ def _write_history(
             continue  # idle cycles leave no history rows
         trainer_run = start_run(session, run.provider_id, trainer.trainer_id, flow_run_id, run.now)
         own = {k: record[k] for k in COUNT_COLUMNS}
-        finish_run(session, trainer_run.id, outcome.status, own, outcome.error)
+        finish_run(session, trainer_run.id, record["status"], own, outcome.error)
         rows = changes_of.get(trainer.trainer_id)
         if rows is not None:
             record_changes(session, trainer_run.id, rows.to_dict("records"))

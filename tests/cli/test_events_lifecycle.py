@@ -1,4 +1,5 @@
-"""Training events after their import: listed, shown with their Outlook state, cancelled, removed."""
+"""Training events after their import: listed, shown with their Outlook state, cancelled and
+removed."""
 
 from __future__ import annotations
 
