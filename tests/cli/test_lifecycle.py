@@ -51,17 +51,17 @@ def test_provider_show_rename_and_set(configured: Invoke) -> None:
     assert as_json(configured("trainer", "list", "--json"))[0]["provider"] == "Acme Training"
 
 
-@pytest.mark.parametrize(
-    ("args", "message", "hint"),
-    [
-        (("provider", "add", "ACME"), "Provider 'ACME' already exists (as 'Acme')", "whatever"),
-        (("provider", "set", "Acme", "--timezone", "Mars/Olympus"), "Unknown time zone", "IANA"),
-        (("provider", "set", "Acme"), "Nothing to change", "--timezone"),
-        (("provider", "show", "Nope"), "Unknown provider 'Nope'", "provider list"),
-    ],
-)
-def test_provider_changes_refused(configured: Invoke, args: tuple, message: str, hint: str) -> None:
-    _refused(configured, *args, message=message, hint=hint)
+PROVIDER_REFUSALS = [
+    (("provider", "add", "ACME"), "Provider 'ACME' already exists (as 'Acme')", "whatever"),
+    (("provider", "set", "Acme", "--timezone", "Mars/Olympus"), "Unknown time zone", "IANA"),
+    (("provider", "set", "Acme"), "Nothing to change", "--timezone"),
+    (("provider", "show", "Nope"), "Unknown provider 'Nope'", "provider list"),
+]
+
+
+def test_provider_changes_refused(configured: Invoke) -> None:
+    for args, message, hint in PROVIDER_REFUSALS:
+        _refused(configured, *args, message=message, hint=hint)
 
 
 def test_provider_names_are_unique_whatever_their_case(configured: Invoke) -> None:
@@ -160,34 +160,34 @@ def test_service_set_verifies_before_saving(configured: Invoke) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("args", "message", "hint"),
-    [
-        (
-            ("service", "set", "acme-ews", "--username", "m@other.test", "--no-verify"),
-            "Mailbox 'ann@acme.test' is in domain 'acme.test'",
-            "master account's domain",
-        ),
-        (
-            ("service", "set", "acme-ews", "--access", "owner", "--no-verify"),
-            "Unknown access type 'owner'",
-            "delegate, impersonation",
-        ),
-        (("service", "set", "acme-ews"), "Nothing to change", "service set --help"),
-        (
-            ("service", "remove", "acme-ews"),
-            "still has 1 linked trainer(s): ann@acme.test",
-            "trainer-sync trainer unlink",
-        ),
-        (
-            service_add("ACME-EWS", no_verify=True),
-            "Service 'ACME-EWS' already exists (as 'acme-ews')",
-            "whatever their case",
-        ),
-    ],
-)
-def test_service_changes_refused(configured: Invoke, args: tuple, message: str, hint: str) -> None:
-    _refused(configured, *args, message=message, hint=hint)
+SERVICE_REFUSALS = [
+    (
+        ("service", "set", "acme-ews", "--username", "m@other.test", "--no-verify"),
+        "Mailbox 'ann@acme.test' is in domain 'acme.test'",
+        "master account's domain",
+    ),
+    (
+        ("service", "set", "acme-ews", "--access", "owner", "--no-verify"),
+        "Unknown access type 'owner'",
+        "delegate, impersonation",
+    ),
+    (("service", "set", "acme-ews"), "Nothing to change", "service set --help"),
+    (
+        ("service", "remove", "acme-ews"),
+        "still has 1 linked trainer(s): ann@acme.test",
+        "trainer-sync trainer unlink",
+    ),
+    (
+        service_add("ACME-EWS", no_verify=True),
+        "Service 'ACME-EWS' already exists (as 'acme-ews')",
+        "whatever their case",
+    ),
+]
+
+
+def test_service_changes_refused(configured: Invoke) -> None:
+    for args, message, hint in SERVICE_REFUSALS:
+        _refused(configured, *args, message=message, hint=hint)
 
 
 def test_an_unused_service_is_removed(configured: Invoke) -> None:
@@ -259,34 +259,34 @@ def test_moving_a_trainer_to_another_service_keeps_its_item_links(
     assert _sync_state(db_url) == (1, 0)  # same mailbox: the items stay its own
 
 
-@pytest.mark.parametrize(
-    ("args", "message", "hint"),
-    [
-        (
-            ("trainer", "set", "bob@acme.test", "--mailbox", "b@acme.test"),
-            "is not linked, so it has no mailbox",
-            "trainer-sync trainer link",
-        ),
-        (
-            ("trainer", "set", "bob@acme.test", "--email", "ANN@acme.test"),
-            "already has a trainer with email 'ann@acme.test'",
-            "choose another",
-        ),
-        (
-            ("trainer", "set", "ann@acme.test", "--mailbox", "ann@other.test"),
-            "domain 'other.test'",
-            "master account's domain",
-        ),
-        (
-            ("trainer", "remove", "ann@acme.test"),
-            "is linked to service 'acme-ews'",
-            "trainer-sync trainer unlink ann@acme.test",
-        ),
-        (("trainer", "set", "ann@acme.test"), "Nothing to change", "--mailbox"),
-    ],
-)
-def test_trainer_changes_refused(configured: Invoke, args: tuple, message: str, hint: str) -> None:
-    _refused(configured, *args, message=message, hint=hint)
+TRAINER_REFUSALS = [
+    (
+        ("trainer", "set", "bob@acme.test", "--mailbox", "b@acme.test"),
+        "is not linked, so it has no mailbox",
+        "trainer-sync trainer link",
+    ),
+    (
+        ("trainer", "set", "bob@acme.test", "--email", "ANN@acme.test"),
+        "already has a trainer with email 'ann@acme.test'",
+        "choose another",
+    ),
+    (
+        ("trainer", "set", "ann@acme.test", "--mailbox", "ann@other.test"),
+        "domain 'other.test'",
+        "master account's domain",
+    ),
+    (
+        ("trainer", "remove", "ann@acme.test"),
+        "is linked to service 'acme-ews'",
+        "trainer-sync trainer unlink ann@acme.test",
+    ),
+    (("trainer", "set", "ann@acme.test"), "Nothing to change", "--mailbox"),
+]
+
+
+def test_trainer_changes_refused(configured: Invoke) -> None:
+    for args, message, hint in TRAINER_REFUSALS:
+        _refused(configured, *args, message=message, hint=hint)
 
 
 def test_an_unlinked_trainer_is_removed(configured: Invoke) -> None:
@@ -329,14 +329,17 @@ AMBIGUOUS = [
 ]
 
 
-@pytest.mark.parametrize("args", AMBIGUOUS, ids=lambda a: "-".join(a[:2]))
-def test_an_email_in_two_providers_needs_provider(two_providers: Invoke, args: tuple) -> None:
-    _refused(
-        two_providers, *args, message="several providers ('Acme', 'Beta')", hint="--provider NAME"
-    )
-    linked_in_acme = args[:2] == ("trainer", "unlink")
-    result = two_providers(*args, "--provider", "Acme" if linked_in_acme else "Beta")
-    assert result.exit_code == 0, result.output
+def test_an_email_in_two_providers_needs_provider(two_providers: Invoke) -> None:
+    for args in AMBIGUOUS:
+        _refused(
+            two_providers,
+            *args,
+            message="several providers ('Acme', 'Beta')",
+            hint="--provider NAME",
+        )
+        linked_in_acme = args[:2] == ("trainer", "unlink")
+        result = two_providers(*args, "--provider", "Acme" if linked_in_acme else "Beta")
+        assert result.exit_code == 0, (args, result.output)
 
 
 def test_provider_picks_the_trainer_everywhere(two_providers: Invoke) -> None:

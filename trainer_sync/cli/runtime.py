@@ -34,6 +34,11 @@ def prefect_console(verbose: bool) -> Iterator[None]:
         return
     from prefect.logging.handlers import PrefectConsoleHandler
 
+    # Prefect sets its logging up lazily, on a run's first use of the API: the environment
+    # sets the level of console handlers still to come; those already in place are set here.
+    variable = "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"
+    before = os.environ.get(variable)
+    os.environ[variable] = "CRITICAL"
     quietened: list[tuple[logging.Handler, int]] = []
     loggers = [logging.getLogger(), *map(logging.getLogger, list(logging.root.manager.loggerDict))]
     for logger in loggers:
@@ -46,3 +51,7 @@ def prefect_console(verbose: bool) -> Iterator[None]:
     finally:
         for handler, level in quietened:
             handler.setLevel(level)
+        if before is None:
+            os.environ.pop(variable, None)
+        else:
+            os.environ[variable] = before
