@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
+from secrets import token_hex
 
 import typer
 from sqlalchemy.orm import Session
@@ -298,7 +299,8 @@ def set_(
         current = configuration.service_config(configuration.get_service(session, name))
     typed = None
     if secret_stdin:
-        stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+        # Unique even for two rotations in one second: a refused one deletes its own block.
+        stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S") + "-" + token_hex(3)
         typed = rotated_prefect_secret_for(current.name, stamp)
         changes["secret_ref"] = str(typed)
     config = ServiceConfig(**{**current.model_dump(), **changes})

@@ -15,6 +15,11 @@ branch_labels = None
 depends_on = None
 
 _TABLES = ("providers", "services")
+_HOW_TO_SETTLE = {
+    "providers": "rename all but one of each with `trainer-sync provider rename`",
+    "services": "move the trainers of all but one of each to it with `trainer-sync trainer "
+    "link`, and remove the others with `trainer-sync service remove`",
+}
 
 
 def upgrade() -> None:
@@ -27,8 +32,8 @@ def upgrade() -> None:
         names: list[str] = sorted(str(row[0]) for row in clashes)
         if names:
             raise RuntimeError(
-                f"{table} has names that differ only in case: {', '.join(names)}. Rename all "
-                "but one of each (`trainer-sync provider rename`), then upgrade again."
+                f"{table} has names that differ only in case: {', '.join(names)}; "
+                f"{_HOW_TO_SETTLE[table]}, then upgrade again."
             )
         op.create_index(f"uq_{table}_name_lower", table, [sa.text("lower(name)")], unique=True)
 
