@@ -159,7 +159,9 @@ def set_(
     email: str = typer.Argument(..., help="The trainer's email."),
     provider: str | None = PROVIDER_OPTION,
     name: str | None = typer.Option(None, help="New name."),
-    new_email: str | None = typer.Option(None, "--email", help="New email address."),
+    new_email: str | None = typer.Option(
+        None, "--email", help="New email address (the mailbox stays; give --mailbox to move it)."
+    ),
     mailbox: str | None = typer.Option(
         None, help="New mailbox of a linked trainer (its entries follow it)."
     ),
