@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import delete
 from typer.testing import CliRunner, Result
 
@@ -40,10 +42,23 @@ def test_sync_lists_changes_and_a_held_mass_deletion(ews_world: World) -> None:
     assert "Held: 12 change(s) of Acme" in held.stdout
     assert "trainer-sync sync --provider Acme --allow-mass-delete" in held.stdout
     assert len(world.items(ann)) == 12
+    (status,) = json.loads(run(world, "status", "--json").stdout)
+    assert status["status"] == "held"
 
     applied = run(world, "sync", "--provider", "Acme", "--allow-mass-delete", "--json")
     assert applied.exit_code == 0, applied.output
     assert world.items(ann) == []
+
+
+def test_each_error_prints_once(ews_world: World) -> None:
+    world = ews_world
+    world.trainer("ann", "out")
+    rex = world.trainer("rex", "out", grant="Reviewer")
+    result = run(world, "sync", "--provider", "Acme")
+    assert result.exit_code == 1
+    (record,) = [r for r in json.loads(run(world, "sync", "--json").stdout) if r["trainer"] == rex]
+    assert result.output.count(record["error"][:60]) == 1
+    assert result.output.count(f"Error: {rex}") == 1
 
 
 def test_prefect_console_logging_is_off_unless_verbose() -> None:
