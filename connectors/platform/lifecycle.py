@@ -52,6 +52,14 @@ def check_timezone(name: str) -> str:
         ) from None
 
 
+def set_timezone(provider: Provider, name: str) -> None:
+    """The provider's zone, for both of its uses: where `calendar` shows its times, and where
+    the sync rules begin whole days (the rules' `timezone`), so the two never disagree."""
+    zone = check_timezone(name)
+    provider.timezone = zone
+    provider.rules = {**(provider.rules or {}), "timezone": zone}
+
+
 def linked_trainers(session: Session, provider: Provider) -> list[Trainer]:
     query = (
         select(Trainer)

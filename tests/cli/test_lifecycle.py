@@ -49,6 +49,8 @@ def test_provider_show_rename_and_set(configured: Invoke) -> None:
     (provider,) = as_json(configured("provider", "list", "--json"))
     assert provider == {"name": "Acme Training", "sync_engine_enabled": False, "timezone": "UTC"}
     assert as_json(configured("trainer", "list", "--json"))[0]["provider"] == "Acme Training"
+    rules = as_json(configured("provider", "rules", "Acme Training", "--json"))
+    assert rules["timezone"] == "UTC"  # whole days begin where the calendar is shown
 
 
 PROVIDER_REFUSALS = [

@@ -141,7 +141,9 @@ def set_(
         None, "--sync-engine/--no-sync-engine", help="Sync this provider on the schedule, or not."
     ),
     timezone: str | None = typer.Option(
-        None, help="IANA time zone the provider's calendar is shown in, e.g. Europe/London."
+        None,
+        help="IANA time zone, e.g. Europe/London: where the provider's calendar is shown and "
+        "whole days begin (its rules' `timezone`).",
     ),
 ) -> None:
     """Change a provider's settings: the sync engine on or off, its time zone."""
@@ -154,7 +156,7 @@ def set_(
         if sync_engine is not None:
             provider.sync_engine_enabled = sync_engine
         if timezone is not None:
-            provider.timezone = lifecycle.check_timezone(timezone)
+            lifecycle.set_timezone(provider, timezone)
         state = "enabled" if provider.sync_engine_enabled else "disabled"
         shown = f"Provider {provider.name!r}: sync engine {state}, time zone {provider.timezone}."
     console.print(shown, markup=False, highlight=False)
