@@ -100,32 +100,37 @@ def counts_by_trainer(changes: pd.DataFrame) -> dict[tuple[int, str], int]:
 CHANGE_FIELDS = ("side", "action", "reason", "outcome", "entry_key", "item_id", "summary")
 
 
+def changes_by_trainer(changes: pd.DataFrame) -> dict[int, list[dict[str, Any]]]:
+    """Each trainer's changes (the plan with outcomes), as plain rows of CHANGE_FIELDS; one
+    pass over the plan, whatever the number of trainers."""
+    if not len(changes):
+        return {}
+    shown = changes[["trainer_id", *CHANGE_FIELDS]].astype(object)
+    shown = shown.where(shown.notna(), None)
+    return {
+        int(tid): rows[list(CHANGE_FIELDS)].to_dict("records")
+        for tid, rows in shown.groupby("trainer_id", sort=False)
+    }
+
+
 def trainer_record(
     outcome: TrainerOutcome,
     counts: dict[tuple[int, str], int],
-    changes: pd.DataFrame | None = None,
+    changes: dict[int, list[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
-    """One trainer's result: its status, the count columns and (given `changes`, the plan
-    with outcomes) each change. A trainer whose plan the mass-deletion guard held is `held`,
-    not `synced`: nothing of the held part was written."""
+    """One trainer's result: its status, the count columns and (given `changes`, from
+    `changes_by_trainer`) each change. A trainer whose plan the mass-deletion guard held is
+    `held`, not `synced`: nothing of the held part was written."""
     tid = outcome.trainer.trainer_id
     own = {column: int(counts.get((tid, column), 0)) for column in COUNT_COLUMNS}
     held = own["exchange_held"] + own["platform_held"]
-    status = "held" if held and not outcome.failed else outcome.status
-    listed: list[dict[str, Any]] = []
-    if changes is not None and len(changes):
-        rows = changes.loc[changes["trainer_id"] == tid, list(CHANGE_FIELDS)]
-        listed = [
-            {k: (None if pd.isna(v) else v) for k, v in row.items()}
-            for row in rows.to_dict("records")
-        ]
     return {
         "trainer": outcome.trainer.email,
         "direction": outcome.trainer.direction,
-        "status": status,
+        "status": "held" if held and not outcome.failed else outcome.status,
         **own,
         "error": outcome.error or "",
-        "changes": listed,
+        "changes": (changes or {}).get(tid, []),
     }
 
 
@@ -173,7 +178,8 @@ def record_history(
         outcomes = [replace(o, status="planned") if o.status == "read" else o for o in outcomes]
     changes = with_outcomes(plan, outcomes)
     counts = counts_by_trainer(changes)
-    records = [trainer_record(o, counts, changes) for o in outcomes]
+    listed = changes_by_trainer(changes)
+    records = [trainer_record(o, counts, listed) for o in outcomes]
     failures = sum(o.failed for o in outcomes)
 
     if not run.dry_run:
