@@ -54,6 +54,19 @@ def prefect_secret_for(service_name: str) -> SecretRef:
     return SecretRef("prefect-secret", f"trainer-sync-{slug or 'service'}")
 
 
+def rotated_prefect_secret_for(service_name: str, stamp: str) -> SecretRef:
+    """A fresh block for a rotated secret (`service set --secret-stdin`): the service's current
+    block keeps working until the new secret has been verified and saved."""
+    return SecretRef("prefect-secret", f"{prefect_secret_for(service_name).name}-{stamp}")
+
+
+def is_own_prefect_secret(ref: str, service_name: str) -> bool:
+    """Whether `ref` is a block this product created for the service (safe to delete when the
+    service no longer uses it); blocks an administrator named are never deleted."""
+    own = str(prefect_secret_for(service_name))
+    return ref == own or ref.startswith(own + "-")
+
+
 def parse_secret_ref(text: str) -> SecretRef:
     """Parse and check a secret reference; raise ConfigurationError naming the problem."""
     scheme, sep, name = text.partition(":")

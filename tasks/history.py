@@ -96,14 +96,41 @@ def counts_by_trainer(changes: pd.DataFrame) -> dict[tuple[int, str], int]:
     return {(int(trainer), str(column)): int(n) for (trainer, column), n in grouped.items()}
 
 
-def trainer_record(outcome: TrainerOutcome, counts: dict[tuple[int, str], int]) -> dict[str, Any]:
+#: The fields of each change a trainer record lists (`trainer-sync sync` prints them).
+CHANGE_FIELDS = ("side", "action", "reason", "outcome", "entry_key", "item_id", "summary")
+
+
+def changes_by_trainer(changes: pd.DataFrame) -> dict[int, list[dict[str, Any]]]:
+    """Each trainer's changes (the plan with outcomes), as plain rows of CHANGE_FIELDS; one
+    pass over the plan, whatever the number of trainers."""
+    if not len(changes):
+        return {}
+    shown = changes[["trainer_id", *CHANGE_FIELDS]].astype(object)
+    shown = shown.where(shown.notna(), None)
+    return {
+        int(tid): rows[list(CHANGE_FIELDS)].to_dict("records")
+        for tid, rows in shown.groupby("trainer_id", sort=False)
+    }
+
+
+def trainer_record(
+    outcome: TrainerOutcome,
+    counts: dict[tuple[int, str], int],
+    changes: dict[int, list[dict[str, Any]]] | None = None,
+) -> dict[str, Any]:
+    """One trainer's result: its status, the count columns and (given `changes`, from
+    `changes_by_trainer`) each change. A trainer whose plan the mass-deletion guard held is
+    `held`, not `synced`: nothing of the held part was written."""
     tid = outcome.trainer.trainer_id
+    own = {column: int(counts.get((tid, column), 0)) for column in COUNT_COLUMNS}
+    held = own["exchange_held"] + own["platform_held"]
     return {
         "trainer": outcome.trainer.email,
         "direction": outcome.trainer.direction,
-        "status": outcome.status,
-        **{column: int(counts.get((tid, column), 0)) for column in COUNT_COLUMNS},
+        "status": "held" if held and not outcome.failed else outcome.status,
+        **own,
         "error": outcome.error or "",
+        "changes": (changes or {}).get(tid, []),
     }
 
 
@@ -151,7 +178,8 @@ def record_history(
         outcomes = [replace(o, status="planned") if o.status == "read" else o for o in outcomes]
     changes = with_outcomes(plan, outcomes)
     counts = counts_by_trainer(changes)
-    records = [trainer_record(o, counts) for o in outcomes]
+    listed = changes_by_trainer(changes)
+    records = [trainer_record(o, counts, listed) for o in outcomes]
     failures = sum(o.failed for o in outcomes)
 
     if not run.dry_run:
@@ -207,7 +235,7 @@ def _write_history(
             continue  # idle cycles leave no history rows
         trainer_run = start_run(session, run.provider_id, trainer.trainer_id, flow_run_id, run.now)
         own = {k: record[k] for k in COUNT_COLUMNS}
-        finish_run(session, trainer_run.id, outcome.status, own, outcome.error)
+        finish_run(session, trainer_run.id, record["status"], own, outcome.error)
         rows = changes_of.get(trainer.trainer_id)
         if rows is not None:
             record_changes(session, trainer_run.id, rows.to_dict("records"))

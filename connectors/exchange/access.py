@@ -58,7 +58,8 @@ def refused_before_asking(
                 "domain_mismatch",
                 f"The mailbox {mailbox} is in domain {domain.lower()}, but the {account} is in "
                 f"domain {account_domain}; trainers' mailboxes must be in {domain_owner} domain. "
-                "Correct the address or use a service of that domain.",
+                "Correct the address with `trainer-sync trainer set EMAIL --mailbox ADDRESS`, or "
+                "link the trainer to a service of that domain with `trainer-sync trainer link`.",
             ),
         )
     return None

@@ -182,7 +182,13 @@ def _explain(error: ErrorDetails) -> Iterator[Problem]:
     elif error["type"] == "extra_forbidden":
         yield f"{field} is not a service setting", "Remove it."
     else:
-        yield f"{field or 'the settings'}: {error['msg']}", f"Correct {field or 'the settings'}."
+        yield (
+            f"{field or 'the settings'}: {error['msg']}",
+            (
+                f"Correct {field or 'the settings'} in `trainer-sync service add`, or of a saved "
+                "service with `trainer-sync service set NAME`."
+            ),
+        )
 
 
 def _problems(cfg: ServiceConfig) -> Iterator[Problem]:

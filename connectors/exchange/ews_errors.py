@@ -280,12 +280,14 @@ def _response_error(
     if isinstance(exc, _MAILBOX):
         return "permanent", MailboxNotFound(
             f"The mailbox {mailbox} does not exist on {ctx.endpoint}.",
-            "Check the trainer's mailbox address (a typo, a renamed or removed account).",
+            "Check the trainer's mailbox address (a typo, a renamed or removed account); change "
+            "it with `trainer-sync trainer set EMAIL --mailbox ADDRESS`.",
         )
     if isinstance(exc, _VERSION):
         return "permanent", EndpointNotFound(
             f"{ctx.endpoint} does not accept the pinned Exchange version ({type(exc).__name__}).",
-            "Correct the service's server_version, or clear it to let the connector detect it.",
+            "Correct the service's version with `trainer-sync service set NAME --server-version "
+            "15.2`, or clear it with `--server-version ''` to let the connector detect it.",
         )
     if isinstance(exc, _NOT_FOUND):
         return "permanent", ItemNotFound(f"The item no longer exists in {mailbox}.")

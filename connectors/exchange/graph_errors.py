@@ -127,7 +127,8 @@ def mailbox_missing(ctx: Context, mailbox: str, code: str) -> MailboxNotFound:
         )
     return MailboxNotFound(
         f"No user {mailbox} exists in tenant {ctx.tenant_id} ({code}).",
-        "Correct the trainer's mailbox address (it must be the user's primary address or UPN).",
+        "Correct the trainer's mailbox address (it must be the user's primary address or UPN) "
+        "with `trainer-sync trainer set EMAIL --mailbox ADDRESS`.",
     )
 
 

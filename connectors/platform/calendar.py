@@ -6,7 +6,7 @@ trainer of a provider at once: two queries per provider, never one per trainer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -44,6 +44,7 @@ def add_unavailability(
     check_period(start, end, "unavailability")
     if reason is not None:
         check_one_line(reason, "reason", column_length(Unavailability.reason))
+    _refuse_duplicate(session, trainer, start, end)
     row = Unavailability(
         trainer_id=trainer.id,
         start=start,
@@ -53,6 +54,58 @@ def add_unavailability(
         origin="platform",
     )
     session.add(row)
+    session.flush()
+    return row
+
+
+def _refuse_duplicate(session: Session, trainer: Trainer, start: datetime, end: datetime) -> None:
+    same = session.scalar(
+        select(Unavailability).where(
+            Unavailability.trainer_id == trainer.id,
+            Unavailability.origin == "platform",
+            Unavailability.start == start,
+            Unavailability.end == end,
+        )
+    )
+    if same is not None:
+        raise ConfigurationError(
+            f"{trainer.email} is already unavailable from {start.isoformat()} to "
+            f"{end.isoformat()} (unavailability:{same.id}).",
+            "Nothing to add; see `trainer-sync unavailability list --trainer "
+            f"{trainer.email}`, or remove it with `trainer-sync unavailability remove {same.id}`.",
+        )
+
+
+def list_unavailability(
+    session: Session, trainers: Sequence[Trainer], since: datetime | None = None
+) -> list[tuple[Unavailability, Trainer]]:
+    """The unavailability of these trainers (of any origin), by time; from `since` on."""
+    by_id = {t.id: t for t in trainers}
+    query = (
+        select(Unavailability)
+        .where(Unavailability.trainer_id.in_(list(by_id)))
+        .order_by(Unavailability.start, Unavailability.id)
+    )
+    if since is not None:
+        query = query.where(Unavailability.end > since)
+    return [(row, by_id[row.trainer_id]) for row in session.scalars(query)]
+
+
+def remove_unavailability(session: Session, row_id: int) -> Unavailability:
+    """Delete a platform-origin block; the next sync removes its Outlook item (direction out)."""
+    row = session.get(Unavailability, row_id)
+    if row is None:
+        raise ConfigurationError(
+            f"Unknown unavailability:{row_id}.", "See `trainer-sync unavailability list`."
+        )
+    if row.origin != "platform":
+        raise ConfigurationError(
+            f"unavailability:{row_id} mirrors an appointment in the trainer's Outlook calendar; "
+            "the next sync would bring it back.",
+            "Delete or move the appointment in Outlook, or link the trainer with --direction "
+            "out (`trainer-sync trainer link`) so Outlook no longer blocks the platform.",
+        )
+    session.delete(row)
     session.flush()
     return row
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from connectors.exchange.config import STORED_FIELDS, ServiceConfig, mail_domain
 from connectors.platform.models import (
@@ -21,11 +21,21 @@ from connectors.platform.parsing import (
     domain_of,
     normalise_email,
 )
+from connectors.platform.state import forget_connection, forget_mailbox
 from sync_rules.errors import ConfigurationError
 
 
+def same_name(column: InstrumentedAttribute[str], name: str) -> ColumnElement[bool]:
+    """Names of providers and services are unique case-insensitively: `Acme` is `acme`."""
+    return func.lower(column) == name.strip().lower()
+
+
+def find_provider(session: Session, name: str) -> Provider | None:
+    return session.scalar(select(Provider).where(same_name(Provider.name, name)))
+
+
 def get_provider(session: Session, name: str) -> Provider:
-    provider = session.scalar(select(Provider).where(Provider.name == name))
+    provider = find_provider(session, name)
     if provider is None:
         raise ConfigurationError(
             f"Unknown provider {name!r}.",
@@ -39,12 +49,21 @@ def add_provider(session: Session, name: str, sync_engine_enabled: bool) -> Prov
     if not name:
         raise ConfigurationError("A provider needs a name.", "Give a non-empty NAME.")
     check_one_line(name, "name", column_length(Provider.name))
-    if session.scalar(select(Provider).where(Provider.name == name)) is not None:
-        raise ConfigurationError(f"Provider {name!r} already exists.", "Choose another name.")
+    check_provider_name_free(session, name)
     provider = Provider(name=name, sync_engine_enabled=sync_engine_enabled)
     session.add(provider)
     session.flush()
     return provider
+
+
+def check_provider_name_free(session: Session, name: str) -> None:
+    existing = find_provider(session, name)
+    if existing is not None:
+        spelled = "" if existing.name == name else f" (as {existing.name!r})"
+        raise ConfigurationError(
+            f"Provider {name!r} already exists{spelled}.",
+            "Choose another name: provider names are unique whatever their case.",
+        )
 
 
 def list_providers(session: Session) -> list[Provider]:
@@ -52,7 +71,7 @@ def list_providers(session: Session) -> list[Provider]:
 
 
 def get_service(session: Session, name: str) -> Service:
-    service = session.scalar(select(Service).where(Service.name == name))
+    service = session.scalar(select(Service).where(same_name(Service.name, name)))
     if service is None:
         raise ConfigurationError(
             f"Unknown service {name!r}.",
@@ -65,8 +84,14 @@ def check_new_service(session: Session, provider: str, config: ServiceConfig) ->
     """Check that a service can be added to `provider` (its settings are checked by the model
     itself); return the provider. Nothing is written."""
     found = get_provider(session, provider)
-    if session.scalar(select(Service).where(Service.name == config.name)) is not None:
-        raise ConfigurationError(f"Service {config.name!r} already exists.", "Choose another name.")
+    existing = session.scalar(select(Service).where(same_name(Service.name, config.name)))
+    if existing is not None:
+        spelled = "" if existing.name == config.name else f" (as {existing.name!r})"
+        raise ConfigurationError(
+            f"Service {config.name!r} already exists{spelled}.",
+            # Services are named across providers: `trainer link --service` names one alone.
+            "Choose another name: service names are unique across providers, whatever their case.",
+        )
     return found
 
 
@@ -88,9 +113,11 @@ def list_services(session: Session) -> list[Service]:
     return list(session.scalars(select(Service).order_by(Service.name)))
 
 
-def find_trainer(session: Session, email: str, provider: Provider | None = None) -> Trainer:
-    """The trainer with this email (within `provider`, when given)."""
+def find_trainer(session: Session, email: str, provider: Provider | str | None = None) -> Trainer:
+    """The trainer with this email (within `provider`, a provider or its name, when given)."""
     email = normalise_email(email)
+    if isinstance(provider, str):
+        provider = get_provider(session, provider)
     query = select(Trainer).where(Trainer.email == email)
     if provider is not None:
         query = query.where(Trainer.provider_id == provider.id)
@@ -102,8 +129,10 @@ def find_trainer(session: Session, email: str, provider: Provider | None = None)
             "See `trainer-sync trainer list`, or add it with `trainer-sync trainer add`.",
         )
     if len(trainers) > 1:
+        names = ", ".join(sorted(repr(t.provider.name) for t in trainers))
         raise ConfigurationError(
-            f"{email!r} is a trainer of several providers.", "Say which with --provider."
+            f"{email!r} is a trainer of several providers ({names}).",
+            "Say which with --provider NAME.",
         )
     return trainers[0]
 
@@ -120,7 +149,8 @@ def add_trainer(session: Session, provider: Provider, name: str, email: str) -> 
     if duplicate is not None:
         raise ConfigurationError(
             f"Provider {provider.name!r} already has a trainer with email {email!r}.",
-            "Each trainer's email is unique within a provider; edit that trainer instead.",
+            "Each trainer's email is unique within a provider; change that trainer with "
+            f"`trainer-sync trainer set {email} --provider {provider.name!r}` instead.",
         )
     trainer = Trainer(provider_id=provider.id, name=name, email=email)
     session.add(trainer)
@@ -158,6 +188,11 @@ def link_trainer(
             "Link the trainer to a service of its own provider.",
         )
     check_same_domain(service, mailbox)
+    previous = trainer.link
+    if previous is not None and previous.mailbox != mailbox:
+        forget_mailbox(session, trainer)
+    elif previous is not None and previous.service_id != service.id:
+        forget_connection(session, trainer)
     link = trainer.link or TrainerLink(trainer_id=trainer.id)
     link.service_id = service.id
     link.direction = direction
@@ -171,7 +206,8 @@ def link_trainer(
 def unlink_trainer(session: Session, trainer: Trainer) -> None:
     if trainer.link is None:
         raise ConfigurationError(
-            f"Trainer {trainer.email!r} is not linked.", "Nothing to do; see `trainer list`."
+            f"Trainer {trainer.email!r} is not linked.",
+            "Nothing to do; see `trainer-sync trainer list`.",
         )
     trainer.link = None
     session.flush()

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -136,6 +137,11 @@ class TrainerLink(Base):
 
     trainer: Mapped[Trainer] = relationship(back_populates="link")
     service: Mapped[Service] = relationship()
+
+
+# Provider and service names are unique whatever their case: `Acme` is `acme` (migration 0006).
+Index("uq_providers_name_lower", func.lower(Provider.name), unique=True)
+Index("uq_services_name_lower", func.lower(Service.name), unique=True)
 
 
 # --- the platform calendar -----------------------------------------------------------------

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from connectors.platform.calendar import UNAVAILABILITY_PREFIX
@@ -30,6 +30,28 @@ MIRROR_TITLE = "Unavailable"
 
 
 # --- item links --------------------------------------------------------------------------------
+
+
+def forget_sync_state(session: Session, trainer_ids: list[int]) -> None:
+    """Drop the change-gate cursors of these trainers, so their next sync reads their whole
+    mailbox again rather than trusting a sync state of another connection."""
+    if trainer_ids:
+        session.execute(delete(TrainerCursor).where(TrainerCursor.trainer_id.in_(trainer_ids)))
+
+
+def forget_mailbox(session: Session, trainer: Trainer) -> None:
+    """A trainer's calendar now lives in another mailbox: its item links point at items of the
+    old one. They are dropped; the next sync writes each entry into the new mailbox under the
+    same entry key in the tag, adopting items already tagged there (e.g. moved with the
+    mailbox) instead of duplicating them. The old mailbox's items are left as they are."""
+    session.execute(delete(ItemLink).where(ItemLink.trainer_id == trainer.id))
+    forget_sync_state(session, [trainer.id])
+
+
+def forget_connection(session: Session, trainer: Trainer) -> None:
+    """Same mailbox, another service: item links stay (the tag re-adopts items whose ids
+    differ between APIs); only the sync state of the old connection goes."""
+    forget_sync_state(session, [trainer.id])
 
 
 def load_links(session: Session, trainer_ids: Iterable[int]) -> list[dict[str, Any]]:

@@ -62,3 +62,23 @@ def print_error(exc: TrainerSyncError) -> None:
     error_console.print(Text.assemble(("Error:", "bold red"), " ", exc.message))
     if exc.hint:
         error_console.print(Text.assemble(("What to do:", "yellow"), " ", exc.hint))
+
+
+def print_fields(title: str, fields: Mapping[str, Any]) -> None:
+    """Print one object as a two-column table of its fields (values are data, never markup)."""
+    table = Table(title=Text(title), show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    for name, value in fields.items():
+        if isinstance(value, list | tuple):
+            shown = ", ".join(str(v) for v in value)
+        else:
+            shown = "" if value is None else str(_default(value))
+        table.add_row(Text(name), Text(shown))
+    wide = Console(
+        soft_wrap=True,
+        width=None if sys.stdout.isatty() else PIPE_WIDTH,
+        markup=False,
+        emoji=False,
+    )
+    wide.print(table)

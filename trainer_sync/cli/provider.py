@@ -7,11 +7,11 @@ from pathlib import Path
 import typer
 import yaml
 
-from connectors.platform import configuration
+from connectors.platform import configuration, lifecycle
 from sync_rules.errors import ConfigurationError
 from sync_rules.rules import load_rules
 from trainer_sync.cli.context import store
-from trainer_sync.cli.output import console, print_json, print_table
+from trainer_sync.cli.output import console, print_fields, print_json, print_table
 from trainer_sync.cli.runtime import cli_resources
 
 app = typer.Typer(help="Training providers.", no_args_is_help=True)
@@ -114,3 +114,85 @@ def unlock(name: str) -> None:
     if result.outcome == "alive":
         raise ConfigurationError(result.message, "Nothing was changed.")
     console.print(result.message, highlight=False)
+
+
+@app.command("show")
+def show(name: str, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Show a provider: its settings, services and trainers."""
+    with store() as session:
+        provider = configuration.get_provider(session, name)
+        data = {
+            "name": provider.name,
+            "sync_engine_enabled": provider.sync_engine_enabled,
+            "timezone": provider.timezone,
+            "own_rules": bool(provider.rules),
+            "created_at": provider.created_at,
+            "services": sorted(s.name for s in provider.services),
+            "trainers": len(provider.trainers),
+            "linked_trainers": len(lifecycle.linked_trainers(session, provider)),
+        }
+    if as_json:
+        print_json(data)
+        return
+    print_fields(f"Provider {data['name']}", data)
+
+
+@app.command("rename")
+def rename(name: str, new_name: str) -> None:
+    """Rename a provider (names are unique whatever their case)."""
+    with store() as session:
+        provider = configuration.get_provider(session, name)
+        old = provider.name
+        lifecycle.rename_provider(session, provider, new_name)
+        renamed = provider.name
+    console.print(f"Renamed provider {old!r} to {renamed!r}.", markup=False, highlight=False)
+
+
+@app.command("set")
+def set_(
+    name: str,
+    sync_engine: bool | None = typer.Option(
+        None, "--sync-engine/--no-sync-engine", help="Sync this provider on the schedule, or not."
+    ),
+    timezone: str | None = typer.Option(
+        None,
+        help="IANA time zone, e.g. Europe/London: where the provider's calendar is shown and "
+        "whole days begin (its rules' `timezone`).",
+    ),
+) -> None:
+    """Change a provider's settings: the sync engine on or off, its time zone."""
+    if sync_engine is None and timezone is None:
+        raise ConfigurationError(
+            "Nothing to change.", "Give --sync-engine, --no-sync-engine or --timezone ZONE."
+        )
+    with store() as session:
+        provider = configuration.get_provider(session, name)
+        if sync_engine is not None:
+            provider.sync_engine_enabled = sync_engine
+        if timezone is not None:
+            lifecycle.set_timezone(provider, timezone)
+        state = "enabled" if provider.sync_engine_enabled else "disabled"
+        shown = f"Provider {provider.name!r}: sync engine {state}, time zone {provider.timezone}."
+    console.print(shown, markup=False, highlight=False)
+
+
+@app.command(
+    "remove",
+    help="Remove a provider with everything it holds; refused while trainers are linked.\n\n"
+    + lifecycle.FORCE_EFFECT,
+)
+def remove(
+    name: str,
+    force: bool = typer.Option(False, "--force", help="Remove it even with linked trainers."),
+) -> None:
+    with store() as session:
+        provider = configuration.get_provider(session, name)
+        removed_name = provider.name
+        removal = lifecycle.remove_provider(session, provider, force)
+    console.print(
+        f"Removed provider {removed_name!r}: {removal.trainers} trainer(s) ({removal.linked} "
+        f'linked) and {removal.inbound_mirrors} inbound "Unavailable" mirror(s) deleted; '
+        "items in Outlook were left in place.",
+        markup=False,
+        highlight=False,
+    )

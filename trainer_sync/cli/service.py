@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
+from secrets import token_hex
 
 import typer
 from sqlalchemy.orm import Session
@@ -14,12 +16,16 @@ from connectors.exchange.config import (
     ServiceConfig,
     check_ca_bundle,
 )
-from connectors.platform import configuration
+from connectors.platform import configuration, lifecycle
 from connectors.platform.models import Service
-from connectors.secrets import prefect_secret_for
+from connectors.secrets import (
+    is_own_prefect_secret,
+    prefect_secret_for,
+    rotated_prefect_secret_for,
+)
 from sync_rules.errors import ConfigurationError, TrainerSyncError
 from trainer_sync.cli.context import store
-from trainer_sync.cli.output import console, print_error, print_json, print_table
+from trainer_sync.cli.output import console, print_error, print_fields, print_json, print_table
 from trainer_sync.cli.runtime import cli_resources
 
 app = typer.Typer(help="Master accounts: Exchange services.", no_args_is_help=True)
@@ -112,7 +118,8 @@ def add(
             delete_secret(typed)
         raise ConfigurationError(
             f"Service {name!r} failed verification, so it was not saved: {result.message}",
-            result.hint or "Correct the settings and add it again, or use --no-verify.",
+            result.hint
+            or "Correct the settings and run `trainer-sync service add` again, or use --no-verify.",
         )
     with store() as session:
         service = configuration.add_service(session, provider, config)
@@ -188,3 +195,179 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
         print_json(rows)
     else:
         print_table("Services", SERVICE_COLUMNS, rows)
+
+
+def _show_row(service: Service) -> dict[str, object]:
+    return {
+        "name": service.name,
+        "provider": service.provider.name,
+        "backend": service.backend,
+        "endpoint": service.endpoint,
+        "username": service.username,
+        "access_type": service.access_type,
+        "auth_type": service.auth_type,
+        "secret_ref": service.secret_ref,
+        "tenant_id": service.tenant_id,
+        "client_id": service.client_id,
+        "authority_host": service.authority_host,
+        "server_version": service.server_version,
+        "verify_tls": service.verify_tls,
+        "ca_bundle": service.ca_bundle,
+        "max_connections": service.max_connections,
+        "last_verified_at": service.last_verified_at,
+        "last_verification_ok": service.last_verification_ok,
+        "last_verification_message": service.last_verification_message,
+    }
+
+
+@app.command("show")
+def show(
+    name: str = typer.Argument(..., help="Service name."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show a service's settings, its last verification and its linked trainers."""
+    with store() as session:
+        service = configuration.get_service(session, name)
+        data = {
+            **_show_row(service),
+            "linked_trainers": [t.email for t in lifecycle.service_trainers(session, service)],
+        }
+    if as_json:
+        print_json(data)
+    else:
+        print_fields(f"Service {data['name']}", data)
+
+
+def _cleared(value: str | None) -> str | None:
+    """An option given as '' clears an optional setting."""
+    return None if value == "" else value
+
+
+@app.command("set")
+def set_(
+    name: str = typer.Argument(..., help="Service name."),
+    endpoint: str | None = typer.Option(None, help="New EWS URL or Graph base URL."),
+    username: str | None = typer.Option(None, help="New master account."),
+    secret: str | None = typer.Option(
+        None, help="Rotate the secret to this reference: env:VARIABLE or prefect-secret:BLOCK."
+    ),
+    secret_stdin: bool = typer.Option(
+        False, "--secret-stdin", help="Rotate the secret: read it from standard input."
+    ),
+    access: str | None = typer.Option(None, help="delegate or impersonation."),
+    auth: str | None = typer.Option(None, help="basic, ntlm or oauth2."),
+    tenant: str | None = typer.Option(None, help="OAuth2 tenant id ('' clears it)."),
+    client_id: str | None = typer.Option(None, help="OAuth2 client id ('' clears it)."),
+    authority_host: str | None = typer.Option(None, help="OAuth2 authority host."),
+    server_version: str | None = typer.Option(
+        None, help="Pin the server version, e.g. 15.2 ('' to detect it)."
+    ),
+    verify_tls: bool | None = typer.Option(
+        None, "--verify-tls/--no-verify-tls", help="Check the server's TLS certificate."
+    ),
+    ca_bundle: str | None = typer.Option(None, help="CA bundle to verify with ('' clears it)."),
+    max_connections: int | None = typer.Option(
+        None, help=f"Concurrent requests to this service (≤ {MAX_CONNECTIONS_LIMIT})."
+    ),
+    verify: bool = typer.Option(
+        True, "--verify/--no-verify", help="Sign in with the new settings before saving them."
+    ),
+) -> None:
+    """Change a service's settings or rotate its secret; verified before saving, as `add` is.
+
+    Only the options given change; a refused change leaves the service as it was.
+    """
+    if secret is not None and secret_stdin:
+        raise ConfigurationError(
+            "Give at most one of --secret REF and --secret-stdin.",
+            "Use --secret env:VARIABLE, or --secret-stdin to type the new secret.",
+        )
+    changes: dict[str, object] = {
+        "endpoint": endpoint,
+        "username": username,
+        "secret_ref": secret,
+        "access_type": access,
+        "auth_type": auth,
+        "authority_host": authority_host,
+        "verify_tls": verify_tls,
+        "max_connections": max_connections,
+    }
+    changes = {k: v for k, v in changes.items() if v is not None}
+    for field, value in (
+        ("tenant_id", tenant),
+        ("client_id", client_id),
+        ("server_version", server_version),
+        ("ca_bundle", ca_bundle),
+    ):
+        if value is not None:
+            changes[field] = _cleared(value)
+    if not changes and not secret_stdin:
+        raise ConfigurationError(
+            f"Nothing to change for service {name!r}.",
+            "Give the options to change; see `trainer-sync service set --help`.",
+        )
+    with store() as session:
+        current = configuration.service_config(configuration.get_service(session, name))
+    typed = None
+    if secret_stdin:
+        # Unique even for two rotations in one second: a refused one deletes its own block.
+        stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S") + "-" + token_hex(3)
+        typed = rotated_prefect_secret_for(current.name, stamp)
+        changes["secret_ref"] = str(typed)
+    config = ServiceConfig(**{**current.model_dump(), **changes})
+    with store() as session:  # the domain rule, before anything is stored or signed in to
+        lifecycle.check_service_mailboxes(session, configuration.get_service(session, name), config)
+    if typed is not None:
+        from tasks.secrets import store_secret
+
+        store_secret(typed, sys.stdin.readline().rstrip("\r\n"))
+    result = _verify(config) if verify else None
+    if result is not None and not result.ok:
+        if typed is not None:
+            from tasks.secrets import delete_secret
+
+            delete_secret(typed)
+        raise ConfigurationError(
+            f"Service {current.name!r} failed verification with the new settings, so they were "
+            f"not saved (it keeps its old ones): {result.message}",
+            result.hint
+            or "Correct the options and run `trainer-sync service set` again, or use --no-verify.",
+        )
+    with store() as session:
+        service = configuration.get_service(session, name)
+        lifecycle.update_service(session, service, config)
+        if result is not None:
+            _record(session, service, result)
+    if current.secret_ref != config.secret_ref and is_own_prefect_secret(
+        current.secret_ref, current.name
+    ):
+        _delete_old_block(current.secret_ref)
+    state = "verified" if verify else "not verified (--no-verify)"
+    console.print(
+        f"Updated service {current.name!r} ({', '.join(sorted(changes))}): {state}.",
+        markup=False,
+        highlight=False,
+    )
+
+
+def _delete_old_block(ref: str) -> None:
+    """The rotated-out block the product created: nothing uses it any more."""
+    from connectors.secrets import parse_secret_ref
+    from tasks.secrets import delete_secret
+
+    try:
+        delete_secret(parse_secret_ref(ref))
+    except Exception:  # the new secret is saved; a leftover block harms nothing
+        console.print(f"The old secret block {ref} could not be deleted; delete it in Prefect.")
+
+
+@app.command("remove")
+def remove(name: str = typer.Argument(..., help="Service name.")) -> None:
+    """Remove a service; refused while trainers are linked to it."""
+    with store() as session:
+        service = configuration.get_service(session, name)
+        removed, ref = service.name, service.secret_ref
+        lifecycle.remove_service(session, service)
+    if is_own_prefect_secret(ref, removed):
+        _delete_old_block(ref)
+    console.print(f"Removed service {removed!r}.", markup=False, highlight=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -26,7 +27,7 @@ from sync_rules.errors import ConfigurationError, TrainerSyncError
 from tasks.resources import Recorder, Resources, using
 from trainer_sync.cli.context import store
 from trainer_sync.cli.output import console, print_error, print_json, print_table
-from trainer_sync.cli.runtime import cli_resources
+from trainer_sync.cli.runtime import cli_resources, prefect_console
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import State
@@ -43,8 +44,8 @@ RESULT_COLUMNS = [
     "platform_updated",
     "platform_deleted",
     "platform_held",
-    "error",
 ]
+CHANGE_COLUMNS = ["trainer", "side", "action", "item", "reason", "outcome"]
 #: Show a progress bar only for runs at least this big (small runs finish before it draws).
 PROGRESS_FROM_TRAINERS = 50
 
@@ -94,8 +95,11 @@ def sync(
         False, "--allow-mass-delete", help="Apply plans the mass-deletion guard would hold."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Show Prefect's own log lines as the run goes."
+    ),
 ) -> None:
-    """Run the sync now, in this process, and print what changed where."""
+    """Run the sync now, in this process, and print each change, where and why."""
     if trainer and not provider:
         provider = _providers_of(trainer)
     with store() as session:
@@ -113,8 +117,14 @@ def sync(
         return
     big = not as_json and console.is_terminal and linked >= PROGRESS_FROM_TRAINERS
     results: list[dict[str, Any]] = []
+    summaries: list[str] = []
     failed = False
-    with _watcher(big) as watcher, cli_resources(watcher) as resources, using(resources):
+    with (
+        prefect_console(verbose),
+        _watcher(big) as watcher,
+        cli_resources(watcher) as resources,
+        using(resources),
+    ):
         from flows.sync import sync_provider
 
         for name in names:
@@ -132,13 +142,11 @@ def sync(
                 )
             results += [{"provider": name, **r} for r in records]
             failed = failed or not state.is_completed()
-            if not as_json:
-                console.print(state.message or "")
+            summaries.append(state.message or "")
     if as_json:
         print_json(results)
     else:
-        title = "Planned changes (dry run: nothing written)" if dry_run else "Sync results"
-        print_table(title, ["provider", *RESULT_COLUMNS], results)
+        _print_results(results, summaries, dry_run)
     if failed:
         _report_failures(results)
         raise typer.Exit(1)
@@ -156,6 +164,43 @@ def _report_failures(results: list[dict[str, Any]]) -> None:
         count = f"{len(trainers)} trainer{'s' if len(trainers) > 1 else ''}"
         failed = f"{message.rstrip('.')}. ({count} failed: {', '.join(trainers)})"
         print_error(TrainerSyncError(failed, hint or None))
+
+
+def _print_results(results: list[dict[str, Any]], summaries: list[str], dry_run: bool) -> None:
+    """Each change (trainer, item, action, reason), the counts per trainer, and what to run
+    for a mass deletion the guard held (the errors follow, once each: `_report_failures`)."""
+    changes = [
+        {
+            "trainer": r["trainer"],
+            "side": c["side"],
+            "action": c["action"],
+            "item": c.get("summary") or c.get("entry_key") or c.get("item_id"),
+            "reason": c["reason"],
+            "outcome": c["outcome"],
+        }
+        for r in results
+        for c in r.get("changes", [])
+    ]
+    if changes:
+        title = "Planned changes (dry run: nothing written)" if dry_run else "Changes"
+        print_table(title, CHANGE_COLUMNS, changes)
+    else:
+        console.print("No changes.")
+    title = "Sync results (dry run: nothing written)" if dry_run else "Sync results"
+    print_table(title, ["provider", *RESULT_COLUMNS], results)
+    for provider in dict.fromkeys(r["provider"] for r in results if r["status"] == "held"):
+        held = sum(
+            r["exchange_held"] + r["platform_held"] for r in results if r["provider"] == provider
+        )
+        console.print(
+            f"Held: {held} change(s) of {provider}, a mass deletion the guard stopped; none of "
+            "them was written. Check them above, then apply them with: trainer-sync sync "
+            f"--provider {shlex.quote(provider)} --allow-mass-delete",
+            markup=False,
+            highlight=False,
+        )
+    for summary in summaries:
+        console.print(summary, markup=False, highlight=False)
 
 
 def _hint(state: State) -> str:
@@ -204,6 +249,9 @@ def _counts(counts: dict[str, Any] | None) -> str:
 
 def history(
     trainer: str | None = typer.Option(None, help="Only this trainer's changes."),
+    provider: str | None = typer.Option(
+        None, help="The trainer's provider, when its email is in several."
+    ),
     limit: int = typer.Option(50, help="How many changes, newest first."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -214,7 +262,7 @@ def history(
             "Give how many of the newest changes to show (default 50).",
         )
     with store() as session:
-        who = configuration.find_trainer(session, trainer) if trainer else None
+        who = configuration.find_trainer(session, trainer, provider) if trainer else None
         rows = change_history(session, who, limit)
     if as_json:
         print_json(rows)

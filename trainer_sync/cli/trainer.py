@@ -6,12 +6,17 @@ from pathlib import Path
 
 import typer
 
-from connectors.platform import configuration
+from connectors.platform import configuration, lifecycle
 from connectors.platform.csv_import import import_trainers
+from sync_rules.errors import ConfigurationError
 from trainer_sync.cli.context import store
-from trainer_sync.cli.output import console, print_json, print_table
+from trainer_sync.cli.output import console, print_fields, print_json, print_table
 
 app = typer.Typer(help="Trainers and their Exchange options.", no_args_is_help=True)
+
+PROVIDER_OPTION = typer.Option(
+    None, "--provider", help="The trainer's provider, when the email is in several."
+)
 
 TRAINER_COLUMNS = ["provider", "name", "email", "service", "direction", "calendar", "mailbox"]
 
@@ -63,24 +68,41 @@ def link(
     direction: str = typer.Option(..., help="in, out or both."),
     calendar: bool = typer.Option(True, "--calendar/--no-calendar", help="Sync the calendar."),
     mailbox: str | None = typer.Option(None, help="Mailbox, if not the trainer's email."),
+    provider: str | None = PROVIDER_OPTION,
 ) -> None:
-    """Link a trainer to a service, with a direction."""
+    """Link a trainer to a service, with a direction (or move it to another service or mailbox).
+
+    A move keeps the trainer's entries: the next sync writes them into the new mailbox under
+    the same keys in the engine's tag, adopting items already tagged there.
+    """
     with store() as session:
         svc = configuration.get_service(session, service)
+        if provider is not None and configuration.get_provider(session, provider) != svc.provider:
+            raise ConfigurationError(
+                f"Service {svc.name!r} belongs to provider {svc.provider.name!r}, "
+                f"not {provider!r}.",
+                "Link the trainer to a service of its own provider; see "
+                "`trainer-sync service list`.",
+            )
         trainer = configuration.find_trainer(session, email, svc.provider)
         result = configuration.link_trainer(session, svc, trainer, direction, calendar, mailbox)
     state = "on" if result.calendar_enabled else "off"
     console.print(
         f"Linked {trainer.email} to {service!r}: direction {result.direction}, "
-        f"calendar {state}, mailbox {result.mailbox}."
+        f"calendar {state}, mailbox {result.mailbox}.",
+        markup=False,
+        highlight=False,
     )
 
 
 @app.command("unlink")
-def unlink(email: str = typer.Argument(..., help="The trainer's email.")) -> None:
+def unlink(
+    email: str = typer.Argument(..., help="The trainer's email."),
+    provider: str | None = PROVIDER_OPTION,
+) -> None:
     """Remove a trainer's Exchange link (its mirrors stay as they are)."""
     with store() as session:
-        trainer = configuration.find_trainer(session, email)
+        trainer = configuration.find_trainer(session, email, provider)
         configuration.unlink_trainer(session, trainer)
     console.print(f"Unlinked {trainer.email}.")
 
@@ -97,3 +119,79 @@ def import_(path: Path = typer.Argument(..., help="CSV file.")) -> None:
         f"Imported {path}: {counts['created']} trainer(s) created, {counts['updated']} updated, "
         f"{counts['unchanged']} unchanged."
     )
+
+
+@app.command("show")
+def show(
+    email: str = typer.Argument(..., help="The trainer's email."),
+    provider: str | None = PROVIDER_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show a trainer: its link, its item links and its last sync."""
+    from connectors.platform.state import last_results
+
+    with store() as session:
+        trainer = configuration.find_trainer(session, email, provider)
+        link = trainer.link
+        last = next(
+            (r for r in last_results(session, trainer.provider) if r["trainer"] == trainer.email),
+            None,
+        )
+        data = {
+            "provider": trainer.provider.name,
+            "name": trainer.name,
+            "email": trainer.email,
+            "service": link.service.name if link else None,
+            "direction": link.direction if link else None,
+            "calendar": link.calendar_enabled if link else None,
+            "mailbox": link.mailbox if link else None,
+            "items_in_outlook": lifecycle.item_link_count(session, trainer),
+            "last_sync": last["status"] if last else None,
+            "last_sync_finished_at": last["finished_at"] if last else None,
+        }
+    if as_json:
+        print_json(data)
+    else:
+        print_fields(f"Trainer {data['name']} <{data['email']}>", data)
+
+
+@app.command("set")
+def set_(
+    email: str = typer.Argument(..., help="The trainer's email."),
+    provider: str | None = PROVIDER_OPTION,
+    name: str | None = typer.Option(None, help="New name."),
+    new_email: str | None = typer.Option(
+        None, "--email", help="New email address (the mailbox stays; give --mailbox to move it)."
+    ),
+    mailbox: str | None = typer.Option(
+        None, help="New mailbox of a linked trainer (its entries follow it)."
+    ),
+) -> None:
+    """Change a trainer's name, email or mailbox.
+
+    A new mailbox keeps the trainer's entries: the next sync writes them there under the same
+    keys in the engine's tag (adopting tagged items it finds); the old mailbox's items stay.
+    To move a trainer to another service use `trainer-sync trainer link EMAIL --service NEW`.
+    """
+    if name is None and new_email is None and mailbox is None:
+        raise ConfigurationError("Nothing to change.", "Give --name, --email or --mailbox.")
+    with store() as session:
+        trainer = configuration.find_trainer(session, email, provider)
+        lifecycle.update_trainer(session, trainer, name, new_email, mailbox)
+        shown = f"Updated trainer {trainer.name} <{trainer.email}>" + (
+            f", mailbox {trainer.link.mailbox}." if trainer.link else "."
+        )
+    console.print(shown, markup=False, highlight=False)
+
+
+@app.command("remove")
+def remove(
+    email: str = typer.Argument(..., help="The trainer's email."),
+    provider: str | None = PROVIDER_OPTION,
+) -> None:
+    """Remove an unlinked trainer with its assignments, unavailability and sync history."""
+    with store() as session:
+        trainer = configuration.find_trainer(session, email, provider)
+        shown = f"Removed trainer {trainer.name} <{trainer.email}> of {trainer.provider.name!r}."
+        lifecycle.remove_trainer(session, trainer)
+    console.print(shown, markup=False, highlight=False)
