@@ -318,8 +318,9 @@ class SoakWorld:
         how = choose.element(("subject", "move", "show-as"))
         if how == "subject":
             self.side.edit(mailbox, item["id"], subject="Changed in Outlook")
-        elif how == "move":
-            later = timedelta(hours=choose.integer(1, 3))
+        elif how == "move":  # by hours, or an all-day item by whole days (Outlook's way)
+            unit = timedelta(days=1) if item["all_day"] else timedelta(hours=1)
+            later = unit * choose.integer(1, 3)
             self.side.edit(
                 mailbox, item["id"], start=item["start"] + later, end=item["end"] + later
             )
