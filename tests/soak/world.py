@@ -32,6 +32,7 @@ from connectors.platform.models import (
     Unavailability,
     Venue,
 )
+from sync_rules.errors import ConfigurationError
 from sync_rules.vocabulary import SHOW_AS
 from tests.flows.exchange_sides import DOMAIN, Repeat
 
@@ -253,15 +254,18 @@ class SoakWorld:
             if len(list(s.scalars(query))) >= MAX_BLOCKS:
                 return
             reason = choose.element(REASONS)
-            if choose.integer(0, 2) == 0:  # whole days, as dates in the provider's zone
-                first = self.clock().date() + timedelta(
-                    days=choose.integer(-PAST_DAYS - 2, FUTURE_DAYS + 1)
-                )
-                days = choose.integer(1, 2)
-                add_all_day_unavailability(s, trainer, first, first + timedelta(days=days), reason)
-            else:
-                start, end = self.when(choose, choose.integer(1, 9))
-                add_unavailability(s, trainer, start, end, False, reason)
+            try:
+                if choose.integer(0, 2) == 0:  # whole days, as dates in the provider's zone
+                    first = self.clock().date() + timedelta(
+                        days=choose.integer(-PAST_DAYS - 2, FUTURE_DAYS + 1)
+                    )
+                    last = first + timedelta(days=choose.integer(1, 2))
+                    add_all_day_unavailability(s, trainer, first, last, reason)
+                else:
+                    start, end = self.when(choose, choose.integer(1, 9))
+                    add_unavailability(s, trainer, start, end, False, reason)
+            except ConfigurationError:  # an exact duplicate, refused as an administrator's is
+                s.rollback()
 
     def remove_unavailability(self, choose: Choose) -> None:
         with db.transaction(self.url) as s:
@@ -318,8 +322,9 @@ class SoakWorld:
         how = choose.element(("subject", "move", "show-as"))
         if how == "subject":
             self.side.edit(mailbox, item["id"], subject="Changed in Outlook")
-        elif how == "move":
-            later = timedelta(hours=choose.integer(1, 3))
+        elif how == "move":  # by hours, or an all-day item by whole days (Outlook's way)
+            unit = timedelta(days=1) if item["all_day"] else timedelta(hours=1)
+            later = unit * choose.integer(1, 3)
             self.side.edit(
                 mailbox, item["id"], start=item["start"] + later, end=item["end"] + later
             )
