@@ -25,7 +25,7 @@ from connectors.exchange.graph_ops import SHOW_AS_IN, SHOW_AS_OUT, tag_value
 from connectors.exchange.tag import GRAPH_TAG_PROPERTY_ID, TAG_PROPERTY_NAME
 from emulators.ews import EwsEmulator
 from emulators.graph import GraphEmulator
-from emulators.graph.events import instant
+from emulators.graph.events import instant, render_dtz
 
 DOMAIN = "acme.test"
 MASTER = f"master@{DOMAIN}"
@@ -294,7 +294,13 @@ class GraphSide(_Side):
         return str(response.json()["id"])
 
     def edit(self, mailbox: str, item_id: str, **fields: Any) -> None:
-        patch = {k: (self._when(v) if isinstance(v, datetime) else v) for k, v in fields.items()}
+        # Times in the event's own zone, as Outlook writes them: an all-day event must stay at
+        # midnight there (midnight in London is 23:00 UTC in summer).
+        (event,) = [i for i in self.control.items(mailbox) if i["id"] == item_id]
+        zone = event["start"].get("timeZone") or "UTC"
+        patch = {
+            k: (render_dtz(v, zone) if isinstance(v, datetime) else v) for k, v in fields.items()
+        }
         response = self._as_trainer(mailbox).patch(
             f"{self.emulator.url}/me/events/{item_id}", json=patch
         )
