@@ -47,7 +47,8 @@ def test_sync_of_a_failing_trainer_exits_non_zero_with_its_reason(ews_world: Wor
     result = run(world, "sync", "--provider", "Acme")
     assert result.exit_code == 1
     assert "1 of 2 trainers failed" in result.stdout
-    assert rex in result.stdout and "Editor" in result.stdout
+    # The reason is an error: it goes to standard error, with what to do.
+    assert f"1 trainer failed: {rex}" in result.stderr and "Editor" in result.stderr
 
 
 def test_dry_run_and_trainer_selection(ews_world: World) -> None:
