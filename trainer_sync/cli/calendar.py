@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import typer
+from sqlalchemy.orm import Session
 
 from connectors.platform import configuration, events
 from connectors.platform.calendar import (
@@ -18,6 +19,7 @@ from connectors.platform.calendar import (
     trainer_calendar,
 )
 from connectors.platform.csv_import import import_events
+from connectors.platform.models import TrainingEvent
 from connectors.platform.parsing import check_period, parse_aware_time, parse_day
 from sync_rules.errors import ConfigurationError
 from trainer_sync.cli.context import store
@@ -83,6 +85,12 @@ def events_list(
         print_table("Training events", [*columns, "trainers"], rows)
 
 
+def _event(session: Session, ref: str, provider: str | None) -> TrainingEvent:
+    """The event `ref`, of `provider` when given (refs are unique per provider only)."""
+    scope = configuration.get_provider(session, provider) if provider else None
+    return events.find_event(session, ref, scope)
+
+
 @events_app.command("show")
 def events_show(
     ref: str = typer.Argument(..., help="The event's ref."),
@@ -91,8 +99,7 @@ def events_show(
 ) -> None:
     """Show an event and, per session and assigned trainer, its state in Outlook."""
     with store() as session:
-        scope = configuration.get_provider(session, provider) if provider else None
-        event = events.find_event(session, ref, scope)
+        event = _event(session, ref, provider)
         data = {
             "provider": events.event_provider(session, event).name,
             "ref": event.ref,
@@ -120,8 +127,7 @@ def events_cancel(
 ) -> None:
     """Cancel an event: it stays in the platform; the next sync deletes its Outlook items."""
     with store() as session:
-        scope = configuration.get_provider(session, provider) if provider else None
-        event = events.find_event(session, ref, scope)
+        event = _event(session, ref, provider)
         events.cancel_event(event)
         shown = f"Cancelled event {event.ref}; the next sync removes its sessions from Outlook."
     console.print(shown, markup=False, highlight=False)
@@ -134,8 +140,7 @@ def events_remove(
 ) -> None:
     """Remove an event and its sessions; the next sync deletes their Outlook items."""
     with store() as session:
-        scope = configuration.get_provider(session, provider) if provider else None
-        event = events.find_event(session, ref, scope)
+        event = _event(session, ref, provider)
         shown = f"Removed event {event.ref}; the next sync removes its sessions from Outlook."
         events.remove_event(session, event)
     console.print(shown, markup=False, highlight=False)

@@ -47,14 +47,7 @@ def print_table(title: str, columns: Sequence[str], rows: Iterable[Mapping[str, 
         table.add_column(Text(column), overflow="fold")
     for row in rows:
         table.add_row(*(_cell(row.get(c)) for c in columns))
-    # Piped output has no terminal width to respect: keep rows whole for grep and logs.
-    wide = Console(
-        soft_wrap=True,
-        width=None if sys.stdout.isatty() else PIPE_WIDTH,
-        markup=False,
-        emoji=False,
-    )
-    wide.print(table)
+    _print_wide(table)
 
 
 def print_error(exc: TrainerSyncError) -> None:
@@ -75,6 +68,11 @@ def print_fields(title: str, fields: Mapping[str, Any]) -> None:
         else:
             shown = "" if value is None else str(_default(value))
         table.add_row(Text(name), Text(shown))
+    _print_wide(table)
+
+
+def _print_wide(table: Table) -> None:
+    # Piped output has no terminal width to respect: keep rows whole for grep and logs.
     wide = Console(
         soft_wrap=True,
         width=None if sys.stdout.isatty() else PIPE_WIDTH,
