@@ -40,7 +40,6 @@ import subprocess as sp
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -50,7 +49,7 @@ from typing import TypeVar
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, func, select, text  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 
 from connectors.platform import db  # noqa: E402
 from connectors.platform.models import SyncChange, SyncRun, Trainer  # noqa: E402
@@ -65,6 +64,7 @@ from tests.soak.rounds import (  # noqa: E402
     run_round,
 )
 from tests.soak.world import PROVIDER, Clock, SoakWorld  # noqa: E402
+from tests.stores import postgres_schema  # noqa: E402
 
 T = TypeVar("T")
 
@@ -104,19 +104,9 @@ def new_store(base_url: str | None, folder: Path, name: str) -> Iterator[str]:
         finally:
             db.get_engine(url).dispose()
         return
-    schema = f"soak_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base_url)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{base_url}{'&' if '?' in base_url else '?'}options=-csearch_path%3D{schema}"
-    try:
+    with postgres_schema(base_url, prefix="soak") as url:
         db.upgrade(url)
         yield url
-    finally:
-        db.get_engine(url).dispose()
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @contextlib.contextmanager

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import make_url
 
 from connectors.platform import db
+from tests.stores import postgres_schema
 
 POSTGRES_URL_ENV = "TRAINER_SYNC_TEST_POSTGRES_URL"
 
@@ -52,24 +52,8 @@ def migrated_sqlite(template: Path, path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-@contextmanager
-def _postgres_schema() -> Iterator[str]:
-    """A fresh, empty PostgreSQL schema (a new database from a template is slower to make
-    than a schema is to migrate)."""
-    base = os.environ[POSTGRES_URL_ENV]
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in base else "?"
-    url = f"{base}{separator}options=-csearch_path%3D{schema}"
-    try:
-        yield url
-    finally:
-        db.get_engine(url).dispose()
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+def _postgres_schema() -> AbstractContextManager[str]:
+    return postgres_schema(os.environ[POSTGRES_URL_ENV])
 
 
 @pytest.fixture(params=_backends())
