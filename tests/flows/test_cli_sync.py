@@ -47,8 +47,9 @@ def test_sync_of_a_failing_trainer_exits_non_zero_with_its_reason(ews_world: Wor
     result = run(world, "sync", "--provider", "Acme")
     assert result.exit_code == 1
     assert "1 of 2 trainers failed" in result.stdout
-    # The reason is an error: it goes to standard error, with what to do.
+    # The reason is an error: it goes to standard error, with what to do, once.
     assert f"1 trainer failed: {rex}" in result.stderr and "Editor" in result.stderr
+    assert result.output.count(f"(1 trainer failed: {rex})") == 1
 
 
 def test_dry_run_and_trainer_selection(ews_world: World) -> None:

@@ -50,17 +50,6 @@ def test_sync_lists_changes_and_a_held_mass_deletion(ews_world: World) -> None:
     assert world.items(ann) == []
 
 
-def test_each_error_prints_once(ews_world: World) -> None:
-    world = ews_world
-    world.trainer("ann", "out")
-    rex = world.trainer("rex", "out", grant="Reviewer")
-    result = run(world, "sync", "--provider", "Acme")
-    assert result.exit_code == 1
-    (record,) = [r for r in json.loads(run(world, "sync", "--json").stdout) if r["trainer"] == rex]
-    assert result.output.count(record["error"][:60]) == 1
-    assert result.output.count(f"(1 trainer failed: {rex})") == 1
-
-
 def test_prefect_console_logging_is_off_unless_verbose() -> None:
     import logging
 

@@ -33,23 +33,9 @@ from connectors.platform.models import (
 from sync_rules.errors import ConfigurationError
 
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
-#: Tables whose rows every revision from 0001 on keeps.
-KEPT = (
-    "providers",
-    "services",
-    "trainers",
-    "trainer_links",
-    "courses",
-    "venues",
-    "training_events",
-    "event_sessions",
-    "event_trainers",
-    "unavailability",
-    "item_links",
-    "trainer_cursors",
-    "sync_runs",
-    "sync_changes",
-)
+#: Tables whose rows every revision from 0001 on keeps: all of them but the provider locks,
+#: which 0002 added.
+KEPT = tuple(sorted(set(Base.metadata.tables) - {"sync_locks"}))
 
 
 def _revisions_newest_first(url: str) -> list[str]:
