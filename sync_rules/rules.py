@@ -168,6 +168,13 @@ def _read_yaml(path: Path) -> Mapping[str, Any]:
             f"Rules file {path} cannot be read: {exc.strerror or exc}",
             "check the path and its permissions",
         ) from None
+    except UnicodeDecodeError as exc:
+        line = exc.object.count(b"\n", 0, exc.start) + 1
+        raise ConfigurationError(
+            f"Rules file {path} is not UTF-8 text: line {line} has the byte "
+            f"0x{exc.object[exc.start]:02X}",
+            "save it as UTF-8 (a YAML file is text: check it is the file you meant)",
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

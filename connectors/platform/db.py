@@ -239,6 +239,8 @@ def downgrade(url: str, revision: str) -> None:
 
 def _migrate(step: Callable[[Config, str], None], url: str, revision: str) -> None:
     config = alembic_config(url)
+    if not revision.strip():  # alembic takes "" for no revision at all, and trips over it
+        raise _unknown_revision(revision, "no revision was given", config)
     # A named target is looked up before connecting: a typo creates no SQLite file.
     # Relative targets (+1, -1) only resolve against the store's own revision.
     if not revision.startswith(("+", "-")):
@@ -251,11 +253,15 @@ def _refusing_unknown(revision: str, config: Config, run: Callable[[str], object
     try:
         run(revision)
     except CommandError as exc:  # an unknown or unreachable revision: nothing was run
-        raise ConfigurationError(
-            f"Cannot migrate the database to revision {revision!r}: {exc}.",
-            f"Give one of the known revisions: {known_revisions(config)}. `db upgrade` "
-            "moves to a later revision, `db downgrade` to an earlier one.",
-        ) from None
+        raise _unknown_revision(revision, str(exc), config) from None
+
+
+def _unknown_revision(revision: str, problem: str, config: Config) -> ConfigurationError:
+    return ConfigurationError(
+        f"Cannot migrate the database to revision {revision!r}: {problem}.",
+        f"Give one of the known revisions: {known_revisions(config)}. `db upgrade` "
+        "moves to a later revision, `db downgrade` to an earlier one.",
+    )
 
 
 def known_revisions(config: Config) -> str:

@@ -368,3 +368,33 @@ def test_a_sync_whose_secret_is_not_set_fails_its_trainers_cleanly(
     (ann,) = rows
     assert ann["status"] == "failed" and reason in ann["error"]
     assert ews.control.items("ann@acme.test") == []  # nothing written
+
+
+@pytest.mark.parametrize(
+    ("wait", "phrases"),
+    [
+        # 0 s: Prefect gives up on its temporary server before asking it once, as a machine too
+        # busy to start it within the wait does.
+        ("0", ["temporary API server did not start in time", "PREFECT_API_URL="]),
+        ("0.5", ["its setting startup_timeout_seconds", "'0.5'", "PREFECT_* environment"]),
+    ],
+    ids=["server-too-slow", "setting-of-the-wrong-kind"],
+)
+def test_prefect_that_cannot_start_is_reported_with_what_to_do(
+    migrated_store: Callable[[str], str], wait: str, phrases: list[str], tmp_path: Path
+) -> None:
+    db_url = migrated_store("prefect.db")
+    for args in (
+        ("provider", "add", "Acme", "--sync-engine"),
+        service_add("s", username="master@acme.test", no_verify=True),
+    ):
+        assert _run(db_url, *args).exit_code == 0
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env.update(
+        {
+            "PREFECT_HOME": str(tmp_path / "prefect"),
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": wait,
+            db.DATABASE_URL_ENV: db_url,
+        }
+    )
+    _refused_child(_child("sync", "--provider", "Acme", env=env), *phrases)

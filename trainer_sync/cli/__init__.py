@@ -14,23 +14,60 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from sync_rules.errors import TrainerSyncError
+from sync_rules.errors import ConfigurationError, TrainerSyncError
 from trainer_sync.cli import calendar, db, emulator, provider, serve, service, sync, trainer
 from trainer_sync.cli.context import set_database_url
 from trainer_sync.cli.help import fix_typer_help
 from trainer_sync.cli.output import print_error
+from trainer_sync.cli.prefect_errors import prefect_start_error
 
 fix_typer_help()
 
 
+def _is_text(arg: str) -> bool:
+    try:
+        arg.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def not_utf8_argument(arg: str) -> ConfigurationError:
+    """The error for a command-line value whose bytes are not UTF-8, showing them escaped."""
+    raw = arg.encode("utf-8", "surrogateescape")
+    shown = raw.decode("utf-8", "backslashreplace")
+    bad = next(c for c in arg if "\udc80" <= c <= "\udcff")
+    return ConfigurationError(
+        f"The value '{shown}' on the command line is not UTF-8 text "
+        f"(the byte 0x{ord(bad) - 0xDC00:02X} cannot be read as UTF-8).",
+        "Type it again in a terminal set to UTF-8 (for example LANG=C.UTF-8), or save "
+        "the file or script that holds it as UTF-8.",
+    )
+
+
 class _AdminErrors(TyperGroup):
     """The root group: turns admin-facing errors into a clean message and exit code 2."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        # Python hands over command-line bytes that are not UTF-8 as lone surrogates, which no
+        # store, file or terminal takes: refuse them before anything reads them.
+        for arg in args:
+            if not _is_text(arg):
+                print_error(not_utf8_argument(arg))
+                raise typer.Exit(2)
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except TrainerSyncError as exc:
             print_error(exc)
+            raise typer.Exit(2) from None
+        except (RuntimeError, ValueError) as exc:
+            error = prefect_start_error(exc)
+            if error is None:
+                raise
+            print_error(error)
             raise typer.Exit(2) from None
 
 
