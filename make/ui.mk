@@ -5,7 +5,9 @@
 # the emulator (those this target started).
 UI_HOST := 127.0.0.1
 UI_PORT ?= 4200
-# The demo's port (DEMO_EWS_PORT, 8765 by default): the store's service points there.
+# The demo's port (DEMO_EWS_PORT, 8765 by default): the store's service is pointed there. An
+# emulator already on it is used only if it holds the demo's accounts; anything else there
+# stops `make ui` with what to do (trainer_sync/demo/ui_emulator.py).
 UI_EWS_PORT ?= $(or $(DEMO_EWS_PORT),8765)
 UI_DIR := $(CURDIR)/.demo
 
@@ -26,8 +28,10 @@ ui: $(STAMP)
 		for pid in $$ews $$server; do wait "$$pid" 2>/dev/null || true; done; \
 	}; \
 	trap stop EXIT; trap 'exit 130' INT TERM; \
-	if answers "http://$(UI_HOST):$(UI_EWS_PORT)/_control/health"; then \
-		echo "Using the EWS emulator already running on $(UI_HOST):$(UI_EWS_PORT)."; \
+	choice=$$(DEMO_EWS_PORT=$(UI_EWS_PORT) "$(BIN)/python" -m trainer_sync.demo.ui_emulator \
+		"$(UI_DIR)/trainer_sync.db"); \
+	if [ "$$choice" = "reuse $(UI_EWS_PORT)" ]; then \
+		echo "Using the EWS emulator already running on $(UI_HOST):$(UI_EWS_PORT) (it holds the demo's accounts)."; \
 	else \
 		setsid "$(BIN)/trainer-sync" emulator ews --host $(UI_HOST) --port $(UI_EWS_PORT) \
 			--state "$(UI_DIR)/ews-state.json" > "$(UI_DIR)/ews.log" 2>&1 & ews=$$!; \

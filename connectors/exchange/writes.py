@@ -7,7 +7,10 @@ from collections.abc import Iterable, Sequence
 
 from connectors.exchange.base import UPDATABLE_FIELDS, ActionResult, ExchangeAction
 from connectors.exchange.errors import ExchangeError
+from sync_rules.render import fit
 from sync_rules.vocabulary import ACTIONS, DELETE_MODES
+
+PROBLEM_LIMIT = 300  # characters of a refused value's problem kept in its result and logs
 
 # The order `apply` sends writes in: deletes (per delete mode), then updates, then creates.
 WRITE_ORDER = (
@@ -60,7 +63,9 @@ class Outcomes:
             ok=False,
             item_id=action.item_id,
             error="InvalidItem",
-            message=f"Action {action.action} for {action.entry_key} is invalid: {problem}",
+            # Value checks quote the value, which may be a whole course description.
+            message=f"Action {action.action} for {action.entry_key} is invalid: "
+            + fit(str(problem), PROBLEM_LIMIT),
         )
 
     def fail_unanswered(self, indexes: Iterable[int], error: ExchangeError) -> None:

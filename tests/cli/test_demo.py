@@ -267,3 +267,63 @@ def test_the_port_setting_takes_port_numbers_only(
 )
 def test_a_changes_time_is_where_its_item_is_now(summary: str, when: datetime) -> None:
     assert report.time_of(summary) == when
+
+
+# --- `make ui`'s emulator ------------------------------------------------------------------------
+
+
+def test_make_ui_refuses_an_emulator_without_the_demos_accounts(tmp_path: Path) -> None:
+    # As `make ui` runs it; an emulator someone else started (an empty one) holds the port.
+    with run_ews_emulator() as ews:
+        done = subprocess.run(
+            [sys.executable, "-m", "trainer_sync.demo.ui_emulator", str(tmp_path / "p.db")],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "DEMO_EWS_PORT": str(ews.port)},
+            check=False,
+        )
+        assert ews.control.accounts() == []  # looked at, not written to
+    assert done.returncode == 2, done.stderr
+    assert f"Port {ews.port} on 127.0.0.1 is taken by an EWS emulator without the demo's" in (
+        done.stderr
+    )
+    assert "DEMO_EWS_PORT=8800 make demo" in done.stderr and "Traceback" not in done.stderr
+    assert done.stdout == ""
+
+
+def test_make_ui_starts_one_on_a_free_port_and_reuses_the_demos(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from typer.testing import CliRunner
+
+    from connectors.platform import configuration, db
+    from connectors.platform.models import Service
+    from tests.cli.conftest import service_add
+    from trainer_sync.cli import app
+    from trainer_sync.demo import ui_emulator
+
+    store = tmp_path / "trainer_sync.db"
+    url = f"sqlite:///{store}"
+    db.upgrade(url)
+    for args in (  # the demo's service, left on another port by an earlier demo
+        ("provider", "add", "Demo"),
+        service_add("demo-ews", provider="Demo", endpoint="http://127.0.0.1:1234/EWS/Exchange.asmx",
+                    username="master@demo.test", no_verify=True),
+    ):  # fmt: skip
+        assert CliRunner().invoke(app, ["--database-url", url, *args]).exit_code == 0
+    port = free_port()
+    monkeypatch.setenv("DEMO_EWS_PORT", str(port))
+    capsys.readouterr()
+    assert ui_emulator.main([str(store)]) == 0
+    assert capsys.readouterr().out == f"start {port}\n"
+    with db.transaction(url) as session:  # the demo had used another port: pointed back
+        service: Service = configuration.get_service(session, "demo-ews")
+        assert service.endpoint == f"http://127.0.0.1:{port}/EWS/Exchange.asmx"
+    db.get_engine(url).dispose()
+
+    with run_ews_emulator() as ews:
+        for account in ACCOUNTS:
+            ews.control.add_account(account, "pw")
+        monkeypatch.setenv("DEMO_EWS_PORT", str(ews.port))
+        assert ui_emulator.main([str(tmp_path / "none.db")]) == 0
+        assert capsys.readouterr().out == f"reuse {ews.port}\n"

@@ -200,12 +200,16 @@ def test_invalid_actions_fail_alone(connector):
             show_as="Snoozing",
             changed_fields=("show_as",),
         ),
+        session("huge-zone", timezone="Mars/" + "x" * 100_000),
         session("good-2", hour=11),
     ]
     results = connector.apply(TRAINER, actions)
-    assert [r.ok for r in results] == [True, False, False, False, False, False, True]
+    assert [r.ok for r in results] == [True, False, False, False, False, False, False, True]
     assert {r.error for r in results if not r.ok} == {"InvalidItem"}
     assert "change key" in results[2].message
+    # A refused value is quoted, not copied whole into the result and the run's logs.
+    assert "Mars/xxx" in results[6].message and results[6].message.endswith("…")
+    assert all(len(r.message or "") < 400 for r in results)
 
 
 def test_impersonation_reads_and_writes_like_delegate_access(world, make_connector):
