@@ -26,6 +26,7 @@ from sync_rules.errors import ConfigurationError
 #: same whatever the schedule (a renamed deployment would orphan its run history).
 DEPLOYMENT_NAME = "trainer-sync"
 DEFAULT_INTERVAL_MINUTES = 15
+MAX_INTERVAL_MINUTES = 7 * 24 * 60  # a schedule rarer than weekly is no sync at all
 INTERVAL_ENV = "TRAINER_SYNC_INTERVAL_MINUTES"
 TAG = "trainer-sync"
 
@@ -60,9 +61,10 @@ def resolve_interval(interval_minutes: int | None = None) -> int:
         minutes = int(value)
     except ValueError:
         minutes = 0
-    if minutes < 1:
+    if not 1 <= minutes <= MAX_INTERVAL_MINUTES:
         raise ConfigurationError(
-            f"{source} must be a whole number of minutes of at least 1, not {value!r}.",
+            f"{source} must be a whole number of minutes from 1 to {MAX_INTERVAL_MINUTES} "
+            f"(a week), not {value!r}.",
             f"Set {source} to e.g. {DEFAULT_INTERVAL_MINUTES}.",
         )
     return minutes

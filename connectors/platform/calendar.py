@@ -31,6 +31,8 @@ from sync_rules.rules import load_rules
 SESSION_PREFIX = "session:"
 UNAVAILABILITY_PREFIX = "unavailability:"
 
+MAX_ROW_ID = 2**63 - 1  # the largest id a BIGINT or SQLite INTEGER holds
+
 
 def add_unavailability(
     session: Session,
@@ -93,7 +95,8 @@ def list_unavailability(
 
 def remove_unavailability(session: Session, row_id: int) -> Unavailability:
     """Delete a platform-origin block; the next sync removes its Outlook item (direction out)."""
-    row = session.get(Unavailability, row_id)
+    # Ids are 64-bit integers in the store: a larger number names no row (and no query).
+    row = session.get(Unavailability, row_id) if 0 < row_id <= MAX_ROW_ID else None
     if row is None:
         raise ConfigurationError(
             f"Unknown unavailability:{row_id}.", "See `trainer-sync unavailability list`."

@@ -285,9 +285,9 @@ EXIT_CODES = {("sync",): {0, 1, 2}, ("validate",): {0, 1, 2}}
 
 # Commands that sign in to the store's service, which refuses at once but is retried (about
 # 1.5 s): fewer examples, over a smaller space of inputs.
-EXAMPLES = {("validate",): 3, ("service", "verify"): 6}
+EXAMPLES = {("validate",): 2, ("service", "verify"): 5}
 # The suite's budget; set it higher for a longer search (TRAINER_SYNC_CLI_EXAMPLES=500).
-DEFAULT_EXAMPLES = int(os.environ.get("TRAINER_SYNC_CLI_EXAMPLES", "12"))
+DEFAULT_EXAMPLES = int(os.environ.get("TRAINER_SYNC_CLI_EXAMPLES", "10"))
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=str)

@@ -398,3 +398,29 @@ def test_prefect_that_cannot_start_is_reported_with_what_to_do(
         }
     )
     _refused_child(_child("sync", "--provider", "Acme", env=env), *phrases)
+
+
+def test_numbers_beyond_what_the_store_counts(configured: Invoke) -> None:
+    # Ids and counts are 64-bit in the store, on SQLite and PostgreSQL alike.
+    huge = "99999999999999999999"
+    _refused(configured("unavailability", "remove", huge), f"Unknown unavailability:{huge}")
+    assert configured("history", "--limit", huge).exit_code == 0  # more than all is all
+
+
+@pytest.mark.parametrize("minutes", ["0", "10081", "99999999999999999999"])
+def test_a_schedule_interval_outside_a_week_is_refused(cli: Invoke, minutes: str) -> None:
+    _refused(cli("serve", "--interval-minutes", minutes), "from 1 to 10080 (a week)")
+
+
+@pytest.mark.parametrize(
+    ("value", "phrase"),
+    [
+        ("Caf\udce9", "'Caf\\xe9' on the command line is not UTF-8 text (the byte 0xE9"),
+        ("x\ud800", "'x\\ud800' on the command line is not UTF-8 text (U+D800 is half"),
+    ],
+)
+def test_text_that_is_not_utf8_is_refused_before_any_command(
+    cli: Invoke, value: str, phrase: str
+) -> None:
+    _refused(cli("provider", "add", value), phrase)
+    assert cli("provider", "list", "--json").stdout.strip() == "[]"

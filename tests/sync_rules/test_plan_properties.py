@@ -20,7 +20,7 @@ from tests.sync_rules.model import NOW, World, exchange_item, platform_entry
 # No shrink phase: each example costs several plans, so shrinking a failure would take
 # minutes; the examples are small enough to read unshrunk.
 SETTINGS = settings(
-    max_examples=80,
+    max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
@@ -360,7 +360,7 @@ def test_sync_then_disturb_then_sync_converges_and_keeps_the_invariants(scenario
     check_mirrored_once(world)
 
 
-@settings(SETTINGS, max_examples=40)
+@settings(SETTINGS, max_examples=25)
 @given(scenarios(), st.sampled_from(["platform", "mailbox"]))
 def test_guard_holds_on_an_emptied_calendar(scenario, emptied):
     world = sync(build_world(scenario))

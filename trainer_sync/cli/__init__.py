@@ -34,12 +34,15 @@ def _is_text(arg: str) -> bool:
 
 def not_utf8_argument(arg: str) -> ConfigurationError:
     """The error for a command-line value whose bytes are not UTF-8, showing them escaped."""
-    raw = arg.encode("utf-8", "surrogateescape")
-    shown = raw.decode("utf-8", "backslashreplace")
-    bad = next(c for c in arg if "\udc80" <= c <= "\udcff")
+    bad = next(c for c in arg if "\ud800" <= c <= "\udfff")
+    if "\udc80" <= bad <= "\udcff":  # a byte Python could not decode, kept as it came
+        shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        what = f"the byte 0x{ord(bad) - 0xDC00:02X} cannot be read as UTF-8"
+    else:  # half of a UTF-16 pair, from a program that built the command line as text
+        shown = arg.encode("utf-8", "backslashreplace").decode("utf-8")
+        what = f"U+{ord(bad):04X} is half of a UTF-16 surrogate pair"
     return ConfigurationError(
-        f"The value '{shown}' on the command line is not UTF-8 text "
-        f"(the byte 0x{ord(bad) - 0xDC00:02X} cannot be read as UTF-8).",
+        f"The value '{shown}' on the command line is not UTF-8 text ({what}).",
         "Type it again in a terminal set to UTF-8 (for example LANG=C.UTF-8), or save "
         "the file or script that holds it as UTF-8.",
     )

@@ -21,6 +21,7 @@ from rich.progress import (
 
 from connectors.exchange.config import ServiceConfig
 from connectors.platform import configuration
+from connectors.platform.calendar import MAX_ROW_ID
 from connectors.platform.models import Trainer
 from connectors.platform.state import change_history, last_results, save_access
 from sync_rules.errors import ConfigurationError, TrainerSyncError
@@ -263,7 +264,8 @@ def history(
         )
     with store() as session:
         who = configuration.find_trainer(session, trainer, provider) if trainer else None
-        rows = change_history(session, who, limit)
+        # More than the store can count is all of them.
+        rows = change_history(session, who, min(limit, MAX_ROW_ID))
     if as_json:
         print_json(rows)
         return
