@@ -6,8 +6,10 @@ again for every test.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -16,6 +18,8 @@ import pytest
 from sqlalchemy import make_url
 
 from connectors.platform import db
+from emulators.ews.schema import REPORT_ENV as EWS_REPORT_ENV
+from emulators.ews.schema import SCHEMA_ENV as EWS_SCHEMA_ENV
 from tests.stores import postgres_schema
 
 POSTGRES_URL_ENV = "TRAINER_SYNC_TEST_POSTGRES_URL"
@@ -104,3 +108,51 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Run the sync state machine for N random examples (long rounds) instead of the "
         "suite's few fixed ones.",
     )
+
+
+# --- Microsoft's EWS schema over the whole suite ----------------------------------------------
+# Every EWS emulator the suite starts (in a thread, in a subprocess, behind the demo or a
+# benchmark) checks requests and responses against the schema found here, and appends each
+# response that breaks it to one report file; the test whose traffic did that fails.
+EWS_SCHEMA_DIR = Path(
+    os.environ.get(EWS_SCHEMA_ENV, "")
+    or Path(__file__).resolve().parents[1].parent / "shared" / "ews-schema"
+)
+EWS_SCHEMA_MISSING = (
+    None
+    if (EWS_SCHEMA_DIR / "messages.xsd").is_file()
+    else f"Microsoft's EWS schema is not at {EWS_SCHEMA_DIR} (set {EWS_SCHEMA_ENV} to its "
+    "folder): EWS requests and responses are not checked against it"
+)
+
+
+def pytest_report_header() -> str:
+    return EWS_SCHEMA_MISSING or f"EWS schema: {EWS_SCHEMA_DIR} (every emulator checks it)"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if EWS_SCHEMA_MISSING is not None:
+        return
+    os.environ[EWS_SCHEMA_ENV] = str(EWS_SCHEMA_DIR)
+    # One report per pytest process; children of the process inherit it.
+    report = Path(tempfile.mkdtemp(prefix="ews-schema-")) / "violations.jsonl"
+    report.touch()
+    os.environ[EWS_REPORT_ENV] = str(report)
+
+
+@pytest.fixture(autouse=True)
+def ews_responses_follow_the_schema() -> Iterator[None]:
+    """Fail the test during which any emulator sent a response Exchange's schema refuses."""
+    report = os.environ.get(EWS_REPORT_ENV)
+    if not report:
+        yield
+        return
+    start = Path(report).stat().st_size
+    yield
+    with open(report, encoding="utf-8") as lines:
+        lines.seek(start)
+        broken = [json.loads(line) for line in lines if line.strip()]
+    responses = [v for v in broken if v["direction"] == "response"]
+    if responses:
+        shown = "\n".join(f"  {v['message']} (line {v['line']}): {v['problem']}" for v in responses)
+        pytest.fail(f"{len(responses)} EWS response(s) do not validate:\n{shown}", pytrace=False)

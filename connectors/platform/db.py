@@ -14,6 +14,7 @@ PostgreSQL needs none of this.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import lru_cache
@@ -237,13 +238,20 @@ def downgrade(url: str, revision: str) -> None:
     _migrate(command.downgrade, url, revision)
 
 
+_REVISION = re.compile(r"[A-Za-z0-9_+-]{1,64}")
+_RELATIVE = re.compile(r"[+-][0-9]{1,6}")
+
+
 def _migrate(step: Callable[[Config, str], None], url: str, revision: str) -> None:
     config = alembic_config(url)
-    if not revision.strip():  # alembic takes "" for no revision at all, and trips over it
-        raise _unknown_revision(revision, "no revision was given", config)
+    relative = revision.startswith(("+", "-"))
+    # Only a revision's own characters reach alembic, whose parser asserts on others ("",
+    # "@", "a@b@"...) rather than saying the revision is unknown.
+    if not _REVISION.fullmatch(revision) or (relative and not _RELATIVE.fullmatch(revision)):
+        raise _unknown_revision(revision, "that is not a revision name", config)
     # A named target is looked up before connecting: a typo creates no SQLite file.
     # Relative targets (+1, -1) only resolve against the store's own revision.
-    if not revision.startswith(("+", "-")):
+    if not relative:
         _refusing_unknown(revision, config, ScriptDirectory.from_config(config).get_revisions)
     check_connection(url)
     _refusing_unknown(revision, config, lambda target: step(config, target))

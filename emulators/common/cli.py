@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from .runner import NotLoopbackError
+from .runner import SetupRefused
 from .state import StateFileError
 
 MAX_PORT = 65535
@@ -68,7 +68,7 @@ def run(
             on_ready=lambda handle: announce(handle, args.ready_json),
             **options,
         )
-    except (NotLoopbackError, StateFileError) as exc:
+    except (SetupRefused, StateFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # the address cannot be bound: nothing was served

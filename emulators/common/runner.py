@@ -23,7 +23,11 @@ from .control import BaseControlClient
 _ROOT = str(Path(__file__).resolve().parents[2])
 
 
-class NotLoopbackError(ValueError):
+class SetupRefused(ValueError):
+    """An option an emulator cannot start with; its message says which and why."""
+
+
+class NotLoopbackError(SetupRefused):
     """The bind address is not a loopback address and remote access was not allowed."""
 
 

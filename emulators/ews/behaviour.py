@@ -74,6 +74,8 @@ class Behaviour:
     request_log: deque[RequestLogEntry] = field(
         default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE)
     )
+    #: Messages that did not validate against the EWS schema (when the server has one).
+    schema_violations: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     rng: random.Random = field(default_factory=random.Random)
 
@@ -255,6 +257,16 @@ class Behaviour:
         """Append one answered EWS request to the (bounded) request log."""
         with self.lock:
             self.request_log.append(entry)
+
+    def record_violation(self, violation: dict[str, Any]) -> None:
+        """Keep a message that broke the EWS schema, for the control API."""
+        with self.lock:
+            self.schema_violations.append(violation)
+
+    def violations(self) -> list[dict[str, Any]]:
+        """Every schema violation since the server started, oldest first."""
+        with self.lock:
+            return list(self.schema_violations)
 
     def requests(self) -> list[RequestLogEntry]:
         """The request log, oldest first."""

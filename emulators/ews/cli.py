@@ -35,5 +35,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--latency-ms", type=float, default=0.0)
     p.add_argument("--tls", action="store_true", help="serve HTTPS with a generated CA")
+    p.add_argument(
+        "--schema",
+        default=None,
+        metavar="DIR",
+        help="folder with Microsoft's messages.xsd and types.xsd: requests that do not "
+        "validate get ErrorSchemaValidation, responses that do not are reported "
+        "(default: $EWS_EMULATOR_SCHEMA; none: nothing is checked)",
+    )
     args = p.parse_args(argv)
-    return cli.run(args, serve, announce, latency_ms=args.latency_ms, tls=args.tls)
+    return cli.run(
+        args, serve, announce, latency_ms=args.latency_ms, tls=args.tls, schema_dir=args.schema
+    )

@@ -43,6 +43,12 @@ class ControlClient(BaseControlClient):
         )
         return self.base_url + res["token_url"]
 
+    def schema_violations(self) -> list[dict[str, Any]]:
+        """Messages that did not validate against the EWS schema (when the emulator has one):
+        direction (request or response), message (its element name), problem, line."""
+        result: list[dict[str, Any]] = self._call("GET", "/schema-violations")
+        return result
+
     def requests(
         self, account: str | None = None, operation: str | None = None
     ) -> list[dict[str, Any]]:

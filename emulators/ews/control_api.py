@@ -81,6 +81,8 @@ def handle_control(
             return 200, beh.counter_report()
         if route == ("GET", ("requests",)):
             return 200, beh.requests()
+        if route == ("GET", ("schema-violations",)):
+            return 200, beh.violations()
         if (method, tuple(parts)) in (
             ("POST", ("counters", "reset")),
             ("DELETE", ("counters",)),

@@ -21,6 +21,10 @@ IMPERSONATION_REQUIRED = (
 DATETIME_PROPS = ("Start", "End", "ReminderDueBy", "AppointmentReplyTime")
 BOOL_PROPS = ("ReminderIsSet", "IsResponseRequested", "AllowNewTimeProposal", "IsOnlineMeeting")
 
+#: Operations whose response messages are ItemInfoResponseMessageType (messages.xsd): an error
+#: message carries an empty Items.
+ITEM_INFO_OPERATIONS = frozenset({"CreateItem", "GetItem", "UpdateItem", "MoveItem", "CopyItem"})
+
 
 @dataclass
 class Ctx:
@@ -197,6 +201,8 @@ class OperationsBase:
             # Exchange keeps these (empty) in error messages too, and clients read them.
             sub(msg, m("SyncState"))
             sub(msg, m("IncludesLastItemInRange"), "true")
+        if op in ITEM_INFO_OPERATIONS:
+            sub(msg, m("Items"))  # required by the schema (ItemInfoResponseMessageType), empty
         return msg
 
     def each(

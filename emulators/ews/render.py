@@ -205,9 +205,9 @@ def computed(
     out["Organizer"] = org
     er = _el("EffectiveRights")
     for right in (*WRITE_RIGHTS, "Read", "ViewPrivateItems"):
-        if right in ("CreateAssociated", "CreateContents", "CreateHierarchy"):
-            continue
-        sub(er, t(right), "true" if rights.get(right) else "false")
+        # The schema's order, all of them; an item has no Create* rights of its own (folders do).
+        granted = rights.get(right) and not right.startswith("Create")
+        sub(er, t(right), "true" if granted else "false")
     out["EffectiveRights"] = er
     start, end = view.start, view.end
     if start and end:

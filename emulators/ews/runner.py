@@ -22,6 +22,7 @@ from emulators.common.runner import (
 from .behaviour import Behaviour
 from .control import ControlClient
 from .model import Store
+from .schema import schema_from
 from .server import EwsHttpServer
 
 __all__ = ["EwsEmulator", "NotLoopbackError", "build_server", "run_ews_emulator", "serve"]
@@ -62,12 +63,18 @@ def build_server(
     tls: bool = False,
     tls_dir: str | Path | None = None,
     allow_remote: bool = False,
+    schema_dir: str | Path | None = None,
 ) -> tuple[EwsHttpServer, str | None]:
-    """Create (not start) the server; returns it with the CA file when TLS is on."""
+    """Create (not start) the server; returns it with the CA file when TLS is on.
+
+    `schema_dir` holds Microsoft's messages.xsd and types.xsd (default: $EWS_EMULATOR_SCHEMA;
+    see schema.py); without it, requests and responses are not checked against them."""
     check_bind(host, allow_remote, NAME)
+    schema = schema_from(schema_dir)  # before binding: a bad folder leaves no port taken
     ssl_ctx, ca_file = tls_files(host, tls_dir, "ews-emulator-tls-") if tls else (None, None)
     behaviour = Behaviour(latency_ms=latency_ms)
-    return EwsHttpServer((host, port), Store(state_file), behaviour, ssl_ctx), ca_file
+    store = Store(state_file)
+    return EwsHttpServer((host, port), store, behaviour, ssl_ctx, schema), ca_file
 
 
 def _handle(host: str, port: int, tls: bool, ca_file: str | None) -> EwsEmulator:
@@ -89,9 +96,12 @@ def serve(
     allow_remote: bool = False,
     tls_dir: str | None = None,
     on_ready: Callable[[EwsEmulator], None] | None = None,
+    schema_dir: str | None = None,
 ) -> None:
     """Run in the foreground until interrupted."""
-    server, ca_file = build_server(host, port, state_file, latency_ms, tls, tls_dir, allow_remote)
+    server, ca_file = build_server(
+        host, port, state_file, latency_ms, tls, tls_dir, allow_remote, schema_dir
+    )
     if on_ready:
         on_ready(_server_handle(server, tls, ca_file))
     serve_until_interrupted(server)
@@ -109,17 +119,19 @@ def run_ews_emulator(
     allow_remote: bool = False,
     faults: dict[str, Any] | None = None,
     throttling: dict[str, Any] | None = None,
+    schema_dir: str | Path | None = None,
 ) -> Iterator[EwsEmulator]:
     """Start an emulator on a free loopback port (port=0) and stop it on exit.
 
     Runs in a daemon thread of this process, or in its own Python process with subprocess=True
-    (for load tests, so the server has its own interpreter lock).
+    (for load tests, so the server has its own interpreter lock). `schema_dir`: see
+    build_server.
     """
     check_bind(host, allow_remote, NAME)
     if subprocess:
-        cm = _in_subprocess(host, port, state_file, latency_ms, tls, allow_remote)
+        cm = _in_subprocess(host, port, state_file, latency_ms, tls, allow_remote, schema_dir)
     else:
-        cm = _in_thread(host, port, state_file, latency_ms, tls, allow_remote)
+        cm = _in_thread(host, port, state_file, latency_ms, tls, allow_remote, schema_dir)
     with cm as handle:
         configure(handle.control, faults, throttling)
         yield handle
@@ -133,8 +145,11 @@ def _in_thread(
     latency_ms: float,
     tls: bool,
     allow_remote: bool,
+    schema_dir: str | Path | None,
 ) -> Iterator[EwsEmulator]:
-    server, ca_file = build_server(host, port, state_file, latency_ms, tls, None, allow_remote)
+    server, ca_file = build_server(
+        host, port, state_file, latency_ms, tls, None, allow_remote, schema_dir
+    )
     with in_thread(server, "ews-emulator"):
         yield _server_handle(server, tls, ca_file)
 
@@ -147,8 +162,11 @@ def _in_subprocess(
     latency_ms: float,
     tls: bool,
     allow_remote: bool,
+    schema_dir: str | Path | None,
 ) -> Iterator[EwsEmulator]:
     args = ["--host", host, "--port", str(port), "--latency-ms", str(latency_ms)]
+    if schema_dir:
+        args += ["--schema", str(schema_dir)]
     if state_file:
         args += ["--state", str(state_file)]
     if tls:

@@ -23,6 +23,7 @@ from .errors import EwsError, HttpFailure
 from .model import App, Store, parse_folder_id
 from .oauth import issue_token
 from .ops import Ctx, Operations
+from .schema import EwsSchema, Violation, report
 from .xmlutil import (
     SOAP,
     child,
@@ -58,9 +59,11 @@ class EwsHttpServer(EmulatorHttpServer):
         store: Store,
         behaviour: Behaviour,
         ssl_context: ssl.SSLContext | None = None,
+        schema: EwsSchema | None = None,
     ):
         self.store = store
         self.behaviour = behaviour
+        self.schema = schema
         self.ops = Operations(store)
         super().__init__(address, Handler, ssl_context)
 
@@ -192,6 +195,16 @@ class Handler(QuietHandler):
             return
         op = local(req.tag)
         self._log["operation"] = op
+        invalid = self._violation("request", req)
+        if invalid is not None:
+            # Exchange checks a request against its schema before anything else reads it.
+            self._fault(
+                "ErrorSchemaValidation",
+                f"The request failed schema validation: {invalid.problem}",
+                {"LineNumber": str(invalid.line), "LinePosition": "0",
+                 "Violation": invalid.problem},
+            )  # fmt: skip
+            return
         ctx = Ctx(caller=caller[0], app=caller[1], operation=op, refuse=beh.refuse_item)
         account_key = ctx.caller
         try:
@@ -302,7 +315,20 @@ class Handler(QuietHandler):
                 "back_off_ms": back_off,
             }
         )
+        self._violation("response", resp)
         self._xml(200, serialize(envelope(resp)[0]))
+
+    def _violation(self, direction: str, message: etree._Element) -> Violation | None:
+        """The schema's complaint about `message`, recorded and reported; None if it is valid
+        (or the server has no schema)."""
+        schema = self.server.schema
+        found = schema.problem(message) if schema is not None else None
+        if found is None:
+            return None
+        violation = Violation(direction, local(message.tag), *found)
+        self.server.behaviour.record_violation(violation.__dict__)
+        report(violation)
+        return violation
 
     def _fault(self, code: str, message: str, values: dict[str, str] | None = None) -> None:
         """Answer with HTTP 500 and a SOAP fault carrying an EWS response code."""

@@ -95,6 +95,8 @@ def test_an_unknown_revision_lists_the_known_ones(tmp_path: Path, db_url: str) -
     before = db.current_revision(db_url)
     _refused(_run(db_url, "db", "upgrade", "9999"), "'9999'", "0001", "head")
     _refused(_run(db_url, "db", "downgrade", "9999"), "'9999'", "0001", "head")
+    for odd in ("", "@", "head@", "+x", "+1.5", "a b"):  # alembic's own parser asserts on these
+        _refused(_run(db_url, "db", "upgrade", odd), f"{odd!r}", "not a revision name")
     assert db.current_revision(db_url) == before
     fresh = tmp_path / "fresh.db"
     _refused(_run(f"sqlite:///{fresh}", "db", "upgrade", "9999"), "head")

@@ -67,9 +67,11 @@ def test_unknown_mailbox(org):
     with pytest.raises(ErrorNonExistentMailbox):
         account(org, mailbox="ghost@contoso.test").calendar  # noqa: B018
     acc = account(org)
-    resolved = acc.protocol.resolve_names([TRAINER, "ghost@contoso.test"])
-    assert resolved[0].email_address == TRAINER
-    assert isinstance(resolved[1], ErrorNameResolutionNoResults)
+    # One name a request: the schema's ResolveNames has one UnresolvedEntry.
+    (found,) = acc.protocol.resolve_names([TRAINER])
+    assert found.email_address == TRAINER
+    (missing,) = acc.protocol.resolve_names(["ghost@contoso.test"])
+    assert isinstance(missing, ErrorNameResolutionNoResults)
 
 
 def test_wrong_password_is_refused_fast(org):
