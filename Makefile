@@ -25,8 +25,12 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Two workers (the machines it runs on have two cores); each takes whole test modules, so a
+# module's Prefect server or emulator serves only its own tests.
+TEST_WORKERS ?= 2
+
 test: $(STAMP) lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 # Everything the two commands made: the demo's data, the virtualenv, pytest's cache.
 clean:

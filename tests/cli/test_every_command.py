@@ -96,7 +96,7 @@ SECRET_INPUT = [
 URL_OPTIONS = {"endpoint", "authority_host"}
 EMAIL_OPTIONS = {"email", "new_email", "trainer", "mailbox", "username"}
 DATE_OPTIONS = {"from_", "to", "start", "end"}
-PATH_OPTIONS = {"path", "file", "ca_bundle", "state"}
+PATH_OPTIONS = {"path", "file", "ca_bundle", "state", "schema"}
 
 # Any text at all, lone surrogates (undecodable bytes) included; argv cannot hold NUL.
 ANY_TEXT = st.text(st.characters(exclude_characters="\x00", exclude_categories=()), max_size=40)

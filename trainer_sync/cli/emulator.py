@@ -28,6 +28,13 @@ def ews(
     allow_remote: bool = typer.Option(
         False, "--allow-remote", help="Allow binding a non-loopback address."
     ),
+    schema: str | None = typer.Option(
+        None,
+        "--schema",
+        metavar="DIR",
+        help="Folder with Microsoft's messages.xsd and types.xsd: requests that do not "
+        "validate get ErrorSchemaValidation (env: EWS_EMULATOR_SCHEMA).",
+    ),
 ) -> None:
     """Run the EWS (Exchange Web Services) emulator in the foreground."""
     from emulators.ews.cli import main  # lazy: keeps `trainer-sync --help` fast
@@ -35,6 +42,8 @@ def ews(
     argv = ["--host", host, "--port", str(port), "--latency-ms", str(latency_ms)]
     if state:
         argv += ["--state", state]
+    if schema:
+        argv += ["--schema", schema]
     if tls:
         argv.append("--tls")
     if allow_remote:
