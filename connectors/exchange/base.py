@@ -169,6 +169,12 @@ class ExchangeConnector(Protocol):
         ...
 
 
+def in_window(row: ExchangeRow, start: dt.datetime) -> bool:
+    """Whether a row that a calendar view returned lies in the window from `start`: views
+    include items ending exactly at their start, which the half-open window does not."""
+    return row.end > start or row.start >= start
+
+
 def check_window(start: dt.datetime, end: dt.datetime) -> None:
     """Raise ValueError unless [start, end) is a window `read_window` can read."""
     if start.tzinfo is None or end.tzinfo is None:

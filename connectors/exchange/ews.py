@@ -36,6 +36,7 @@ from connectors.exchange.base import (
     RequestStats,
     VerificationResult,
     check_window,
+    in_window,
     is_engine_write,
 )
 from connectors.exchange.config import ServiceConfig
@@ -249,7 +250,9 @@ class EwsConnector:
                         continue  # deleted between the view and the read
                     raise err from value
                 rows[item_id] = value
-        return [rows[i] for i in ids if i in rows]
+        # Exchange's view also holds items that end exactly at its start; the window is
+        # half-open, [start, end), so they are not in it (a zero-length one at start is).
+        return [rows[i] for i in ids if i in rows and in_window(rows[i], start)]
 
     def _view_ids(
         self, account: Account, mailbox: str, start: dt.datetime, end: dt.datetime

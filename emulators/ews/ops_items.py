@@ -11,7 +11,16 @@ from .errors import EwsError
 from .model import Item, clone, ext_key, new_item_id, unb64
 from .ops_base import BOOL_PROPS, DATETIME_PROPS, Ctx, OperationsBase
 from .recurrence import Occurrence
-from .render import View, field_name, occurrence_id, occurrences, parse_shape, render, view_of
+from .render import (
+    View,
+    field_name,
+    occurrence_id,
+    occurrences,
+    parse_shape,
+    render,
+    series_tz,
+    view_of,
+)
 from .restriction import matches
 from .xmlutil import child, children, format_dt, local, m, parse_dt, sub, t, text_of
 
@@ -79,14 +88,14 @@ class ItemOps(OperationsBase):
         end = parse_dt(cal.get("EndDate", "2999-01-01T00:00:00Z"))
         if not item.is_recurring:
             v = view_of(item)
-            return [v] if v.start and v.end and v.start < end and v.end > start else []
+            return [v] if _in_view(v, start, end) else []
         out = []
         horizon = end + dt.timedelta(days=1)
         for occ in occurrences(item, until=horizon):
             if occ.index in item.deleted_occurrences:
                 continue
             v = view_of(item, occ)
-            if v.start and v.end and (v.start < end and v.end > start):
+            if _in_view(v, start, end):
                 out.append(v)
         return out
 
@@ -166,8 +175,12 @@ class ItemOps(OperationsBase):
         item = Item(id=new_item_id(), mailbox=mailbox, folder=folder)
         for c in children(el):
             self.set_prop(item.props, item.ext, c)
+        uid = item.props.pop("UID", None)
+        if uid is not None and uid.text:
+            item.uid = uid.text  # the client's: the item's identity across systems
         self.check_refusal(ctx, item)
         self.validate(item.text("Start"), item.text("End"))
+        round_all_day(item.props, series_tz(item))
         self.store.items[item.id] = item
         self.store.record(item, "Create")
         return item
@@ -210,6 +223,8 @@ class ItemOps(OperationsBase):
         if (name in BOOL_PROPS or name.startswith("Is")) and copy_.text in ("0", "1"):
             # Clients may send xs:boolean as 0/1; Exchange always answers true/false.
             copy_.text = "true" if copy_.text == "1" else "false"
+        if name == "Subject" and copy_.text:
+            copy_.text = cut_to_units(copy_.text, MAX_SUBJECT_UNITS)
         props[name] = copy_
         return name
 
@@ -311,6 +326,7 @@ class ItemOps(OperationsBase):
             touched.append(key)
         if occ is None:
             self.validate(text_of(props.get("Start")), text_of(props.get("End")))
+            round_all_day(props, series_tz(item))
             if "Recurrence" in touched:
                 item.exceptions.clear()
                 item.deleted_occurrences.clear()
@@ -334,6 +350,8 @@ class ItemOps(OperationsBase):
         def one(el: etree._Element, msgs: etree._Element) -> None:
             item, occ = self.lookup(el)
             self.require(ctx, item.mailbox, item.folder, write=True)
+            # Exchange refuses a change key it did not issue; a stale one still deletes.
+            self.client_version(el.get("ChangeKey"))
             if occ is not None:
                 item.exceptions.pop(occ.index, None)
                 item.deleted_occurrences.add(occ.index)
@@ -354,6 +372,43 @@ class ItemOps(OperationsBase):
             self.ok(msgs, "DeleteItem")
 
         return self.each("DeleteItem", children(child(req, "ItemIds")), one)
+
+
+#: Exchange keeps at most 255 characters of a subject (UTF-16 code units) and cuts the rest.
+MAX_SUBJECT_UNITS = 255
+
+
+def cut_to_units(text: str, units: int) -> str:
+    """`text` cut to at most `units` UTF-16 code units, never inside a surrogate pair."""
+    count = 0
+    for position, character in enumerate(text):
+        count += 2 if character > "\uffff" else 1
+        if count > units:
+            return text[:position]
+    return text
+
+
+def _in_view(view: View, start: dt.datetime, end: dt.datetime) -> bool:
+    # Exchange's CalendarView includes an item that ends exactly at the view's start (and a
+    # zero-length one there), not one that starts exactly at its end.
+    return bool(view.start and view.end and view.start < end and view.end >= start)
+
+
+def round_all_day(props: dict[str, etree._Element], zone: dt.tzinfo) -> None:
+    """An all-day item spans whole days of its time zone: Exchange moves its start back and
+    its end forward to midnight there."""
+    flag = props.get("IsAllDayEvent")
+    if flag is None or flag.text != "true":
+        return
+    for name, forward in (("Start", False), ("End", True)):
+        element = props.get(name)
+        if element is None or not element.text:
+            continue
+        local_time = parse_dt(element.text).astimezone(zone)
+        midnight = local_time.replace(hour=0, minute=0, second=0, microsecond=0)
+        if forward and midnight != local_time:
+            midnight = (midnight + dt.timedelta(days=1)).replace(tzinfo=zone)
+        element.text = format_dt(midnight.astimezone(dt.UTC))
 
 
 def _prop_text(name: str) -> Callable[[View], str]:

@@ -192,7 +192,8 @@ def computed(
     out["IsAssociated"] = _el("IsAssociated", "false")
     out["UID"] = _el("UID", item.uid)
     out["IsMeeting"] = _el("IsMeeting", "false")
-    out["IsRecurring"] = _el("IsRecurring", "true" if item.is_recurring else "false")
+    # True on occurrences and exceptions only: a series' master is not itself recurring.
+    out["IsRecurring"] = _el("IsRecurring", "true" if occ is not None else "false")
     out["CalendarItemType"] = _el("CalendarItemType", kind)
     out["MyResponseType"] = _el("MyResponseType", "Organizer")
     out["AppointmentState"] = _el("AppointmentState", "0")

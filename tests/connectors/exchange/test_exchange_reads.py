@@ -134,3 +134,22 @@ def test_invalid_cursor_falls_back_to_changed_with_a_fresh_cursor(world, connect
     assert check.changed
     assert check.cursor and check.cursor != "bm90LWEtc3luYy1zdGF0ZQ=="
     assert not connector.changed_since(TRAINER, check.cursor).changed
+
+
+def test_the_window_is_half_open_although_exchanges_view_is_not(world, connector):
+    # Exchange's CalendarView also returns an item that ends exactly at the view's start;
+    # the window [start, end) does not hold it, and a sync must not treat it as in view.
+    trainer = as_trainer(world, TRAINER)
+    start, end = WINDOW
+    _own_appointment(trainer, "Ends at the start", start - dt.timedelta(hours=1), start)
+    _own_appointment(trainer, "Starts at the start", start, start + dt.timedelta(hours=1))
+    _own_appointment(trainer, "Zero length at the start", start, start)
+    _own_appointment(trainer, "Starts at the end", end, end + dt.timedelta(hours=1))
+    view = trainer.calendar.view(start=start, end=end)
+    assert {i.subject for i in view} == {
+        "Ends at the start", "Starts at the start", "Zero length at the start"
+    }  # fmt: skip
+
+    rows = connector.read_window(TRAINER, start, end)
+
+    assert {r.subject for r in rows} == {"Starts at the start", "Zero length at the start"}
