@@ -10,6 +10,7 @@ from lxml import etree
 from .errors import EwsError
 from .model import Item, clone, ext_key, new_item_id, unb64
 from .ops_base import BOOL_PROPS, DATETIME_PROPS, Ctx, OperationsBase
+from .recurrence import KINDS as RECURRENCE_KINDS
 from .recurrence import Occurrence
 from .render import (
     View,
@@ -416,7 +417,7 @@ def _prop_text(name: str) -> Callable[[View], str]:
     return lambda view: text_of(view.props.get(name)) or ""
 
 
-SUPPORTED_PATTERNS = ("DailyRecurrence", "WeeklyRecurrence", "AbsoluteMonthlyRecurrence")
+SUPPORTED_PATTERNS = tuple(RECURRENCE_KINDS)
 RANGES = ("NoEndRecurrence", "EndDateRecurrence", "NumberedRecurrence")
 
 

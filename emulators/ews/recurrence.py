@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,30 +45,47 @@ class Occurrence:
     end: dt.datetime
 
 
-# EWS pattern elements -> the shared pattern kinds.
-_KINDS = {
+# EWS pattern elements (types.xsd) -> the shared pattern kinds.
+KINDS = {
     "DailyRecurrence": "daily",
     "WeeklyRecurrence": "weekly",
     "AbsoluteMonthlyRecurrence": "absoluteMonthly",
+    "RelativeMonthlyRecurrence": "relativeMonthly",
+    "AbsoluteYearlyRecurrence": "absoluteYearly",
+    "RelativeYearlyRecurrence": "relativeYearly",
 }
+# DayOfWeekType's values beyond the seven days: which days a relative pattern counts.
+_DAY_GROUPS = {"Day": range(7), "Weekday": range(5), "WeekendDay": (5, 6)}
+_INDEXES = {"First": 1, "Second": 2, "Third": 3, "Fourth": 4, "Last": shared.LAST}
+MONTHS = [calendar.month_name[n] for n in range(1, 13)]  # January..December, as EWS spells them
+
+
+def _weekdays(names: str) -> list[int]:
+    days: list[int] = []
+    for name in names.split():
+        days += _DAY_GROUPS.get(name, [WEEKDAYS.index(name)] if name in WEEKDAYS else [])
+    return days
 
 
 def _local_dates(pattern: etree._Element, start_date: dt.date) -> Iterator[dt.date]:
-    kind = local(pattern.tag)
-    if kind not in _KINDS:
-        raise ValueError(f"Unsupported recurrence pattern {kind}")
-    # Fields are read only for the kind that uses them, as Exchange does.
-    weekly, monthly = _KINDS[kind] == "weekly", _KINDS[kind] == "absoluteMonthly"
-    names = (text_of(pattern, "DaysOfWeek") or "").split() if weekly else []
-    first_day = text_of(pattern, "FirstDayOfWeek") if weekly else None
-    dom = text_of(pattern, "DayOfMonth") if monthly else None
+    kind = KINDS.get(local(pattern.tag))
+    if kind is None:
+        raise ValueError(f"Unsupported recurrence pattern {local(pattern.tag)}")
+    # Fields are read only for the kinds that use them, as Exchange does.
+    counts_days = kind == "weekly" or kind.startswith("relative")
+    first_day = text_of(pattern, "FirstDayOfWeek") if kind == "weekly" else None
+    dom = text_of(pattern, "DayOfMonth") if kind.startswith("absolute") else None
+    month = text_of(pattern, "Month") if kind.endswith("Yearly") else None
+    index = text_of(pattern, "DayOfWeekIndex") if kind.startswith("relative") else None
     return shared.pattern_dates(
-        _KINDS[kind],
+        kind,
         start_date,
         interval=int(text_of(pattern, "Interval") or "1"),
-        weekdays=[WEEKDAYS.index(n) for n in names if n in WEEKDAYS],
+        weekdays=_weekdays(text_of(pattern, "DaysOfWeek") or "") if counts_days else [],
         first_weekday=WEEKDAYS.index(first_day or "Sunday"),
         day_of_month=int(dom) if dom else None,
+        month=MONTHS.index(month) + 1 if month in MONTHS else None,
+        index=_INDEXES.get(index or "First", 1),
     )
 
 

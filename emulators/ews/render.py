@@ -303,6 +303,8 @@ def render(
         if name == "ExtendedProperty":
             continue
         el = clone(available[name]) if name in view.props else available[name]
+        if name == "Recurrence":
+            _dates_with_offset(el, series_tz(view.item))
         if name == "Body" and shape.body_type == "Text" and el.get("BodyType") == "HTML":
             el = _el("Body", body_text("HTML", el.text), BodyType="Text")
         out.append(el)
@@ -311,6 +313,22 @@ def render(
     if shape.ext_uris:
         _append_ext(out, view, shape)
     return out
+
+
+def _dates_with_offset(recurrence: etree._Element, zone: dt.tzinfo) -> None:
+    """Exchange writes a range's StartDate and EndDate with the UTC offset the series' time
+    zone has on that day (2016-01-01+01:00), whatever form the client sent."""
+    for element in recurrence.iter(t("StartDate"), t("EndDate")):
+        day = dt.date.fromisoformat((element.text or "").strip()[:10])
+        offset = dt.datetime.combine(day, dt.time(12), zone).utcoffset() or dt.timedelta()
+        if not offset:
+            element.text = f"{day.isoformat()}Z"
+            continue
+        sign, minutes = (
+            ("+" if offset > dt.timedelta() else "-"),
+            abs(offset) // dt.timedelta(minutes=1),
+        )
+        element.text = f"{day.isoformat()}{sign}{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 def _append_ext(out: etree._Element, view: View, shape: Shape) -> None:

@@ -17,7 +17,14 @@ from collections.abc import Iterator
 from typing import Any, TypeAlias, TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from emulators.common.recurrence import KINDS, MAX_OCCURRENCES, WEEKDAYS, pattern_dates
+from emulators.common.recurrence import (
+    INDEXES,
+    KINDS,
+    LAST,
+    MAX_OCCURRENCES,
+    WEEKDAYS,
+    pattern_dates,
+)
 from emulators.common.timezones import iana_name
 
 from .model import new_change_key
@@ -184,10 +191,12 @@ def _dates(pattern: dict[str, Any], first: dt.date) -> Iterator[dt.date]:
     if kind not in KINDS:  # refused on write; a hand-edited state file expands to nothing
         return iter(())
     # Fields are read only for the kind that uses them: clients send them (zeroed) for all.
-    weekly, monthly = kind == "weekly", kind == "absoluteMonthly"
-    days = pattern.get("daysOfWeek") if weekly else None
-    first_day = pattern.get("firstDayOfWeek") if weekly else None
-    dom = pattern.get("dayOfMonth") if monthly else None
+    relative = kind.startswith("relative")
+    days = pattern.get("daysOfWeek") if kind == "weekly" or relative else None
+    first_day = pattern.get("firstDayOfWeek") if kind == "weekly" else None
+    dom = pattern.get("dayOfMonth") if kind.startswith("absolute") else None
+    month = pattern.get("month") if kind.endswith("Yearly") else None
+    index = str(pattern.get("index") or "first").lower() if relative else "first"
     return pattern_dates(
         kind,
         first,
@@ -195,6 +204,8 @@ def _dates(pattern: dict[str, Any], first: dt.date) -> Iterator[dt.date]:
         weekdays=[WEEKDAYS.index(x.lower()) for x in days or []],
         first_weekday=WEEKDAYS.index((first_day or "sunday").lower()),
         day_of_month=int(dom) if dom else None,
+        month=int(month) if month else None,
+        index=LAST if index == "last" else INDEXES.index(index) + 1 if index in INDEXES else 1,
     )
 
 

@@ -10,6 +10,7 @@ from exchangelib.errors import (
     ErrorInvalidSyncStateData,
     ErrorInvalidValueForProperty,
     ErrorIrresolvableConflict,
+    ErrorSchemaValidation,
 )
 from exchangelib.items import (
     AUTO_RESOLVE,
@@ -18,7 +19,7 @@ from exchangelib.items import (
     NEVER_OVERWRITE,
     SOFT_DELETE,
 )
-from exchangelib.recurrence import DailyPattern, Recurrence, RelativeMonthlyPattern, WeeklyPattern
+from exchangelib.recurrence import DailyPattern, DailyRegeneration, Recurrence, WeeklyPattern
 from exchangelib.services import SyncFolderItems
 
 from .conftest import LONDON, TRAINER, account, at, event
@@ -276,14 +277,13 @@ def test_sync_folder_items_pages_and_rejects_bad_tokens(org):
         list(acc.calendar.sync_items(sync_state="bm90IGEgdG9rZW4="))
 
 
-def test_unsupported_recurrence_is_refused_at_creation(org):
+def test_a_task_pattern_on_a_calendar_item_is_refused_at_creation(org):
+    # Regeneration patterns belong to tasks (TaskRecurrenceType); a calendar item's recurrence
+    # has none. The schema refuses them, and so does the emulator without one.
     acc = account(org)
-    unsupported = Recurrence(
-        pattern=RelativeMonthlyPattern(interval=1, weekday=1, week_number=1),
-        start=dt.date(2026, 5, 4),
-    )
-    with pytest.raises(ErrorInvalidValueForProperty, match="not supported"):
-        event(acc, "Monthly", recurrence=unsupported).save()
+    unsupported = Recurrence(pattern=DailyRegeneration(interval=1), start=dt.date(2026, 5, 4))
+    with pytest.raises((ErrorSchemaValidation, ErrorInvalidValueForProperty)):
+        event(acc, "Regenerating", recurrence=unsupported).save()
     assert org.control.items(TRAINER) == []
 
 

@@ -153,3 +153,37 @@ def test_the_window_is_half_open_although_exchanges_view_is_not(world, connector
     rows = connector.read_window(TRAINER, start, end)
 
     assert {r.subject for r in rows} == {"Starts at the start", "Zero length at the start"}
+
+
+def test_a_monthly_team_meeting_comes_in_occurrence_by_occurrence(world, connector):
+    # "The second Tuesday of every month", one moved and one cancelled: what a trainer's
+    # Outlook holds, and what the inbound sync turns into Unavailable blocks.
+    from exchangelib.recurrence import RelativeMonthlyPattern
+
+    trainer = as_trainer(world, TRAINER)
+    pattern = RelativeMonthlyPattern(interval=1, weekday=2, week_number=2)
+    master = _own_appointment(
+        trainer,
+        "Team meeting",
+        EWSDateTime(2026, 12, 8, 14, 0, tzinfo=AMS),
+        EWSDateTime(2026, 12, 8, 15, 0, tzinfo=AMS),
+        recurrence=Recurrence(pattern=pattern, start=EWSDate(2026, 12, 8), number=6),
+    )
+    window = (utc(2026, 12, 1), utc(2027, 6, 1))
+    view = list(trainer.calendar.view(start=window[0], end=window[1]))
+    moved, cancelled = view[1], view[2]
+    moved.start, moved.end = moved.start + dt.timedelta(hours=2), moved.end + dt.timedelta(hours=2)
+    moved.save(update_fields=["start", "end"])
+    cancelled.delete()
+
+    rows = connector.read_window(TRAINER, *window)
+
+    assert [r.start for r in rows] == [
+        utc(2026, 12, 8, 13),
+        utc(2027, 1, 12, 15),
+        utc(2027, 3, 9, 13),
+        utc(2027, 4, 13, 12),
+        utc(2027, 5, 11, 12),
+    ]  # fmt: skip  (Amsterdam is UTC+1 until 28 March, UTC+2 after)
+    assert all(r.subject == "Team meeting" for r in rows)
+    assert len({r.item_id for r in rows}) == 5 and master.id not in {r.item_id for r in rows}
