@@ -25,6 +25,8 @@ FOLDERS = (
     "calendar",
     "inbox",
     "deleteditems",
+    "sentitems",
+    "drafts",
     "recoverableitemsdeletions",
 )
 FOLDER_PARENT = {
@@ -32,6 +34,8 @@ FOLDER_PARENT = {
     "calendar": "msgfolderroot",
     "inbox": "msgfolderroot",
     "deleteditems": "msgfolderroot",
+    "sentitems": "msgfolderroot",
+    "drafts": "msgfolderroot",
     "recoverableitemsdeletions": "root",
 }
 FOLDER_NAMES = {
@@ -40,9 +44,17 @@ FOLDER_NAMES = {
     "calendar": "Calendar",
     "inbox": "Inbox",
     "deleteditems": "Deleted Items",
+    "sentitems": "Sent Items",
+    "drafts": "Drafts",
     "recoverableitemsdeletions": "Deletions",
 }
-FOLDER_CLASS = {"calendar": "IPF.Appointment", "inbox": "IPF.Note", "deleteditems": "IPF.Note"}
+FOLDER_CLASS = {
+    "calendar": "IPF.Appointment",
+    "inbox": "IPF.Note",
+    "deleteditems": "IPF.Note",
+    "sentitems": "IPF.Note",
+    "drafts": "IPF.Note",
+}
 
 
 def b64(text: str) -> str:

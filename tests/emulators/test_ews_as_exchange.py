@@ -96,3 +96,9 @@ def test_delete_refuses_a_change_key_exchange_did_not_issue(org) -> None:  # typ
     with pytest.raises(ErrorInvalidChangeKey):
         item.delete()
     assert len(list(acc.calendar.all())) == 1
+
+
+def test_sent_items_and_drafts_exist_as_on_every_mailbox(org) -> None:  # type: ignore[no-untyped-def]
+    acc = account(org, mailbox="master@contoso.test")  # its own mailbox: every folder is its
+    assert acc.sent.name == "Sent Items" and acc.drafts.name == "Drafts"
+    assert list(acc.sent.all()) == [] and list(acc.drafts.all()) == []
