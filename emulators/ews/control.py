@@ -43,6 +43,17 @@ class ControlClient(BaseControlClient):
         )
         return self.base_url + res["token_url"]
 
+    def subscriptions(self) -> list[dict[str, Any]]:
+        """Live notification subscriptions: id, kind (pull/streaming), owner, mailbox,
+        folders, expired."""
+        result: list[dict[str, Any]] = self._call("GET", "/subscriptions")
+        return result
+
+    def expire_subscriptions(self) -> int:
+        """Expire every subscription, as if its timeout had passed; returns how many."""
+        result: dict[str, int] = self._call("POST", "/subscriptions/expire", {})
+        return result["expired"]
+
     def schema_violations(self) -> list[dict[str, Any]]:
         """Messages that did not validate against the EWS schema (when the emulator has one):
         direction (request or response), message (its element name), problem, line."""

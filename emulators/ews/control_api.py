@@ -97,6 +97,19 @@ def handle_control(
         if route == ("POST", ("throttling",)):
             beh.set_throttling(data)
             return 200, beh.snapshot()
+        if (method, tuple(parts)) == ("POST", ("subscriptions", "expire")):
+            # As if no GetEvents had reached them within their timeout (minutes, at least one).
+            with store.lock:
+                for subscription in store.subscriptions.values():
+                    subscription.expired = True
+            return 200, {"expired": len(store.subscriptions)}
+        if route == ("GET", ("subscriptions",)):
+            with store.lock:
+                return 200, [
+                    {"id": s.id, "kind": s.kind, "owner": s.owner, "mailbox": s.mailbox,
+                     "folders": list(s.folders), "expired": s.expired}
+                    for s in store.subscriptions.values()
+                ]  # fmt: skip
         if route == ("POST", ("reset",)):
             keep = bool(data.get("keep_accounts"))
             saved = (store.accounts, store.grants, store.apps)

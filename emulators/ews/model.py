@@ -270,6 +270,8 @@ class Store:
         self.tokens: dict[str, IssuedToken] = {}
         self.items: dict[str, Item] = {}
         self.log: dict[str, list[tuple[int, str, str]]] = {}
+        self.stamps: dict[int, dt.datetime] = {}  # when each change was made (not kept on disk)
+        self.subscriptions: dict[str, Any] = {}  # notification subscriptions, by id (in memory)
         self.seq = 0
         self.secret = secrets.token_hex(16)
 
@@ -310,6 +312,7 @@ class Store:
     def record(self, item: Item, kind: str, folder: str | None = None) -> None:
         """Append a Create/Update/Delete entry to the folder's change log."""
         self.seq += 1
+        self.stamps[self.seq] = dt.datetime.now(dt.UTC)
         key = f"{item.mailbox.lower()}:{folder or item.folder}"
         self.log.setdefault(key, []).append((self.seq, item.id, kind))
 

@@ -10,12 +10,13 @@ from .model import Store
 from .ops_base import Ctx
 from .ops_folders import FolderOps
 from .ops_items import ItemOps
+from .ops_notify import NotifyOps
 from .ops_sync import SyncOps
 
 __all__ = ["Ctx", "Operations"]
 
 
-class Operations(FolderOps, ItemOps, SyncOps):
+class Operations(FolderOps, ItemOps, SyncOps, NotifyOps):
     """All supported EWS operations over a Store, by operation name."""
 
     def __init__(self, store: Store):
@@ -31,4 +32,7 @@ class Operations(FolderOps, ItemOps, SyncOps):
             "DeleteItem": self.delete_item,
             "SyncFolderItems": self.sync_folder_items,
             "ResolveNames": self.resolve_names,
+            "Subscribe": self.subscribe,
+            "GetEvents": self.get_events,
+            "Unsubscribe": self.unsubscribe,
         }
