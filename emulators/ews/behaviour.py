@@ -65,6 +65,10 @@ class Behaviour:
     drop_rate: float = 0.0
     max_concurrent: int | None = None
     back_off_ms: int = 2000
+    #: Streaming connections an account may hold open (Exchange Server's default).
+    hanging_connection_limit: int = 3
+    #: How long a minute of GetStreamingEvents' ConnectionTimeout lasts (shorter in tests).
+    streaming_minute_s: float = 60.0
     schedules: list[ScheduledFailure] = field(default_factory=list)
     refusals: list[ItemRefusal] = field(default_factory=list)
     inflight: Counter[str] = field(default_factory=Counter)  # by lower-case account
@@ -121,11 +125,16 @@ class Behaviour:
                 self.max_concurrent = int(v) if v else None
             if "back_off_ms" in cfg:
                 self.back_off_ms = int(cfg["back_off_ms"])
+            if "hanging_connection_limit" in cfg:
+                self.hanging_connection_limit = int(cfg["hanging_connection_limit"])
+            if "streaming_minute_s" in cfg:
+                self.streaming_minute_s = float(cfg["streaming_minute_s"])
             for account, ms in (cfg.get("throttle") or {}).items():
                 self.throttled_until[account.lower()] = time.monotonic() + int(ms) / 1000
             if cfg.get("clear"):
                 self.max_concurrent = None
                 self.throttled_until.clear()
+                self.hanging_connection_limit, self.streaming_minute_s = 3, 60.0
 
     def snapshot(self) -> dict[str, Any]:
         """Current fault and throttling configuration."""

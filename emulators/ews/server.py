@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 import json
 import secrets
+import select
 import socket
 import ssl
 import time
@@ -24,6 +25,7 @@ from .model import App, Store, parse_folder_id
 from .oauth import issue_token
 from .ops import Ctx, Operations
 from .schema import EwsSchema, Violation, report
+from .streaming import OpenStreams, chunk, stream, streaming_request
 from .xmlutil import (
     SOAP,
     child,
@@ -65,6 +67,7 @@ class EwsHttpServer(EmulatorHttpServer):
         self.behaviour = behaviour
         self.schema = schema
         self.ops = Operations(store)
+        self.streams = OpenStreams()
         super().__init__(address, Handler, ssl_context)
 
 
@@ -207,6 +210,9 @@ class Handler(QuietHandler):
             return
         ctx = Ctx(caller=caller[0], app=caller[1], operation=op, refuse=beh.refuse_item)
         account_key = ctx.caller
+        if op == "GetStreamingEvents":
+            self._stream(ctx, req, header)
+            return
         try:
             self._check_header(ctx, header)
             beh.enter(account_key)
@@ -222,6 +228,53 @@ class Handler(QuietHandler):
             self._dispatch(ctx, op, req)
         finally:
             self._settle()
+
+    def _stream(self, ctx: Ctx, req: etree._Element, header: etree._Element | None) -> None:
+        """GetStreamingEvents (see streaming.py): a chunked answer of envelopes."""
+        srv = self.server
+        beh = srv.behaviour
+        try:
+            self._check_header(ctx, header)
+            with srv.store.lock:
+                subscriptions, minutes = streaming_request(srv.ops, ctx, req)
+            if not srv.streams.open(ctx.caller.lower(), beh.hanging_connection_limit):
+                raise EwsError(
+                    "ErrorExceededConnectionCount",
+                    "You have exceeded the available concurrent connections for your account.",
+                )
+        except EwsError as err:
+            resp, msgs = srv.ops.response("GetStreamingEvents")
+            srv.ops.error(msgs, "GetStreamingEvents", err)
+            beh.count(ctx.caller, ctx.mailbox or ctx.acting, "GetStreamingEvents", err.code)
+            self._answer(resp)
+            return
+        self._log.update({"mailbox": subscriptions[0].mailbox if subscriptions else None,
+                          "response_code": "NoError"})  # fmt: skip
+        beh.count(ctx.caller, self._log["mailbox"] or ctx.acting, "GetStreamingEvents")
+        self._flush_log()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/xml; charset=utf-8")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+        def send(resp: etree._Element) -> None:
+            self._violation("response", resp)
+            self.wfile.write(chunk(resp))
+            self.wfile.flush()
+
+        def hung_up() -> bool:
+            # A closed connection reads as end of file; a client sends nothing else meanwhile.
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and not self.connection.recv(1, socket.MSG_PEEK)
+
+        seconds = minutes * beh.streaming_minute_s
+        try:
+            stream(srv.ops, srv.store.lock, subscriptions, seconds, send, hung_up)
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:  # the client hung up (exchangelib does after max notifications)
+            self.close_connection = True
+        finally:
+            srv.streams.close(ctx.caller.lower())
 
     def _settle(self) -> None:
         """Close the request's concurrency window and count it, once, before it is answered:

@@ -5,11 +5,14 @@ errors in EWS in Exchange")."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from typing import Any
 
 import pytest
 import requests
 from exchangelib.errors import (
+    ErrorExceededConnectionCount,
     ErrorExpiredSubscription,
     ErrorInvalidSubscriptionRequest,
     ErrorSubscriptionNotFound,
@@ -17,7 +20,7 @@ from exchangelib.errors import (
 from exchangelib.folders import FolderCollection
 from lxml import etree
 
-from .conftest import MASTER, MASTER_PW, TRAINER, account, event
+from .conftest import MASTER, MASTER_PW, TRAINER, TRAINER_PW, account, event
 
 M = "http://schemas.microsoft.com/exchange/services/2006/messages"
 T = "http://schemas.microsoft.com/exchange/services/2006/types"
@@ -127,3 +130,90 @@ def test_a_subscription_made_from_a_watermark_resumes_there(org) -> None:  # typ
     resumed = etree.fromstring(answer.content).findtext(f".//{{{M}}}SubscriptionId")
     (notification,) = acc.calendar.get_events(resumed, watermark)
     assert _kinds(notification) == ["CreatedEvent"]
+
+
+# --- streaming ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fast_minutes(org):  # type: ignore[no-untyped-def]
+    """A minute of ConnectionTimeout lasts one second here."""
+    org.control.throttling(streaming_minute_s=1)
+    return org
+
+
+def test_a_stream_carries_events_as_they_happen_then_closes(fast_minutes) -> None:  # type: ignore[no-untyped-def]
+    acc = account(fast_minutes)
+    subscription_id = acc.calendar.subscribe_to_streaming()
+    event(acc, "Before").save()  # waiting since before the connection opened
+    # The trainer, in Outlook (their own sign-in), while the master's stream is open.
+    own = account(fast_minutes, user=TRAINER, password=TRAINER_PW)
+    later = threading.Timer(0.3, lambda: event(own, "During").save())
+    later.start()
+    started = time.monotonic()
+    notifications = list(acc.calendar.get_streaming_events(subscription_id, connection_timeout=1))
+    later.join()
+    assert 0.9 < time.monotonic() - started < 5  # open for its timeout, then Closed
+    created = [e for n in notifications for e in n.events if type(e).__name__ == "CreatedEvent"]
+    assert len(created) == 2
+    assert all(n.subscription_id == subscription_id for n in notifications)
+
+
+def test_a_client_may_stop_reading_after_enough_notifications(fast_minutes) -> None:  # type: ignore[no-untyped-def]
+    fast_minutes.control.throttling(streaming_minute_s=60)
+    acc = account(fast_minutes)
+    subscription_id = acc.calendar.subscribe_to_streaming()
+    event(acc).save()
+    started = time.monotonic()
+    (notification,) = acc.calendar.get_streaming_events(
+        subscription_id, connection_timeout=1, max_notifications_returned=1
+    )
+    assert time.monotonic() - started < 5  # not the minute the connection could stay open
+    assert [type(e).__name__ for e in notification.events] == ["CreatedEvent"]
+
+
+def test_one_connection_carries_several_subscriptions(fast_minutes) -> None:  # type: ignore[no-untyped-def]
+    acc = account(fast_minutes)
+    created = acc.calendar.subscribe_to_streaming(event_types=["CreatedEvent"])
+    modified = acc.calendar.subscribe_to_streaming(event_types=["ModifiedEvent"])
+    item = event(acc).save()
+    item.subject = "Changed"
+    item.save(update_fields=["subject"])
+    notifications = list(
+        acc.calendar.get_streaming_events([created, modified], connection_timeout=1)
+    )
+    kinds = {(n.subscription_id, type(e).__name__) for n in notifications for e in n.events}
+    assert kinds == {(created, "CreatedEvent"), (modified, "ModifiedEvent")}
+
+
+def test_more_open_streams_than_exchange_allows_are_refused(fast_minutes) -> None:  # type: ignore[no-untyped-def]
+    # Three hanging connections per account, as Exchange Server allows by default. (exchangelib
+    # answers ErrorExceededConnectionCount by shrinking its pool and waiting, so the fourth
+    # request is sent here as it is on the wire.)
+    fast_minutes.control.throttling(streaming_minute_s=2)
+    acc = account(fast_minutes, max_connections=10)
+    ids = [acc.calendar.subscribe_to_streaming() for _ in range(4)]
+    streams = [
+        threading.Thread(target=lambda i=i: list(acc.calendar.get_streaming_events(i, 1)))
+        for i in ids[:3]
+    ]
+    for thread in streams:
+        thread.start()
+    time.sleep(0.5)  # all three connected
+    answer = requests.post(
+        fast_minutes.url, data=_streaming_request(ids[3]), auth=(MASTER, MASTER_PW), timeout=10
+    )
+    codes = etree.fromstring(answer.content).findall(f".//{{{M}}}ResponseCode")
+    assert [c.text for c in codes] == ["ErrorExceededConnectionCount"]
+    for thread in streams:
+        thread.join()
+    assert ErrorExceededConnectionCount  # the error exchangelib raises for it
+
+
+def _streaming_request(subscription_id: str) -> bytes:
+    return f"""<?xml version="1.0" encoding="utf-8"?>
+<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" xmlns:m="{M}" xmlns:t="{T}">
+ <s:Header><t:RequestServerVersion Version="Exchange2016"/></s:Header>
+ <s:Body><m:GetStreamingEvents><m:SubscriptionIds><t:SubscriptionId>{subscription_id}
+ </t:SubscriptionId></m:SubscriptionIds><m:ConnectionTimeout>1</m:ConnectionTimeout>
+ </m:GetStreamingEvents></s:Body></s:Envelope>""".encode()
