@@ -380,13 +380,15 @@ MAX_SUBJECT_UNITS = 255
 
 
 def cut_to_units(text: str, units: int) -> str:
-    """`text` cut to at most `units` UTF-16 code units, never inside a surrogate pair."""
-    count = 0
-    for position, character in enumerate(text):
-        count += 2 if character > "\uffff" else 1
-        if count > units:
-            return text[:position]
-    return text
+    """`text` cut to at most `units` UTF-16 code units (as Exchange stores text), never inside
+    a surrogate pair."""
+    data = text.encode("utf-16-le")
+    if len(data) <= 2 * units:
+        return text
+    kept = data[: 2 * units]
+    if 0xD8 <= kept[-1] <= 0xDB:  # the first half of a pair (little-endian: its high byte)
+        kept = kept[:-2]
+    return kept.decode("utf-16-le")
 
 
 def _in_view(view: View, start: dt.datetime, end: dt.datetime) -> bool:
