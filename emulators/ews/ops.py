@@ -8,6 +8,7 @@ from lxml import etree
 
 from .model import Store
 from .ops_base import Ctx
+from .ops_delegates import DelegateOps
 from .ops_folders import FolderOps
 from .ops_items import ItemOps
 from .ops_notify import NotifyOps
@@ -16,7 +17,7 @@ from .ops_sync import SyncOps
 __all__ = ["Ctx", "Operations"]
 
 
-class Operations(FolderOps, ItemOps, SyncOps, NotifyOps):
+class Operations(FolderOps, ItemOps, SyncOps, NotifyOps, DelegateOps):
     """All supported EWS operations over a Store, by operation name."""
 
     def __init__(self, store: Store):
@@ -35,4 +36,5 @@ class Operations(FolderOps, ItemOps, SyncOps, NotifyOps):
             "Subscribe": self.subscribe,
             "GetEvents": self.get_events,
             "Unsubscribe": self.unsubscribe,
+            "GetDelegate": self.get_delegate,
         }

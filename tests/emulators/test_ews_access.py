@@ -113,3 +113,25 @@ def test_counters_by_account_mailbox_and_operation(org):
     assert report["by_operation"]["FindItem"] == 1
     org.control.reset_counters()
     assert org.control.counters()["total"] == 0
+
+
+def test_a_mailbox_owner_reads_its_delegates_and_their_calendar_role(org):
+    from exchangelib.errors import ErrorAccessDenied, ErrorNotDelegate
+    from exchangelib.services import GetDelegate
+
+    own = account(org, user=TRAINER, password=TRAINER_PW)
+    (delegate,) = own.delegates
+    assert delegate.user_id.primary_smtp_address == MASTER
+    assert delegate.delegate_permissions.calendar_folder_permission_level == "Editor"
+    assert delegate.delegate_permissions.inbox_folder_permission_level == "None"
+    org.control.grant(owner=TRAINER, grantee=MASTER, kind="delegate", calendar_role="Reviewer")
+    (delegate,) = own.delegates
+    assert delegate.delegate_permissions.calendar_folder_permission_level == "Reviewer"
+    with pytest.raises(ErrorAccessDenied):
+        account(org).delegates  # noqa: B018 - the master, a delegate, may not read them
+    with pytest.raises(ErrorNotDelegate):
+        list(GetDelegate(account=own).call(user_ids=[TRAINER], include_permissions=False))
+
+
+def test_a_mailbox_without_delegates_has_none(org):
+    assert account(org, mailbox=MASTER).delegates == []
