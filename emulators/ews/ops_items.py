@@ -8,7 +8,7 @@ from collections.abc import Callable
 from lxml import etree
 
 from .errors import EwsError
-from .model import Item, clone, ext_key, new_item_id, unb64
+from .model import Item, b64, clone, ext_key, new_item_id, unb64
 from .ops_base import BOOL_PROPS, DATETIME_PROPS, Ctx, OperationsBase
 from .recurrence import KINDS as RECURRENCE_KINDS
 from .recurrence import Occurrence
@@ -157,14 +157,33 @@ class ItemOps(OperationsBase):
         canonical = self.mailbox_address(mailbox)
         for el in children(child(req, "Items")):
             try:
-                item = self.new_item(ctx, el, canonical, name)
+                if local(el.tag) == "CancelCalendarItem":
+                    kind, made_id, made_key = "MeetingCancellation", *self.cancel(ctx, el)
+                else:
+                    item = self.new_item(ctx, el, canonical, name)
+                    kind, made_id, made_key = "CalendarItem", item.id, item.change_key
             except EwsError as err:
                 self.error(msgs, "CreateItem", err)
                 continue
             msg = self.ok(msgs, "CreateItem")
-            out = sub(sub(msg, m("Items")), t("CalendarItem"))
-            sub(out, t("ItemId"), Id=item.id, ChangeKey=item.change_key)
+            out = sub(sub(msg, m("Items")), t(kind))
+            sub(out, t("ItemId"), Id=made_id, ChangeKey=made_key)
         return resp
+
+    def cancel(self, ctx: Ctx, el: etree._Element) -> tuple[str, str]:
+        """CancelCalendarItem: the organiser cancels a meeting. Its calendar item (or the one
+        occurrence) leaves the calendar as a deletion to Deleted Items does; returns the id and
+        change key of the cancellation message, which is not kept (the emulator stores
+        calendar items only)."""
+        ref = child(el, "ReferenceItemId")
+        if ref is None:
+            raise EwsError("ErrorMissingInformationReferenceItemId", "ReferenceItemId is missing.")
+        item, occ = self.lookup(ref)
+        if item.folder != "calendar" or (occ is not None and occ.index in item.deleted_occurrences):
+            raise EwsError("ErrorItemNotFound", "The specified object was not found in the store.")
+        self.require(ctx, item.mailbox, item.folder, write=True)
+        self.remove(item, occ, "MoveToDeletedItems")
+        return new_item_id(), b64("CK:1:cancel")
 
     def new_item(self, ctx: Ctx, el: etree._Element, mailbox: str, folder: str) -> Item:
         """Store one new item from its t:CalendarItem element."""
@@ -353,26 +372,30 @@ class ItemOps(OperationsBase):
             self.require(ctx, item.mailbox, item.folder, write=True)
             # Exchange refuses a change key it did not issue; a stale one still deletes.
             self.client_version(el.get("ChangeKey"))
-            if occ is not None:
-                item.exceptions.pop(occ.index, None)
-                item.deleted_occurrences.add(occ.index)
-                item.touch([f"{occ.index}:deleted"])
-                self.store.record(item, "Update")
-            elif how == "HardDelete" or item.folder != "calendar":
-                self.store.record(item, "Delete")
-                del self.store.items[item.id]
-            else:
-                self.store.record(item, "Delete")
-                item.origin_folder = item.folder
-                item.folder = (
-                    "deleteditems" if how == "MoveToDeletedItems" else "recoverableitemsdeletions"
-                )
-                item.deleted_how = how
-                item.touch([])
-                self.store.record(item, "Create")
+            self.remove(item, occ, how)
             self.ok(msgs, "DeleteItem")
 
         return self.each("DeleteItem", children(child(req, "ItemIds")), one)
+
+    def remove(self, item: Item, occ: Occurrence | None, how: str) -> None:
+        """Delete an item (HardDelete, SoftDelete, MoveToDeletedItems) or one occurrence."""
+        if occ is not None:
+            item.exceptions.pop(occ.index, None)
+            item.deleted_occurrences.add(occ.index)
+            item.touch([f"{occ.index}:deleted"])
+            self.store.record(item, "Update")
+        elif how == "HardDelete" or item.folder != "calendar":
+            self.store.record(item, "Delete")
+            del self.store.items[item.id]
+        else:
+            self.store.record(item, "Delete")
+            item.origin_folder = item.folder
+            item.folder = (
+                "deleteditems" if how == "MoveToDeletedItems" else "recoverableitemsdeletions"
+            )
+            item.deleted_how = how
+            item.touch([])
+            self.store.record(item, "Create")
 
 
 #: Exchange keeps at most 255 characters of a subject (UTF-16 code units) and cuts the rest.

@@ -102,3 +102,18 @@ def test_sent_items_and_drafts_exist_as_on_every_mailbox(org) -> None:  # type: 
     acc = account(org, mailbox="master@contoso.test")  # its own mailbox: every folder is its
     assert acc.sent.name == "Sent Items" and acc.drafts.name == "Drafts"
     assert list(acc.sent.all()) == [] and list(acc.drafts.all()) == []
+
+
+def test_cancelling_a_meeting_takes_it_out_of_the_calendar(org) -> None:  # type: ignore[no-untyped-def]
+    # exchangelib's test_cancel: the organiser cancels; cancelling again finds nothing.
+    from exchangelib.errors import ErrorItemNotFound
+    from exchangelib.items import BulkCreateResult
+
+    own = account(org, user="trainer1@contoso.test", password="trainer1-pw")
+    item = event(own, "Cancelled course").save()
+    assert isinstance(item.cancel(), BulkCreateResult)
+    with pytest.raises(ErrorItemNotFound):
+        item.cancel()
+    assert list(own.calendar.all()) == []
+    (stored,) = org.control.items("trainer1@contoso.test")
+    assert stored["folder"] == "deleteditems"
