@@ -49,6 +49,12 @@ class ControlClient(BaseControlClient):
         result: list[dict[str, Any]] = self._call("GET", "/subscriptions")
         return result
 
+    def lose_events(self) -> int:
+        """Make every subscription miss events, as a server that lost its event queue; its
+        next read gets ErrorMissedNotificationEvents. Returns how many."""
+        result: dict[str, int] = self._call("POST", "/subscriptions/lose-events", {})
+        return result["missed"]
+
     def expire_subscriptions(self) -> int:
         """Expire every subscription, as if its timeout had passed; returns how many."""
         result: dict[str, int] = self._call("POST", "/subscriptions/expire", {})

@@ -103,6 +103,12 @@ def handle_control(
                 for subscription in store.subscriptions.values():
                     subscription.expired = True
             return 200, {"expired": len(store.subscriptions)}
+        if (method, tuple(parts)) == ("POST", ("subscriptions", "lose-events")):
+            # As a server that lost its event queue: every subscription missed events.
+            with store.lock:
+                for subscription in store.subscriptions.values():
+                    subscription.missed = True
+            return 200, {"missed": len(store.subscriptions)}
         if route == ("GET", ("subscriptions",)):
             with store.lock:
                 return 200, [

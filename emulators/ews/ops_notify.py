@@ -10,7 +10,10 @@ As Exchange (Microsoft's "Notification subscriptions, mailbox events, and EWS in
   a restart);
 - a pull subscription lapses when no GetEvents reaches it within its `Timeout` (minutes):
   the next call gets `ErrorExpiredSubscription` and the subscription is gone;
-- a subscription belongs to whoever made it (`ErrorSubscriptionAccessDenied` for others).
+- a subscription belongs to whoever made it (`ErrorSubscriptionAccessDenied` for others);
+- when the server loses events it had not delivered (the control API's `lose_events()`
+  stands for that), the subscription's next read gets `ErrorMissedNotificationEvents` and the
+  subscription ends: the client subscribes again and resynchronises.
 
 Events come from the same per-folder change log SyncFolderItems reads: a creation is a
 `CreatedEvent`, a change a `ModifiedEvent`, a hard deletion a `DeletedEvent`, and a deletion
@@ -33,6 +36,7 @@ from .model import FOLDERS, b64, folder_id, unb64
 from .ops_base import Ctx, OperationsBase
 from .xmlutil import child, children, format_dt, local, m, sub, t, text_of
 
+MISSED = "ErrorMissedNotificationEvents"
 #: Events one GetEvents answer carries at most (Exchange's page of events).
 EVENTS_PER_CALL = 50
 _KINDS = {"Create": "CreatedEvent", "Update": "ModifiedEvent", "Delete": "DeletedEvent"}
@@ -53,6 +57,7 @@ class Subscription:
     timeout_s: float = 0.0  # pull: lapses this long after the last GetEvents
     touched: float = field(default_factory=time.monotonic)
     expired: bool = False
+    missed: bool = False  # the server lost events it had not delivered yet
 
     def lapsed(self, now: float) -> bool:
         return self.expired or (self.kind == "pull" and now - self.touched > self.timeout_s)
@@ -142,6 +147,11 @@ class NotifyOps(OperationsBase):
         if found.lapsed(time.monotonic()):
             del self.subscriptions[found.id]
             raise EwsError("ErrorExpiredSubscription", "The subscription has expired.")
+        if found.missed:
+            # The subscription cannot go on: the client makes a new one and reads the folder
+            # again (SyncFolderItems) to learn what it missed.
+            del self.subscriptions[found.id]
+            raise EwsError(MISSED, "Events were lost; subscribe again and resynchronise.")
         return found
 
     def get_events(self, ctx: Ctx, req: etree._Element) -> etree._Element:

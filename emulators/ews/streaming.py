@@ -4,9 +4,11 @@ As Exchange (Microsoft's "Streaming notifications" and "Handling notification-re
 in EWS in Exchange"): the answer is a chunked stream of SOAP envelopes, each a
 `GetStreamingEventsResponse` with the notifications that came since the last one and
 `ConnectionStatus` `OK`; the last one, once `ConnectionTimeout` minutes have passed, says
-`Closed`. One connection carries up to 200 subscription ids; an account keeps at most
-`HangingConnectionLimit` connections open at once (3, as Exchange Server's default; Exchange
-Online allows 10), and one more is refused with `ErrorExceededConnectionCount`.
+`Closed`. Events the server lost end the stream with `ErrorMissedNotificationEvents`,
+naming the subscriptions in `ErrorSubscriptionIds`. One connection carries up to 200
+subscription ids; an account keeps at most `HangingConnectionLimit` connections open at once
+(3, as Exchange Server's default; Exchange Online allows 10), and one more is refused with
+`ErrorExceededConnectionCount`.
 
 The stream holds the store's lock only to read events, never while it waits, and does not
 count against the account's concurrency limit (Exchange budgets hanging connections apart).
@@ -25,7 +27,7 @@ from typing import TYPE_CHECKING
 from lxml import etree
 
 from .errors import EwsError
-from .ops_notify import Subscription
+from .ops_notify import MISSED, Subscription
 from .xmlutil import children, envelope, local, m, serialize, sub, t, text_of
 
 if TYPE_CHECKING:
@@ -105,6 +107,12 @@ def stream(
         if hung_up():
             return
         with lock:
+            missed = [s for s in subscriptions if s.missed]
+            if missed:
+                for subscription in missed:
+                    ops.subscriptions.pop(subscription.id, None)
+                send(_missed(ops, missed))
+                return
             if not any(ops.subscriptions.get(s.id) is s for s in subscriptions):
                 deadline = now
             pending = [(s, ops.events_after(s, s.watermark)) for s in subscriptions]
@@ -124,6 +132,17 @@ def stream(
             send(_message(ops, "Closed")[0])
             return
         time.sleep(POLL_S)
+
+
+def _missed(ops: Operations, missed: list[Subscription]) -> etree._Element:
+    """The error message that ends a stream whose subscriptions lost events, naming them."""
+    resp, msgs = ops.response("GetStreamingEvents")
+    message = ops.error(msgs, "GetStreamingEvents", EwsError(MISSED, "Events were lost."))
+    ids = sub(message, m("ErrorSubscriptionIds"))
+    for subscription in missed:
+        sub(ids, t("SubscriptionId"), subscription.id)
+    sub(message, m("ConnectionStatus"), "Closed")
+    return resp
 
 
 def _message(ops: Operations, status: str) -> tuple[etree._Element, etree._Element]:

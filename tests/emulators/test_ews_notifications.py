@@ -15,6 +15,7 @@ from exchangelib.errors import (
     ErrorExceededConnectionCount,
     ErrorExpiredSubscription,
     ErrorInvalidSubscriptionRequest,
+    ErrorMissedNotificationEvents,
     ErrorSubscriptionNotFound,
 )
 from exchangelib.folders import FolderCollection
@@ -217,3 +218,37 @@ def _streaming_request(subscription_id: str) -> bytes:
  <s:Body><m:GetStreamingEvents><m:SubscriptionIds><t:SubscriptionId>{subscription_id}
  </t:SubscriptionId></m:SubscriptionIds><m:ConnectionTimeout>1</m:ConnectionTimeout>
  </m:GetStreamingEvents></s:Body></s:Envelope>""".encode()
+
+
+def test_lost_events_end_a_pull_subscription_saying_so(org) -> None:  # type: ignore[no-untyped-def]
+    acc = account(org)
+    subscription_id, watermark = acc.calendar.subscribe_to_pull()
+    event(acc).save()
+    org.control.lose_events()
+    with pytest.raises(ErrorMissedNotificationEvents):
+        list(acc.calendar.get_events(subscription_id, watermark))
+    assert org.control.subscriptions() == []  # subscribe again, and resynchronise
+
+
+def test_lost_events_end_a_stream_naming_its_subscriptions(fast_minutes) -> None:  # type: ignore[no-untyped-def]
+    fast_minutes.control.throttling(streaming_minute_s=30)
+    acc = account(fast_minutes)
+    subscription_id = acc.calendar.subscribe_to_streaming()
+    threading.Timer(0.3, fast_minutes.control.lose_events).start()
+    started = time.monotonic()
+    with pytest.raises(ErrorMissedNotificationEvents) as missed:
+        list(acc.calendar.get_streaming_events(subscription_id, connection_timeout=1))
+    assert time.monotonic() - started < 5  # at once, not at the end of the connection
+    assert missed.value.value == "Events were lost."
+
+    # On the wire, the closing message names the subscriptions (exchangelib looks for them in
+    # the messages namespace; the schema puts them in the types namespace).
+    again = acc.calendar.subscribe_to_streaming()
+    threading.Timer(0.3, fast_minutes.control.lose_events).start()
+    answer = requests.post(
+        fast_minutes.url, data=_streaming_request(again), auth=(MASTER, MASTER_PW), timeout=10
+    )
+    last = b"<?xml" + answer.content.split(b"<?xml")[-1]  # the stream's last envelope
+    named = etree.fromstring(last)
+    assert named.findtext(f".//{{{M}}}ResponseCode") == "ErrorMissedNotificationEvents"
+    assert named.findtext(f".//{{{M}}}ErrorSubscriptionIds/{{{T}}}SubscriptionId") == again
