@@ -34,6 +34,7 @@ from lxml import etree
 from .errors import EwsError
 from .model import FOLDERS, b64, folder_id, unb64
 from .ops_base import Ctx, OperationsBase
+from .push import Pusher, check_push_url
 from .xmlutil import child, children, format_dt, local, m, sub, t, text_of
 
 MISSED = "ErrorMissedNotificationEvents"
@@ -58,8 +59,10 @@ class Subscription:
     touched: float = field(default_factory=time.monotonic)
     expired: bool = False
     missed: bool = False  # the server lost events it had not delivered yet
+    url: str = ""  # push: where notifications go
+    failures: int = 0  # push: deliveries that failed in a row
 
-    def lapsed(self, now: float) -> bool:
+    def lapsed(self, now: float) -> bool:  # push subscriptions end by their subscriber
         return self.expired or (self.kind == "pull" and now - self.touched > self.timeout_s)
 
 
@@ -78,6 +81,8 @@ def watermark_seq(text: str) -> int:
 class NotifyOps(OperationsBase):
     """Subscribe, GetEvents and Unsubscribe over the store's change log."""
 
+    pusher: Pusher
+
     @property
     def subscriptions(self) -> dict[str, Subscription]:
         """The store's live subscriptions (reset with it)."""
@@ -87,22 +92,24 @@ class NotifyOps(OperationsBase):
         """Subscribe: a pull or streaming subscription on folders of one mailbox."""
         resp, msgs = self.response("Subscribe")
         request = children(req)[0]
-        kind = {"PullSubscriptionRequest": "pull", "StreamingSubscriptionRequest": "streaming"}
+        kind = {
+            "PullSubscriptionRequest": "pull",
+            "StreamingSubscriptionRequest": "streaming",
+            "PushSubscriptionRequest": "push",
+        }
         try:
             if local(request.tag) not in kind:
-                raise EwsError(
-                    "ErrorInvalidSubscriptionRequest",
-                    f"{local(request.tag)} is not supported by this Exchange emulator "
-                    "(pull and streaming subscriptions are).",
-                )
+                raise EwsError("ErrorInvalidSubscriptionRequest", f"No {local(request.tag)}.")
             subscription = self._new_subscription(ctx, request, kind[local(request.tag)])
         except EwsError as err:
             self.error(msgs, "Subscribe", err)
             return resp
         self.subscriptions[subscription.id] = subscription
+        if subscription.kind == "push":
+            self.pusher.ensure_running()
         msg = self.ok(msgs, "Subscribe")
         sub(msg, m("SubscriptionId"), subscription.id)
-        if subscription.kind == "pull":
+        if subscription.kind in ("pull", "push"):
             sub(msg, m("Watermark"), watermark_text(subscription.watermark))
         return resp
 
@@ -122,7 +129,11 @@ class NotifyOps(OperationsBase):
         wanted = frozenset(text_of(e) or "" for e in children(child(request, "EventTypes")))
         given = child(request, "Watermark")
         start = watermark_seq(given.text or "") if given is not None else self.store.seq
-        minutes = int(text_of(request, "Timeout") or "0")
+        # A pull subscription lapses after Timeout; a push one reports every StatusFrequency.
+        minutes = int(text_of(request, "Timeout") or text_of(request, "StatusFrequency") or "0")
+        url = text_of(request, "URL") or ""
+        if kind == "push":
+            check_push_url(url)
         return Subscription(
             id=b64(f"S:{secrets.token_hex(12)}"),
             kind=kind,
@@ -132,6 +143,7 @@ class NotifyOps(OperationsBase):
             event_types=wanted,
             watermark=start,
             timeout_s=minutes * 60.0,
+            url=url,
         )
 
     def subscription(self, ctx: Ctx, subscription_id: str) -> Subscription:

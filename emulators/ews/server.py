@@ -24,6 +24,7 @@ from .errors import EwsError, HttpFailure
 from .model import App, Store, parse_folder_id
 from .oauth import issue_token
 from .ops import Ctx, Operations
+from .push import Pusher
 from .schema import EwsSchema, Violation, report
 from .streaming import OpenStreams, chunk, stream, streaming_request
 from .xmlutil import (
@@ -67,8 +68,21 @@ class EwsHttpServer(EmulatorHttpServer):
         self.behaviour = behaviour
         self.schema = schema
         self.ops = Operations(store)
+        self.ops.pusher = Pusher(self.ops, store.lock, self._check_pushed)
         self.streams = OpenStreams()
         super().__init__(address, Handler, ssl_context)
+
+    def _check_pushed(self, message: etree._Element) -> None:
+        """Hold a SendNotification the emulator pushes to the schema, as its responses."""
+        found = self.schema.problem(message) if self.schema is not None else None
+        if found is not None:
+            violation = Violation("response", local(message.tag), *found)
+            self.behaviour.record_violation(violation.__dict__)
+            report(violation)
+
+    def server_close(self) -> None:
+        self.ops.pusher.stop()
+        super().server_close()
 
 
 class Handler(QuietHandler):

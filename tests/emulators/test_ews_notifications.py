@@ -5,6 +5,7 @@ errors in EWS in Exchange")."""
 from __future__ import annotations
 
 import datetime as dt
+import http.server
 import threading
 import time
 from typing import Any
@@ -14,6 +15,7 @@ import requests
 from exchangelib.errors import (
     ErrorExceededConnectionCount,
     ErrorExpiredSubscription,
+    ErrorInvalidPushSubscriptionUrl,
     ErrorInvalidSubscriptionRequest,
     ErrorMissedNotificationEvents,
     ErrorSubscriptionNotFound,
@@ -252,3 +254,62 @@ def test_lost_events_end_a_stream_naming_its_subscriptions(fast_minutes) -> None
     named = etree.fromstring(last)
     assert named.findtext(f".//{{{M}}}ResponseCode") == "ErrorMissedNotificationEvents"
     assert named.findtext(f".//{{{M}}}ErrorSubscriptionIds/{{{T}}}SubscriptionId") == again
+
+
+# --- push ---------------------------------------------------------------------------------------
+
+
+class _Subscriber(http.server.BaseHTTPRequestHandler):
+    """A loopback endpoint as a push subscriber runs one: keeps what it gets, answers OK, then
+    Unsubscribe once it has had `enough`."""
+
+    received: list[etree._Element]
+    enough = 2
+
+    def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append(etree.fromstring(body))
+        status = "Unsubscribe" if len(self.received) >= self.enough else "OK"
+        answer = (
+            f'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
+            f'<m:SendNotificationResult xmlns:m="{M}"><m:SubscriptionStatus>{status}'
+            f"</m:SubscriptionStatus></m:SendNotificationResult></s:Body></s:Envelope>"
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_push_notifications_reach_a_loopback_subscriber_until_it_unsubscribes(org) -> None:  # type: ignore[no-untyped-def]
+    received: list[etree._Element] = []
+    handler = type("Subscriber", (_Subscriber,), {"received": received})
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as subscriber:
+        threading.Thread(target=subscriber.serve_forever, daemon=True).start()
+        acc = account(org)
+        url = f"http://127.0.0.1:{subscriber.server_address[1]}/notify"
+        acc.calendar.subscribe_to_push(url, event_types=["CreatedEvent"])
+        event(acc, "First").save()
+        _wait_for(lambda: len(received) >= 1)
+        event(acc, "Second").save()
+        _wait_for(lambda: len(received) >= 2)
+        _wait_for(lambda: org.control.subscriptions() == [])  # it answered Unsubscribe
+        subscriber.shutdown()
+    kinds = [e.tag.split("}")[1] for body in received for e in body.iter(f"{{{T}}}CreatedEvent")]
+    assert kinds == ["CreatedEvent", "CreatedEvent"]
+
+
+def test_push_goes_to_this_machine_only(org) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ErrorInvalidPushSubscriptionUrl):
+        account(org).calendar.subscribe_to_push("https://listener.example.com/notify")
+    assert org.control.subscriptions() == []
+
+
+def _wait_for(condition: Any, seconds: float = 5) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "not within 5 s"
+        time.sleep(0.05)
