@@ -14,6 +14,7 @@ from sqlalchemy import Select, select, tuple_
 from sqlalchemy.orm import Session
 
 from connectors.platform.models import (
+    MAX_ROW_ID,
     Course,
     EventSession,
     EventTrainer,
@@ -30,8 +31,6 @@ from sync_rules.rules import load_rules
 
 SESSION_PREFIX = "session:"
 UNAVAILABILITY_PREFIX = "unavailability:"
-
-MAX_ROW_ID = 2**63 - 1  # the largest id a BIGINT or SQLite INTEGER holds
 
 
 def add_unavailability(

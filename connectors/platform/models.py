@@ -44,6 +44,9 @@ NAMING = {
 }
 
 
+MAX_ROW_ID = 2**63 - 1  # the largest id or count a BIGINT or SQLite INTEGER holds
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

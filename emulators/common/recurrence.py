@@ -17,9 +17,10 @@ MAX_OCCURRENCES = 2000
 KINDS = (
     "daily", "weekly", "absoluteMonthly", "relativeMonthly", "absoluteYearly", "relativeYearly"
 )  # fmt: skip
-#: Which-week of a relative pattern: first to fourth, or the last in the month.
-INDEXES = ("first", "second", "third", "fourth", "last")
 LAST = -1
+#: Which-week of a relative pattern, by its name in EWS and Graph (any case): first to fourth,
+#: or the last in the month.
+INDEXES = {"first": 1, "second": 2, "third": 3, "fourth": 4, "last": LAST}
 
 
 def pattern_dates(

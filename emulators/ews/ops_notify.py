@@ -24,6 +24,7 @@ Exchange server that lost them (clients then get `ErrorSubscriptionNotFound`).
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import secrets
 import time
@@ -64,6 +65,11 @@ class Subscription:
 
     def lapsed(self, now: float) -> bool:  # push subscriptions end by their subscriber
         return self.expired or (self.kind == "pull" and now - self.touched > self.timeout_s)
+
+
+def _after(log: list[tuple[int, str, str]], seq: int) -> list[tuple[int, str, str]]:
+    # A change log is in sequence order: an open stream polls it often, and reads only the end.
+    return log[bisect.bisect_right(log, seq, key=lambda entry: entry[0]) :]
 
 
 def watermark_text(seq: int) -> str:
@@ -211,8 +217,7 @@ class NotifyOps(OperationsBase):
         `after`, oldest first."""
         mailbox = subscription.mailbox.lower()
         logs = {
-            name: [e for e in self.store.log.get(f"{mailbox}:{name}", []) if e[0] > after]
-            for name in FOLDERS
+            name: _after(self.store.log.get(f"{mailbox}:{name}", []), after) for name in FOLDERS
         }
         created_in = {(seq, item): name for name, log in logs.items() for seq, item, kind in log
                       if kind == "Create"}  # fmt: skip

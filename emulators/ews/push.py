@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from lxml import etree
@@ -45,9 +46,14 @@ def check_push_url(url: str) -> None:
 class Pusher:
     """One thread per server delivering the events of its push subscriptions."""
 
-    def __init__(self, ops: Operations, lock: threading.RLock, report: object) -> None:
+    def __init__(
+        self,
+        ops: Operations,
+        lock: threading.RLock,
+        check: Callable[[etree._Element], object],
+    ) -> None:
         self.ops, self.lock = ops, lock
-        self.report = report  # called with each SendNotification element (schema check)
+        self.check = check  # called with each SendNotification before it goes (schema check)
         self.stopped = threading.Event()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -82,7 +88,7 @@ class Pusher:
         return due
 
     def _deliver(self, subscription: Subscription, body: etree._Element, last: int) -> None:
-        self.report(body)  # type: ignore[operator]
+        self.check(body)
         request = urllib.request.Request(
             subscription.url,
             data=serialize(envelope(body)[0]),

@@ -56,7 +56,6 @@ KINDS = {
 }
 # DayOfWeekType's values beyond the seven days: which days a relative pattern counts.
 _DAY_GROUPS = {"Day": range(7), "Weekday": range(5), "WeekendDay": (5, 6)}
-_INDEXES = {"First": 1, "Second": 2, "Third": 3, "Fourth": 4, "Last": shared.LAST}
 MONTHS = [calendar.month_name[n] for n in range(1, 13)]  # January..December, as EWS spells them
 
 
@@ -85,7 +84,7 @@ def _local_dates(pattern: etree._Element, start_date: dt.date) -> Iterator[dt.da
         first_weekday=WEEKDAYS.index(first_day or "Sunday"),
         day_of_month=int(dom) if dom else None,
         month=MONTHS.index(month) + 1 if month in MONTHS else None,
-        index=_INDEXES.get(index or "First", 1),
+        index=shared.INDEXES.get((index or "First").lower(), 1),
     )
 
 

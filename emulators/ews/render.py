@@ -320,15 +320,8 @@ def _dates_with_offset(recurrence: etree._Element, zone: dt.tzinfo) -> None:
     zone has on that day (2016-01-01+01:00), whatever form the client sent."""
     for element in recurrence.iter(t("StartDate"), t("EndDate")):
         day = dt.date.fromisoformat((element.text or "").strip()[:10])
-        offset = dt.datetime.combine(day, dt.time(12), zone).utcoffset() or dt.timedelta()
-        if not offset:
-            element.text = f"{day.isoformat()}Z"
-            continue
-        sign, minutes = (
-            ("+" if offset > dt.timedelta() else "-"),
-            abs(offset) // dt.timedelta(minutes=1),
-        )
-        element.text = f"{day.isoformat()}{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+        offset = dt.datetime.combine(day, dt.time(12), zone).isoformat()[-6:]  # ±HH:MM
+        element.text = day.isoformat() + ("Z" if offset == "+00:00" else offset)
 
 
 def _append_ext(out: etree._Element, view: View, shape: Shape) -> None:

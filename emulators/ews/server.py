@@ -68,17 +68,21 @@ class EwsHttpServer(EmulatorHttpServer):
         self.behaviour = behaviour
         self.schema = schema
         self.ops = Operations(store)
-        self.ops.pusher = Pusher(self.ops, store.lock, self._check_pushed)
+        # What the emulator pushes to subscribers is held to the schema as its answers are.
+        self.ops.pusher = Pusher(self.ops, store.lock, lambda sent: self.check("response", sent))
         self.streams = OpenStreams()
         super().__init__(address, Handler, ssl_context)
 
-    def _check_pushed(self, message: etree._Element) -> None:
-        """Hold a SendNotification the emulator pushes to the schema, as its responses."""
+    def check(self, direction: str, message: etree._Element) -> Violation | None:
+        """The schema's complaint about `message`, recorded and reported; None if it is valid
+        (or the server has no schema)."""
         found = self.schema.problem(message) if self.schema is not None else None
-        if found is not None:
-            violation = Violation("response", local(message.tag), *found)
-            self.behaviour.record_violation(violation.__dict__)
-            report(violation)
+        if found is None:
+            return None
+        violation = Violation(direction, local(message.tag), *found)
+        self.behaviour.record_violation(violation.__dict__)
+        report(violation)
+        return violation
 
     def server_close(self) -> None:
         self.ops.pusher.stop()
@@ -212,7 +216,7 @@ class Handler(QuietHandler):
             return
         op = local(req.tag)
         self._log["operation"] = op
-        invalid = self._violation("request", req)
+        invalid = self.server.check("request", req)
         if invalid is not None:
             # Exchange checks a request against its schema before anything else reads it.
             self._fault(
@@ -272,7 +276,7 @@ class Handler(QuietHandler):
         self.end_headers()
 
         def send(resp: etree._Element) -> None:
-            self._violation("response", resp)
+            self.server.check("response", resp)
             self.wfile.write(chunk(resp))
             self.wfile.flush()
 
@@ -382,20 +386,8 @@ class Handler(QuietHandler):
                 "back_off_ms": back_off,
             }
         )
-        self._violation("response", resp)
+        self.server.check("response", resp)
         self._xml(200, serialize(envelope(resp)[0]))
-
-    def _violation(self, direction: str, message: etree._Element) -> Violation | None:
-        """The schema's complaint about `message`, recorded and reported; None if it is valid
-        (or the server has no schema)."""
-        schema = self.server.schema
-        found = schema.problem(message) if schema is not None else None
-        if found is None:
-            return None
-        violation = Violation(direction, local(message.tag), *found)
-        self.server.behaviour.record_violation(violation.__dict__)
-        report(violation)
-        return violation
 
     def _fault(self, code: str, message: str, values: dict[str, str] | None = None) -> None:
         """Answer with HTTP 500 and a SOAP fault carrying an EWS response code."""

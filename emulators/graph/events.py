@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from emulators.common.recurrence import (
     INDEXES,
     KINDS,
-    LAST,
     MAX_OCCURRENCES,
     WEEKDAYS,
     pattern_dates,
@@ -196,7 +195,7 @@ def _dates(pattern: dict[str, Any], first: dt.date) -> Iterator[dt.date]:
     first_day = pattern.get("firstDayOfWeek") if kind == "weekly" else None
     dom = pattern.get("dayOfMonth") if kind.startswith("absolute") else None
     month = pattern.get("month") if kind.endswith("Yearly") else None
-    index = str(pattern.get("index") or "first").lower() if relative else "first"
+    index = str(pattern.get("index") or "first") if relative else "first"
     return pattern_dates(
         kind,
         first,
@@ -205,7 +204,7 @@ def _dates(pattern: dict[str, Any], first: dt.date) -> Iterator[dt.date]:
         first_weekday=WEEKDAYS.index((first_day or "sunday").lower()),
         day_of_month=int(dom) if dom else None,
         month=int(month) if month else None,
-        index=LAST if index == "last" else INDEXES.index(index) + 1 if index in INDEXES else 1,
+        index=INDEXES.get(index.lower(), 1),
     )
 
 

@@ -21,8 +21,7 @@ from rich.progress import (
 
 from connectors.exchange.config import ServiceConfig
 from connectors.platform import configuration
-from connectors.platform.calendar import MAX_ROW_ID
-from connectors.platform.models import Trainer
+from connectors.platform.models import MAX_ROW_ID, Trainer
 from connectors.platform.state import change_history, last_results, save_access
 from sync_rules.errors import ConfigurationError, TrainerSyncError
 from tasks.resources import Recorder, Resources, using

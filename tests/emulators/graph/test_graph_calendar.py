@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.emulators.graph.conftest import (
     TAG_ID,
     TRAINER,
@@ -58,6 +60,34 @@ def test_calendar_view_expands_series_with_exceptions_and_deletions(world):
         ("2026-12-03T14:00", "exception"),
         ("2026-12-10T08:00", "occurrence"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "days"),
+    [
+        # The second Tuesday of each month, and the last Friday.
+        ({"type": "relativeMonthly", "interval": 1, "daysOfWeek": ["tuesday"], "index": "second"},
+         ["2026-12-08", "2027-01-12", "2027-02-09"]),
+        ({"type": "relativeMonthly", "interval": 1, "daysOfWeek": ["friday"], "index": "last"},
+         ["2026-12-25", "2027-01-29", "2027-02-26"]),
+        ({"type": "absoluteYearly", "interval": 1, "dayOfMonth": 13, "month": 12},
+         ["2026-12-13", "2027-12-13", "2028-12-13"]),
+        ({"type": "relativeYearly", "interval": 1, "daysOfWeek": ["monday"], "index": "first",
+          "month": 12}, ["2026-12-07", "2027-12-06", "2028-12-04"]),
+    ],
+    ids=["second-tuesday", "last-friday", "absolute-yearly", "relative-yearly"],
+)  # fmt: skip
+def test_monthly_and_yearly_patterns_fall_on_their_days(world, pattern, days):
+    me = user_session(world)
+    body = event(
+        "Series", "2026-12-01T09:00:00", "2026-12-01T10:00:00", tz="UTC",
+        recurrence={"pattern": pattern,
+                    "range": {"type": "numbered", "startDate": "2026-12-01",
+                              "numberOfOccurrences": 3}},
+    )  # fmt: skip
+    assert me.post(f"{world.url}/me/events", json=body).status_code == 201
+    occ = view(app_session(world), world, TRAINER, "2026-11-30T00:00:00Z", "2029-01-01T00:00:00Z")
+    assert [o["start"]["dateTime"][:10] for o in occ] == days
 
 
 def test_all_day_events_must_start_at_local_midnight(world):
