@@ -26,7 +26,14 @@ from .oauth import issue_token
 from .ops import Ctx, Operations
 from .push import Pusher
 from .schema import EwsSchema, Violation, report
-from .streaming import OpenStreams, chunk, stream, streaming_request
+from .streaming import (
+    MAILBOX_SERVER,
+    OpenStreams,
+    chunk,
+    stream,
+    streaming_budget,
+    streaming_request,
+)
 from .xmlutil import (
     SOAP,
     child,
@@ -255,7 +262,8 @@ class Handler(QuietHandler):
             self._check_header(ctx, header)
             with srv.store.lock:
                 subscriptions, minutes = streaming_request(srv.ops, ctx, req)
-            if not srv.streams.open(ctx.caller.lower(), beh.hanging_connection_limit):
+            budget = streaming_budget(ctx)
+            if not srv.streams.open(budget, beh.hanging_connection_limit):
                 raise EwsError(
                     "ErrorExceededConnectionCount",
                     "You have exceeded the available concurrent connections for your account.",
@@ -292,7 +300,7 @@ class Handler(QuietHandler):
         except OSError:  # the client hung up (exchangelib does after max notifications)
             self.close_connection = True
         finally:
-            srv.streams.close(ctx.caller.lower())
+            srv.streams.close(budget)
 
     def _settle(self) -> None:
         """Close the request's concurrency window and count it, once, before it is answered:
@@ -387,7 +395,18 @@ class Handler(QuietHandler):
             }
         )
         self.server.check("response", resp)
-        self._xml(200, serialize(envelope(resp)[0]))
+        self._send(200, serialize(envelope(resp)[0]), "text/xml; charset=utf-8", self._affinity())
+
+    def _affinity(self) -> dict[str, str]:
+        """The X-BackEndOverrideCookie a Subscribe asking for server affinity gets (Microsoft's
+        "Maintain affinity between a group of subscriptions and the Mailbox server"). The
+        emulator is one Mailbox server, so every group's cookie names it; a client sends it
+        back with the group's later requests, and GetStreamingEvents groups any of the
+        caller's subscriptions."""
+        wants = self.headers.get("X-PreferServerAffinity", "").strip().lower() == "true"
+        if not wants or self._log.get("operation") != "Subscribe":
+            return {}
+        return {"Set-Cookie": f"X-BackEndOverrideCookie={MAILBOX_SERVER}; path=/; secure"}
 
     def _fault(self, code: str, message: str, values: dict[str, str] | None = None) -> None:
         """Answer with HTTP 500 and a SOAP fault carrying an EWS response code."""

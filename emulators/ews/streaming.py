@@ -6,9 +6,10 @@ in EWS in Exchange"): the answer is a chunked stream of SOAP envelopes, each a
 `ConnectionStatus` `OK`; the last one, once `ConnectionTimeout` minutes have passed, says
 `Closed`. Events the server lost end the stream with `ErrorMissedNotificationEvents`,
 naming the subscriptions in `ErrorSubscriptionIds`. One connection carries up to 200
-subscription ids; an account keeps at most `HangingConnectionLimit` connections open at once
-(3, as Exchange Server's default; Exchange Online allows 10), and one more is refused with
-`ErrorExceededConnectionCount`.
+subscription ids, of any of the caller's mailboxes; a budget (the caller's, or with
+impersonation a copy of the impersonated mailbox's) keeps at most `HangingConnectionLimit`
+connections open at once (3, as Exchange Server's default; Exchange Online allows 10), and
+one more is refused with `ErrorExceededConnectionCount`.
 
 The stream holds the store's lock only to read events, never while it waits, and does not
 count against the account's concurrency limit (Exchange budgets hanging connections apart).
@@ -38,6 +39,20 @@ IDS_PER_CONNECTION = 200
 #: How often an open stream looks for new events, and how often it says it is still there.
 POLL_S = 0.05
 KEEPALIVE_S = 30.0
+
+
+#: The one Mailbox server the emulator stands for: the value of every affinity cookie.
+MAILBOX_SERVER = "mbx1.emulator.local~1"
+
+
+def streaming_budget(ctx: Ctx) -> str:
+    """Whose hanging-connection budget a connection is charged to (Microsoft's "Maintain
+    affinity", throttling section): the caller's own without impersonation; with it, a copy
+    of the impersonated mailbox's, shared by every account impersonating that mailbox. So a
+    service account gains connections by impersonating a different mailbox of each group."""
+    if ctx.impersonated:
+        return f"impersonating:{ctx.impersonated.lower()}"
+    return ctx.caller.lower()
 
 
 class OpenStreams:
@@ -78,13 +93,10 @@ def streaming_request(
                 "ErrorInvalidSubscription",
                 "GetStreamingEvents reads streaming subscriptions only.",
             )
-    if len({s.mailbox.lower() for s in subscriptions}) > 1:
-        # Exchange groups a connection's subscriptions by mailbox affinity; this emulator
-        # serves one mailbox's subscriptions a connection, as a single server would.
-        raise EwsError(
-            "ErrorInvalidSubscriptionRequest",
-            "The subscriptions of one streaming connection must be on one mailbox.",
-        )
+    # Exchange groups subscriptions of several mailboxes on one connection when they live on
+    # one Mailbox server (the client keeps that affinity with X-AnchorMailbox,
+    # X-PreferServerAffinity and the X-BackEndOverrideCookie). The emulator is one Mailbox
+    # server, so any of the caller's subscriptions group.
     return subscriptions, int(text_of(req, "ConnectionTimeout") or "1")
 
 

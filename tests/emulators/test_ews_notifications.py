@@ -211,10 +211,74 @@ def test_more_open_streams_than_exchange_allows_are_refused(fast_minutes) -> Non
         thread.join()
 
 
-def _streaming_request(subscription_id: str) -> bytes:
+SECOND = "trainer2@contoso.test"
+
+
+def test_one_connection_groups_the_subscriptions_of_several_mailboxes(fast_minutes) -> None:  # type: ignore[no-untyped-def]
+    # Microsoft's "Maintain affinity between a group of subscriptions and the Mailbox server":
+    # the subscriptions made with X-PreferServerAffinity get the group's X-BackEndOverrideCookie,
+    # and one GetStreamingEvents carries the whole group's subscription ids.
+    fast_minutes.control.add_account(SECOND, "pw2")
+    fast_minutes.control.grant(owner=SECOND, grantee=MASTER, kind="delegate")
+    first, second = account(fast_minutes), account(fast_minutes, mailbox=SECOND)
+    ids = [first.calendar.subscribe_to_streaming(), second.calendar.subscribe_to_streaming()]
+    assert first.affinity_cookie and first.affinity_cookie == second.affinity_cookie
+    event(first, "Ann's course").save()
+    event(second, "Bob's course").save()
+    notifications = list(first.calendar.get_streaming_events(ids, connection_timeout=1))
+    by_subscription = {n.subscription_id: _kinds(n) for n in notifications if n.events}
+    assert by_subscription == {ids[0]: ["CreatedEvent"], ids[1]: ["CreatedEvent"]}
+
+
+def test_impersonation_charges_streams_to_a_copy_of_the_mailbox_budget(fast_minutes) -> None:  # type: ignore[no-untyped-def]
+    # The same page, on throttling: without impersonation a connection is charged to the
+    # service account; impersonating a mailbox charges it to a copy of that mailbox's budget,
+    # so a service account opens more streams by impersonating one mailbox of each group.
+    fast_minutes.control.throttling(streaming_minute_s=2)
+    fast_minutes.control.add_account(SECOND, "pw2")
+    for owner in (TRAINER, SECOND):
+        fast_minutes.control.grant(owner=owner, grantee=MASTER, kind="impersonation")
+    ann = account(fast_minutes, access_type="impersonation", max_connections=10)
+    bob = account(fast_minutes, mailbox=SECOND, access_type="impersonation", max_connections=10)
+    own = account(fast_minutes, mailbox=MASTER, max_connections=10)
+    ids = {name: a.calendar.subscribe_to_streaming() for name, a in
+           [("ann", ann), ("bob", bob), ("own", own)]}  # fmt: skip
+    streams = [
+        threading.Thread(target=lambda a=a, i=i: list(a.calendar.get_streaming_events(i, 1)))
+        for a, i in [(ann, ids["ann"])] * 3 + [(bob, ids["bob"])] * 3 + [(own, ids["own"])] * 3
+    ]
+    for thread in streams:
+        thread.start()
+    time.sleep(0.7)  # nine streams open: three on each budget
+
+    def fourth(subscription_id: str, impersonate: str | None) -> list[str | None]:
+        answer = requests.post(
+            fast_minutes.url,
+            data=_streaming_request(subscription_id, impersonate),
+            auth=(MASTER, MASTER_PW),
+            timeout=10,
+        )
+        return [c.text for c in etree.fromstring(answer.content).findall(f".//{{{M}}}ResponseCode")]
+
+    try:
+        assert fourth(ids["ann"], TRAINER) == ["ErrorExceededConnectionCount"]
+        assert fourth(ids["own"], None) == ["ErrorExceededConnectionCount"]
+    finally:
+        for thread in streams:
+            thread.join()
+
+
+def _streaming_request(subscription_id: str, impersonate: str | None = None) -> bytes:
+    impersonation = (
+        f"<t:ExchangeImpersonation><t:ConnectingSID><t:PrimarySmtpAddress>{impersonate}"
+        "</t:PrimarySmtpAddress></t:ConnectingSID></t:ExchangeImpersonation>"
+        if impersonate
+        else ""
+    )
+
     return f"""<?xml version="1.0" encoding="utf-8"?>
 <s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" xmlns:m="{M}" xmlns:t="{T}">
- <s:Header><t:RequestServerVersion Version="Exchange2016"/></s:Header>
+ <s:Header><t:RequestServerVersion Version="Exchange2016"/>{impersonation}</s:Header>
  <s:Body><m:GetStreamingEvents><m:SubscriptionIds><t:SubscriptionId>{subscription_id}
  </t:SubscriptionId></m:SubscriptionIds><m:ConnectionTimeout>1</m:ConnectionTimeout>
  </m:GetStreamingEvents></s:Body></s:Envelope>""".encode()
