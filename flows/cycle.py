@@ -16,8 +16,10 @@ from typing import Any, Literal, Protocol, TypeVar
 from prefect import Task
 
 from sync_rules.errors import TrainerSyncError
+from sync_rules.text import plural
 from tasks.context import load_provider
 from tasks.exchange import TrainerOutcome, extract_exchange, load_exchange, validate_service
+from tasks.health import failed_trainer_calls, flag_failed_trainer
 from tasks.history import record_history, totals
 from tasks.locks import holder_for, provider_lock
 from tasks.plan import plan_provider
@@ -39,6 +41,10 @@ class Steps(Protocol):
         """Start one step per argument tuple; the returned function waits for their results."""
         ...
 
+    def flag(self, task: Task[..., Any], calls: Sequence[tuple[Any, ...]]) -> None:
+        """Run steps that end Failed on purpose, to show a failure; wait for them."""
+        ...
+
 
 class PrefectSteps:
     """Every step a Prefect task run of the current flow run; chunks run side by side."""
@@ -50,6 +56,10 @@ class PrefectSteps:
         futures = [task.submit(*call) for call in calls]
         return lambda: [future.result() for future in futures]
 
+    def flag(self, task: Task[..., Any], calls: Sequence[tuple[Any, ...]]) -> None:
+        for future in [task.submit(*call) for call in calls]:
+            future.wait()  # its Failed state is the point: nothing to raise
+
 
 class DirectSteps:
     """Every step the task's own function, called in this thread, one after the other."""
@@ -60,6 +70,9 @@ class DirectSteps:
     def start(self, task: Task[..., T], calls: Sequence[tuple[Any, ...]]) -> Callable[[], list[T]]:
         results = [task.fn(*call) for call in calls]
         return lambda: results
+
+    def flag(self, task: Task[..., Any], calls: Sequence[tuple[Any, ...]]) -> None:
+        pass  # no run to show a failure on
 
 
 @dataclass(frozen=True)
@@ -131,12 +144,15 @@ def sync_cycle(
             record_history, resources, run, outcomes + skipped, plan, fingerprints, flow_run_id
         )
 
+    steps.flag(flag_failed_trainer, failed_trainer_calls(run.provider, records))
     resources.observer.finished(run.provider, records)
     failures = [r for r in records if r["status"] == "failed"]
     summary = _summary(run.provider, records, dry_run)
     if failures:
         names = ", ".join(r["trainer"] for r in failures[:5])
-        message = f"{len(failures)} of {len(records)} trainers failed ({names}). {summary}"
+        message = (
+            f"{len(failures)} of {plural(len(records), 'trainer')} failed ({names}). {summary}"
+        )
         log.error(message)
         return CycleEnd("failed", message, records)
     log.info(summary)
@@ -147,7 +163,7 @@ def _summary(provider: str, records: list[dict[str, Any]], dry_run: bool) -> str
     total = totals(records)
     verb = "would change" if dry_run else "changed"
     return (
-        f"{provider}: {len(records)} trainers; {verb} Exchange "
+        f"{provider}: {plural(len(records), 'trainer')}; {verb} Exchange "
         f"+{total['exchange_created']} ~{total['exchange_updated']} -{total['exchange_deleted']}, "
         f"platform +{total['platform_created']} ~{total['platform_updated']} "
         f"-{total['platform_deleted']}; held {total['exchange_held'] + total['platform_held']}."

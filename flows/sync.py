@@ -57,7 +57,18 @@ class _ReportedFailure(logging.Filter):
         )
 
 
+class _NoExceptionToShow(logging.Filter):
+    """Drops the empty exception ("NoneType: None") Prefect appends to the error it logs for a
+    task run that returned a Failed state instead of raising (a failed trainer's task run)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[0] is None:
+            record.exc_info = None
+        return True
+
+
 logging.getLogger("prefect.flow_runs").addFilter(_ReportedFailure())
+logging.getLogger("prefect.task_runs").addFilter(_NoExceptionToShow())
 
 
 _STATES = {"completed": Completed, "failed": Failed, "cancelled": Cancelled}

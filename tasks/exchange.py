@@ -32,6 +32,7 @@ from connectors.platform.state import save_links
 from sync_rules.errors import TrainerSyncError
 from sync_rules.frames import EXCHANGE_COLUMNS, split_list
 from sync_rules.gate import read_valid_until
+from sync_rules.text import plural
 from tasks.context import ProviderRun, TrainerInfo
 from tasks.resources import Resources
 from tasks.runtime import run_logger
@@ -83,14 +84,14 @@ class Extraction:
 
 
 def _chunk_run_name(stage: str) -> Callable[[], str]:
-    """Task-run names that say which provider and trainers a chunk holds, for the UI."""
+    """Task-run names that say which provider a chunk is of and how many trainers it holds
+    (not who: a chunk named after its first trainer read as that trainer's failure when
+    another failed; each failed trainer has a `failed-<email>` task run of its own)."""
 
     def name() -> str:
         params = task_run.parameters
         run, members = params["run"], params.get("trainers") or params.get("outcomes") or []
-        emails = [getattr(m, "email", None) or m.trainer.email for m in members]
-        more = f" +{len(emails) - 1}" if len(emails) > 1 else ""
-        return f"{stage}-{run.provider}-{emails[0] if emails else 'none'}{more}"
+        return f"{stage}-{run.provider}-{plural(len(members), 'trainer')}".replace(" ", "-")
 
     return name
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -16,32 +17,39 @@ from sqlalchemy.orm import Session
 
 from connectors.platform.state import (
     finish_run,
+    load_health,
     record_changes,
     save_access,
     save_cursor,
+    save_health,
     start_run,
 )
+from sync_rules.health import Health, after_run, attention_order, short_error
+from sync_rules.text import plural
 from sync_rules.vocabulary import SIDES
 from tasks.context import ProviderRun
 from tasks.exchange import TrainerOutcome
 from tasks.resources import Resources
 
 VERBS = (("create", "created"), ("update", "updated"), ("delete", "deleted"))
+COUNT_COLUMNS = tuple(f"{side}_{done}" for side in SIDES for _, done in (*VERBS, ("held", "held")))
+#: The health table a run publishes: what an operator reads first comes first.
 TABLE_COLUMNS = (
     "trainer",
-    "direction",
     "status",
-    *(f"{side}_{done}" for side in SIDES for _, done in (*VERBS, ("held", "held"))),
-    "error",
+    "failures_in_a_row",
+    "last_success",
+    "last_error",
+    "changes_this_run",
+    "direction",
 )
+#: How the health table and the CLI show a time.
+WHEN = "%Y-%m-%d %H:%M UTC"
 
 
 def artifact_key(provider: str) -> str:
     """A stable artifact key per provider (lowercase letters, digits and dashes)."""
     return "trainer-sync-" + (re.sub(r"[^a-z0-9]+", "-", provider.lower()).strip("-") or "provider")
-
-
-COUNT_COLUMNS = TABLE_COLUMNS[3:-1]
 
 
 def _key(
@@ -139,24 +147,86 @@ def totals(records: Sequence[dict[str, Any]]) -> dict[str, int]:
     return {column: sum(int(r[column]) for r in records) for column in COUNT_COLUMNS}
 
 
-def _markdown(run: ProviderRun, records: list[dict[str, Any]], failures: int) -> str:
+def changes_text(record: dict[str, Any]) -> str:
+    """A trainer's changes of one run on one line: "Outlook +1 ~0 -0, platform +0 ~0 -1"."""
+    if not any(record[c] for c in COUNT_COLUMNS):
+        return "none"
+    parts = [
+        f"{label} +{record[f'{side}_created']} ~{record[f'{side}_updated']} "
+        f"-{record[f'{side}_deleted']}"
+        for side, label in (("exchange", "Outlook"), ("platform", "platform"))
+    ]
+    held = record["exchange_held"] + record["platform_held"]
+    return ", ".join(parts) + (f", held {held}" if held else "")
+
+
+def with_health(
+    records: list[dict[str, Any]], healths: dict[str, Health | None]
+) -> list[dict[str, Any]]:
+    """The records with each trainer's health after the run (by email), ordered so that the
+    trainers needing attention come first."""
+    shown = []
+    for record in records:
+        health = healths.get(record["trainer"])
+        success = health.last_success_at if health else None
+        shown.append(
+            {
+                **record,
+                "failures_in_a_row": health.failures_in_a_row if health else 0,
+                "last_success": success.strftime(WHEN) if success else "never",
+                "last_error": short_error(record["error"]),
+                "changes_this_run": changes_text(record),
+            }
+        )
+    return sorted(
+        shown, key=lambda r: attention_order(r["status"], r["failures_in_a_row"], r["trainer"])
+    )
+
+
+def _fix(run: ProviderRun, record: dict[str, Any]) -> str:
+    """What to do about a trainer that needs attention."""
+    if record["status"] == "held":
+        command = (
+            f"trainer-sync sync --provider {shlex.quote(run.provider)} "
+            f"--trainer {shlex.quote(record['trainer'])} --allow-mass-delete"
+        )
+        return (
+            "The mass-deletion guard held this trainer's deletions; nothing of them was "
+            f"written. If they are intended, apply them with `{command}`."
+        )
+    return str(record["error"])
+
+
+def _markdown(run: ProviderRun, records: list[dict[str, Any]]) -> str:
+    """The run's summary: the trainers needing attention first, each with its fix."""
     total = totals(records)
     mode = " (dry run: nothing written)" if run.dry_run else ""
-    lines = [
-        f"# Sync of {run.provider}{mode}",
+    problems = [r for r in records if r["status"] in ("failed", "held")]
+    lines = [f"# Sync of {run.provider}{mode}", ""]
+    if problems:
+        lines += [f"## Needs attention: {plural(len(problems), 'trainer')}", ""]
+        for r in problems:
+            streak = r["failures_in_a_row"]
+            since = f"failed {plural(streak, 'run')} in a row, " if streak > 1 else ""
+            lines.append(
+                f"- **{r['trainer']}** ({r['status']}; {since}last success {r['last_success']}): "
+                f"{_fix(run, r)}"
+            )
+        lines.append("")
+    else:
+        lines += ["Every trainer is in step.", ""]
+    failures = sum(r["status"] == "failed" for r in records)
+    idle = sum(r["status"] == "idle" for r in records)
+    lines += [
+        "## This run",
         "",
-        f"- trainers: {len(records)} ({sum(r['status'] == 'idle' for r in records)} idle, "
-        f"{failures} failed)",
+        f"- {plural(len(records), 'trainer')}: {idle} idle, {failures} failed",
     ]
     for side in SIDES:
         lines.append(
             f"- {side}: {total[f'{side}_created']} created, {total[f'{side}_updated']} updated, "
             f"{total[f'{side}_deleted']} deleted, {total[f'{side}_held']} held"
         )
-    problems = [r for r in records if r["error"]]
-    if problems:
-        lines += ["", "## Problems", ""]
-        lines += [f"- **{r['trainer']}**: {r['error']}" for r in problems]
     return "\n".join(lines)
 
 
@@ -169,10 +239,11 @@ def record_history(
     fingerprints: dict[int, str],
     flow_run_id: str | None,
 ) -> list[dict[str, Any]]:
-    """Write sync_runs / sync_changes and cursors (not in a dry run); publish the artifacts
-    (in a flow run: outside one there is no run to show them on).
+    """Write sync_runs / sync_changes, cursors and each trainer's health (not in a dry run);
+    publish the artifacts (in a flow run: outside one there is no run to show them on).
 
-    Returns one record per trainer, as shown in the table artifact.
+    Returns one record per trainer, trainers needing attention first, as the health table
+    artifact shows them.
     """
     if run.dry_run:
         outcomes = [replace(o, status="planned") if o.status == "read" else o for o in outcomes]
@@ -180,27 +251,39 @@ def record_history(
     counts = counts_by_trainer(changes)
     listed = changes_by_trainer(changes)
     records = [trainer_record(o, counts, listed) for o in outcomes]
-    failures = sum(o.failed for o in outcomes)
+    ids = [o.trainer.trainer_id for o in outcomes]
 
+    with resources.snapshot() as session:
+        before = load_health(session, ids)
+    after = {
+        o.trainer.trainer_id: after_run(
+            before.get(o.trainer.trainer_id), r["status"], o.error, run.now
+        )
+        for o, r in zip(outcomes, records, strict=True)
+    }
     if not run.dry_run:
         with resources.store() as session:
             _write_history(session, run, outcomes, records, changes, fingerprints, flow_run_id)
+            save_health(session, {t: h for t, h in after.items() if h}, flow_run_id)
+    shown = with_health(
+        records,
+        {o.trainer.email: after[o.trainer.trainer_id] or before.get(o.trainer.trainer_id)
+         for o in outcomes},
+    )  # fmt: skip
 
     if flow_run_id is None:  # called outside a flow run: there is no run to show them on
-        return records
+        return shown
     # Only a run of the whole provider is "the latest sync" of it; a rerun of some trainers
     # (sync-trainer, `sync --trainer`) publishes its own artifacts without the provider's key.
     key = None if run.partial else artifact_key(run.provider)
-    scope = f"{len(records)} trainer(s) of {run.provider}" if run.partial else run.provider
+    scope = f"{plural(len(shown), 'trainer')} of {run.provider}" if run.partial else run.provider
     create_table_artifact(
         key=key,
-        table=[{c: r[c] for c in TABLE_COLUMNS} for r in records],
-        description=f"Per-trainer results of the latest sync of {scope}.",
+        table=[{c: r[c] for c in TABLE_COLUMNS} for r in shown],
+        description=f"Per-trainer health after the latest sync of {scope}, problems first.",
     )
-    create_markdown_artifact(
-        key=f"{key}-summary" if key else None, markdown=_markdown(run, records, failures)
-    )
-    return records
+    create_markdown_artifact(key=f"{key}-summary" if key else None, markdown=_markdown(run, shown))
+    return shown
 
 
 def _write_history(

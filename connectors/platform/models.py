@@ -295,6 +295,23 @@ class TrainerCursor(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
+class TrainerHealth(Base):
+    """A trainer's health across runs (see sync_rules/health.py): kept apart from the
+    change-gate cursors, which a move to another mailbox forgets."""
+
+    __tablename__ = "trainer_health"
+
+    trainer_id: Mapped[int] = mapped_column(
+        ForeignKey("trainers.id", ondelete="CASCADE"), primary_key=True
+    )
+    last_status: Mapped[str] = mapped_column(String(32))
+    last_run_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    failures_in_a_row: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    last_flow_run_id: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
 class SyncLock(Base):
     """Who is syncing a provider right now: schedules and manual runs never double-write.
 

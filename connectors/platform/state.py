@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from connectors.platform.calendar import UNAVAILABILITY_PREFIX
@@ -21,10 +21,12 @@ from connectors.platform.models import (
     SyncRun,
     Trainer,
     TrainerCursor,
+    TrainerHealth,
     TrainerLink,
     Unavailability,
     utcnow,
 )
+from sync_rules.health import Health
 
 MIRROR_TITLE = "Unavailable"
 
@@ -184,6 +186,49 @@ def apply_mirror_changes(
     session.flush()
 
 
+# --- health across runs ------------------------------------------------------------------------
+
+_HEALTH_FIELDS = (
+    "last_status",
+    "last_run_at",
+    "last_success_at",
+    "failures_in_a_row",
+    "last_error",
+)
+
+
+def load_health(session: Session, trainer_ids: Iterable[int]) -> dict[int, Health]:
+    """The stored health of these trainers (those with none have never been synced)."""
+    rows = session.scalars(
+        select(TrainerHealth).where(TrainerHealth.trainer_id.in_(list(trainer_ids)))
+    )
+    return {r.trainer_id: Health(**{f: getattr(r, f) for f in _HEALTH_FIELDS}) for r in rows}
+
+
+def save_health(session: Session, healths: Mapping[int, Health], flow_run_id: str | None) -> None:
+    """Store the trainers' health after a run: two statements whatever their number (an
+    update of the known trainers, an insert of the new ones)."""
+    if not healths:
+        return
+    known = set(
+        session.scalars(
+            select(TrainerHealth.trainer_id).where(TrainerHealth.trainer_id.in_(list(healths)))
+        )
+    )
+    rows = [
+        {"trainer_id": tid, "last_flow_run_id": flow_run_id,
+         **{f: getattr(h, f) for f in _HEALTH_FIELDS}}
+        for tid, h in healths.items()
+    ]  # fmt: skip
+    updates = [r for r in rows if r["trainer_id"] in known]
+    inserts = [r for r in rows if r["trainer_id"] not in known]
+    if updates:
+        session.execute(update(TrainerHealth), updates)
+    if inserts:
+        session.execute(insert(TrainerHealth), inserts)
+    session.flush()
+
+
 # --- run history -------------------------------------------------------------------------------
 
 
@@ -244,7 +289,9 @@ def record_changes(session: Session, run_id: int, changes: Iterable[Mapping[str,
 
 
 def last_results(session: Session, provider: Provider | None = None) -> list[dict[str, Any]]:
-    """Each linked trainer's most recent run, for `trainer-sync status`."""
+    """Each linked trainer's health and most recent run with changes, for `trainer-sync
+    status`: its status in the latest run (idle ones included), failures in a row, last
+    success, and the counts and error of its latest run that left history."""
     latest = (
         select(SyncRun.trainer_id, SyncRun.id)
         .where(SyncRun.trainer_id.is_not(None))
@@ -255,9 +302,10 @@ def last_results(session: Session, provider: Provider | None = None) -> list[dic
         if trainer_id is not None:
             newest.setdefault(trainer_id, run_id)
     query = (
-        select(Trainer, TrainerLink, Provider)
+        select(Trainer, TrainerLink, Provider, TrainerHealth)
         .join(TrainerLink, TrainerLink.trainer_id == Trainer.id)
         .join(Provider, Provider.id == Trainer.provider_id)
+        .outerjoin(TrainerHealth, TrainerHealth.trainer_id == Trainer.id)
         .order_by(Provider.name, Trainer.email)
     )
     if provider is not None:
@@ -266,19 +314,24 @@ def last_results(session: Session, provider: Provider | None = None) -> list[dic
         r.id: r for r in session.scalars(select(SyncRun).where(SyncRun.id.in_(newest.values())))
     }
     results = []
-    for trainer, link, prov in session.execute(query):
+    for trainer, link, prov, health in session.execute(query):
         run = runs.get(newest.get(trainer.id, -1))
+        status = health.last_status if health else run.status if run else "never synced"
         results.append(
             {
                 "provider": prov.name,
                 "trainer": trainer.email,
                 "direction": link.direction,
                 "calendar": link.calendar_enabled,
-                "status": run.status if run else "never synced",
-                "finished_at": run.finished_at if run else None,
+                "status": status,
+                "failures_in_a_row": health.failures_in_a_row if health else 0,
+                "last_success": health.last_success_at if health else None,
+                "finished_at": health.last_run_at if health else run.finished_at if run else None,
                 "counts": run.counts if run else None,
-                "error": run.error if run else None,
-                "flow_run_id": run.flow_run_id if run else None,
+                "error": (health.last_error if health else run.error if run else None),
+                "flow_run_id": (
+                    health.last_flow_run_id if health else run.flow_run_id if run else None
+                ),
             }
         )
     return results

@@ -96,8 +96,8 @@ def test_deployments_exist_and_a_provider_run_publishes_its_table(
     # The run's task runs reach this server too (they travel as events, recorded a bit later).
     assert "record-history" in _task_run_names(flow_run_id)
     rows = json.loads(artifacts[0].data)  # a table artifact keeps its rows as JSON
-    assert [(r["trainer"], r["status"], r["exchange_created"]) for r in rows] == [
-        (ann, "synced", 1)
+    assert [(r["trainer"], r["status"], r["changes_this_run"]) for r in rows] == [
+        (ann, "synced", "Outlook +1 ~0 -0, platform +0 ~0 -0")
     ]
 
 

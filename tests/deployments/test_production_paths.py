@@ -274,10 +274,17 @@ def test_served_runs_resolve_prefect_secrets_and_one_bad_service_fails_only_its_
 
     # The healthy service's trainers were synced; the missing secret failed Cat alone.
     rows = _by_trainer(_table(run.id))
-    assert (rows[ANN]["status"], rows[ANN]["exchange_created"]) == ("synced", 1)
-    assert (rows[BEN]["status"], rows[BEN]["platform_created"]) == ("synced", 1)
+    assert list(rows)[0] == CAT  # the failing trainer leads the table
+    assert (rows[ANN]["status"], rows[ANN]["changes_this_run"]) == (
+        "synced",
+        "Outlook +1 ~0 -0, platform +0 ~0 -0",
+    )
+    assert (rows[BEN]["status"], rows[BEN]["changes_this_run"]) == (
+        "synced",
+        "Outlook +0 ~0 -0, platform +1 ~0 -0",
+    )
     assert rows[CAT]["status"] == "failed"
-    assert f"{MISSING_SECRET_ENV} is not set" in rows[CAT]["error"]
+    assert f"{MISSING_SECRET_ENV} is not set" in rows[CAT]["last_error"]
     assert len(setup.ews.items(ANN)) == 1 and setup.ews.items(CAT) == []
     assert setup.count(Unavailability, origin="exchange") == 1
 
@@ -347,8 +354,8 @@ def test_a_process_worker_of_a_work_pool_runs_a_provider(setup: Setup) -> None:
         )
     assert deployment.work_pool_name == "acme-pool"
     rows = _by_trainer(_table(run.id))
-    assert rows[ANN]["status"] in ("idle", "synced") and rows[ANN]["error"] == ""
-    assert f"{MISSING_SECRET_ENV} is not set" in rows[CAT]["error"]
+    assert rows[ANN]["status"] in ("idle", "synced") and rows[ANN]["last_error"] == ""
+    assert f"{MISSING_SECRET_ENV} is not set" in rows[CAT]["last_error"]
     _no_engine_traceback(_logs(run.id))
 
 
@@ -412,7 +419,7 @@ def test_a_sync_killed_mid_run_does_not_lock_its_provider(setup: Setup) -> None:
     errors = log.with_suffix(".err").read_text()
     assert "already being synced" not in errors, errors
     rows = _by_trainer(json.loads(log.read_text()))
-    assert rows[ANN]["error"] == "" and rows[BEN]["error"] == ""
+    assert rows[ANN]["last_error"] == "" and rows[BEN]["last_error"] == ""
     assert setup.count(SyncLock) == 0
 
 

@@ -31,8 +31,11 @@ def test_sync_prints_a_summary_then_status_and_history_explain_it(ews_world: Wor
     table = run(world, "sync", "--provider", "Acme")
     assert table.exit_code == 0 and "Sync results" in table.stdout and "+0 ~0 -0" in table.stdout
 
+    # Status tells the latest run (idle: nothing to do) and when the trainer was last in step.
     status = {r["trainer"]: r for r in json.loads(run(world, "status", "--json").stdout)}
-    assert status[ann]["status"] == "synced" and status[ann]["flow_run_id"]
+    assert status[ann]["status"] == "idle" and status[ann]["flow_run_id"]
+    assert status[ann]["failures_in_a_row"] == 0 and status[ann]["last_success"]
+    assert status[ann]["counts"]["exchange_created"] == 1  # its latest run with changes
     history = json.loads(run(world, "history", "--trainer", ben, "--json").stdout)
     assert [(h["side"], h["action"], h["reason"]) for h in history] == [
         ("platform", "create", "new_in_exchange")

@@ -217,7 +217,7 @@ def status(
     provider: str | None = typer.Option(None, help="Only this provider."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Each linked trainer's last sync result."""
+    """Each linked trainer's health: its last sync, failures in a row, last success."""
     with store() as session:
         scope = configuration.get_provider(session, provider) if provider else None
         rows = last_results(session, scope)
@@ -233,6 +233,8 @@ def status(
             "direction",
             "calendar",
             "status",
+            "failures_in_a_row",
+            "last_success",
             "finished_at",
             "counts",
             "error",

@@ -26,6 +26,7 @@ from connectors.platform.models import (
     SyncLock,
     SyncRun,
     TrainerCursor,
+    TrainerHealth,
     TrainingEvent,
     Unavailability,
     Venue,
@@ -34,8 +35,8 @@ from sync_rules.errors import ConfigurationError
 
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
 #: Tables whose rows every revision from 0001 on keeps: all of them but the provider locks,
-#: which 0002 added.
-KEPT = tuple(sorted(set(Base.metadata.tables) - {"sync_locks"}))
+#: which 0002 added, and the trainers' health, which 0007 added (going below it forgets it).
+KEPT = tuple(sorted(set(Base.metadata.tables) - {"sync_locks", "trainer_health"}))
 
 
 def _revisions_newest_first(url: str) -> list[str]:
@@ -73,6 +74,7 @@ def _fill(url: str) -> None:
                 Unavailability(trainer_id=ann.id, start=T0, end=T0 + timedelta(days=1)),
                 ItemLink(trainer_id=ann.id, entry_key="session:1", item_id="I1", content_hash="h"),
                 TrainerCursor(trainer_id=ann.id, exchange_sync_state="cursor", access_ok=True),
+                TrainerHealth(trainer_id=ann.id, last_status="failed", last_run_at=T0),
                 SyncLock(provider_id=acme.id, holder="run-1", expires_at=T0),
             ]
         )

@@ -22,6 +22,7 @@ TABLES = {
     "unavailability",
     "item_links",
     "trainer_cursors",
+    "trainer_health",
     "sync_runs",
     "sync_changes",
     "sync_locks",
