@@ -381,5 +381,9 @@ def load_exchange(
     with ThreadPoolExecutor(_pool_size(run, outcomes), thread_name_prefix="load") as pool:
         loaded = list(pool.map(load, outcomes))
     resources.observer.progress("load", len(loaded), len(run.trainers))
-    _warn_failures(loaded)
+    # Only the trainers this step failed: the others' failures were logged when they happened,
+    # and a warning says each once a run.
+    _warn_failures(
+        [after for before, after in zip(outcomes, loaded, strict=True) if not before.failed]
+    )
     return loaded

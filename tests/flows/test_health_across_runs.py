@@ -14,6 +14,8 @@ from prefect.client.schemas.filters import (
     ArtifactFilterFlowRunId,
     FlowRunFilter,
     FlowRunFilterId,
+    LogFilter,
+    LogFilterFlowRunId,
 )
 from typer.testing import CliRunner
 
@@ -76,6 +78,12 @@ def test_a_trainer_failing_cycle_after_cycle_leads_every_view_until_fixed(
     assert attention < summary.index("## This run")  # problems lead
     assert "**rex@acme.test** (failed; failed 3 runs in a row, last success never)" in summary
     assert "Editor" in summary  # the fix: what to grant
+
+    # Its warning is logged once in the run, however many steps saw it fail.
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))
+    warnings = [log.message for log in logs if log.message.startswith(f"{rex}: ")]
+    assert len(warnings) == 1, warnings
 
     # The failure shows in the task graph, not an all-green run.
     task_runs = _task_runs(run_id)
