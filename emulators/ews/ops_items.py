@@ -22,8 +22,11 @@ from .render import (
     series_tz,
     view_of,
 )
-from .restriction import matches
+from .restriction import check_searchable, matches
 from .xmlutil import child, children, format_dt, local, m, parse_dt, sub, t, text_of
+
+#: The responses to a meeting request CreateItem takes (types.xsd `ArrayOfAllItemsType`).
+MEETING_RESPONSES = frozenset({"AcceptItem", "TentativelyAcceptItem", "DeclineItem"})
 
 
 class ItemOps(OperationsBase):
@@ -39,6 +42,15 @@ class ItemOps(OperationsBase):
         sort = child(req, "SortOrder")
 
         def one(el: etree._Element, msgs: etree._Element) -> None:
+            if cal is not None and (restriction is not None or sort is not None):
+                # Exchange expands a CalendarView from its dates alone; a client filters and
+                # sorts what it gets (exchangelib's test_view).
+                raise EwsError(
+                    "ErrorInvalidOperation",
+                    "Restrictions and sort order may not be specified for a CalendarView.",
+                )
+            if restriction is not None:
+                check_searchable(restriction)
             mailbox, name = self.resolve_folder(ctx, el)
             role = self.require(ctx, mailbox, name, write=False)
             rights = self.rights(role)
@@ -159,6 +171,8 @@ class ItemOps(OperationsBase):
             try:
                 if local(el.tag) == "CancelCalendarItem":
                     kind, made_id, made_key = "MeetingCancellation", *self.cancel(ctx, el)
+                elif local(el.tag) in MEETING_RESPONSES:
+                    self.respond(el)
                 else:
                     item = self.new_item(ctx, el, canonical, name)
                     kind, made_id, made_key = "CalendarItem", item.id, item.change_key
@@ -184,6 +198,16 @@ class ItemOps(OperationsBase):
         self.require(ctx, item.mailbox, item.folder, write=True)
         self.remove(item, occ, "MoveToDeletedItems")
         return new_item_id(), b64("CK:1:cancel")
+
+    def respond(self, el: etree._Element) -> None:
+        """AcceptItem, TentativelyAcceptItem, DeclineItem: a response to a meeting request.
+        Nothing is ever sent to an emulated mailbox, so there is no request to answer: the
+        reference is missing (`ErrorMissingInformationReferenceItemId`, as exchangelib's
+        test_meeting_request expects) or names no meeting request."""
+        ref = child(el, "ReferenceItemId")
+        if ref is None:
+            raise EwsError("ErrorMissingInformationReferenceItemId", "ReferenceItemId is missing.")
+        raise EwsError("ErrorItemNotFound", "The specified object was not found in the store.")
 
     def new_item(self, ctx: Ctx, el: etree._Element, mailbox: str, folder: str) -> Item:
         """Store one new item from its t:CalendarItem element."""
@@ -326,6 +350,7 @@ class ItemOps(OperationsBase):
         else:
             props, ext = dict(item.exceptions.get(occ.index, {})), {}
         touched = []
+        uid = item.uid
         for u in updates:
             key = self.update_key(u)
             kind = local(u.tag)
@@ -336,7 +361,10 @@ class ItemOps(OperationsBase):
                 values = children(holder)
                 if not values:
                     raise EwsError("ErrorInvalidRequest", f"{kind} without a value.")
-                self.set_prop(props, ext, values[0])
+                if key == "UID" and occ is None:
+                    uid = values[0].text or item.uid  # the item's identity, as the client sets it
+                else:
+                    self.set_prop(props, ext, values[0])
             elif kind == "DeleteItemField":
                 props.pop(key, None)
                 if key.startswith("ext:"):
@@ -350,7 +378,7 @@ class ItemOps(OperationsBase):
             if "Recurrence" in touched:
                 item.exceptions.clear()
                 item.deleted_occurrences.clear()
-            item.props, item.ext = props, ext
+            item.props, item.ext, item.uid = props, ext, uid
         else:
             for k, v in ext.items():
                 props["ext:" + k] = v

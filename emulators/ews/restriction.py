@@ -66,6 +66,31 @@ def _coerce(a: str, b: str) -> tuple[Comparable, Comparable]:
     return a.lower(), b.lower()
 
 
+#: Properties Exchange will not search: a restriction on one is refused with
+#: `ErrorUnsupportedPathForQuery` (exchangelib marks them `is_searchable=False`, and its
+#: test_queryset_nonsearchable_fields checks each against Exchange).
+UNSEARCHABLE = frozenset(
+    {
+        "item:MimeContent",
+        "item:Culture",
+        "calendar:UID",
+        "calendar:IsResponseRequested",
+        "calendar:StartTimeZone",
+        "calendar:EndTimeZone",
+    }
+)
+
+
+def check_searchable(restriction: etree._Element) -> None:
+    """Refuse a restriction on a property Exchange does not search, as Exchange does."""
+    for uri in restriction.iter("{*}FieldURI"):
+        if uri.get("FieldURI") in UNSEARCHABLE:
+            raise EwsError(
+                "ErrorUnsupportedPathForQuery",
+                f"The property path {uri.get('FieldURI')} is not supported for query.",
+            )
+
+
 def matches(node: etree._Element, view: View) -> bool:
     """Whether a restriction node holds for the item view."""
     kind = local(node.tag)

@@ -8,11 +8,19 @@ import datetime as dt
 
 import pytest
 from exchangelib import CalendarItem, EWSDate
-from exchangelib.errors import ErrorInvalidChangeKey
+from exchangelib.errors import (
+    ErrorInvalidChangeKey,
+    ErrorInvalidOperation,
+    ErrorItemNotFound,
+    ErrorMissingInformationReferenceItemId,
+    ErrorUnsupportedPathForQuery,
+)
+from exchangelib.items import AcceptItem
 from exchangelib.items.calendar_item import OCCURRENCE, RECURRING_MASTER, SINGLE
+from exchangelib.properties import ReferenceItemId
 from exchangelib.recurrence import DailyPattern, Recurrence
 
-from .conftest import LONDON, account, at, event
+from .conftest import LONDON, MASTER, MASTER_PW, account, at, event
 
 
 def test_a_view_holds_an_item_ending_at_its_start_but_not_one_starting_at_its_end(org) -> None:  # type: ignore[no-untyped-def]
@@ -117,3 +125,48 @@ def test_cancelling_a_meeting_takes_it_out_of_the_calendar(org) -> None:  # type
     assert list(own.calendar.all()) == []
     (stored,) = org.control.items("trainer1@contoso.test")
     assert stored["folder"] == "deleteditems"
+
+
+def test_a_uid_the_client_changes_is_the_one_read_back(org) -> None:  # type: ignore[no-untyped-def]
+    # exchangelib's test_item and test_save_and_delete update every field, the UID included.
+    acc = account(org)
+    item = event(acc).save()
+    item.uid = "trainer-sync-session-7-updated"
+    item.save(update_fields=["uid"])
+    assert acc.calendar.get(id=item.id).uid == "trainer-sync-session-7-updated"
+
+
+def test_a_calendar_view_takes_no_restriction(org) -> None:  # type: ignore[no-untyped-def]
+    # exchangelib's test_view: "EWS does not allow restrictions" on a CalendarView; the client
+    # filters and sorts the expanded items itself.
+    acc = account(org)
+    event(acc, "Course").save()
+    view = acc.calendar.view(start=at(4, 0), end=at(5, 0))
+    assert view.count() == 1
+    with pytest.raises(ErrorInvalidOperation):
+        view.filter(subject="Course").count()
+
+
+@pytest.mark.parametrize("field", ["uid", "culture", "is_response_requested"])
+def test_a_restriction_on_a_property_exchange_does_not_search_is_refused(org, field: str) -> None:  # type: ignore[no-untyped-def]
+    # exchangelib's test_queryset_nonsearchable_fields, as it searches anyway.
+    acc = account(org)
+    value = {"uid": "abc", "culture": "en-GB", "is_response_requested": True}[field]
+    model_field = CalendarItem.get_field_by_fieldname(field)
+    model_field.is_searchable = True
+    try:
+        with pytest.raises(ErrorUnsupportedPathForQuery):
+            list(acc.calendar.filter(**{field: value}))
+    finally:
+        model_field.is_searchable = False
+
+
+def test_a_meeting_response_needs_the_request_it_answers(org) -> None:  # type: ignore[no-untyped-def]
+    # exchangelib's test_meeting_request; nothing is ever sent to an emulated mailbox, so no
+    # request exists to answer. (A response is saved to Sent Items: the mailbox's own.)
+    acc = account(org, mailbox=MASTER, user=MASTER, password=MASTER_PW)
+    with pytest.raises(ErrorMissingInformationReferenceItemId):
+        AcceptItem(account=acc).send()
+    item = event(acc).save()
+    with pytest.raises(ErrorItemNotFound):
+        AcceptItem(account=acc, reference_item_id=ReferenceItemId(id=item.id)).send()
