@@ -38,6 +38,23 @@ ALL_REASONS = (
     DIRECTION_OFF,
 )
 
+#: Each reason as an operator reads it in a run's list of changes: what happened, and what
+#: the sync did about it.
+EXPLAINED = {
+    NEW_IN_PLATFORM: "new on the platform: added to Outlook",
+    CHANGED_IN_PLATFORM: "changed on the platform: Outlook updated",
+    TAMPERED_IN_EXCHANGE: "edited in Outlook: put back as the platform has it",
+    DELETED_IN_EXCHANGE: "deleted in Outlook: created again",
+    REMOVED_FROM_PLATFORM: "gone from the platform: removed from Outlook",
+    MOVED_OUT_OF_WINDOW: "moved outside the sync window: followed",
+    DUPLICATE: "a duplicate: removed",
+    NEW_IN_EXCHANGE: "new in Outlook: blocked as Unavailable",
+    CHANGED_IN_EXCHANGE: "moved in Outlook: the Unavailable block follows",
+    REMOVED_FROM_EXCHANGE: "gone from Outlook: its Unavailable block removed",
+    NOW_FREE: "free in Outlook now: its Unavailable block removed",
+    DIRECTION_OFF: "this direction is off for the trainer: removed",
+}
+
 #: Prefix of `hold_reason` for rows held by the mass-deletion guard
 #: (docs/sync-semantics.md §Mass-deletion guard).
 MASS_DELETE_GUARD = "mass_delete_guard"

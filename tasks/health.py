@@ -22,7 +22,6 @@ FLAGGED_ONE_BY_ONE = 50
     task_run_name="failed-{trainer}",
     cache_policy=NO_CACHE,
     persist_result=False,
-    timeout_seconds=60,
 )
 def flag_failed_trainer(provider: str, trainer: str, error: str) -> State[Any]:
     """Stand for a trainer that failed this run: a Failed task run carrying its error (the

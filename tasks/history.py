@@ -25,7 +25,8 @@ from connectors.platform.state import (
     start_run,
 )
 from sync_rules.health import Health, after_run, attention_order, short_error
-from sync_rules.text import plural
+from sync_rules.run_report import changes_markdown
+from sync_rules.text import markdown_text, plural
 from sync_rules.vocabulary import SIDES
 from tasks.context import ProviderRun
 from tasks.exchange import TrainerOutcome
@@ -184,7 +185,7 @@ def with_health(
 
 
 def _fix(run: ProviderRun, record: dict[str, Any]) -> str:
-    """What to do about a trainer that needs attention."""
+    """What to do about a trainer that needs attention, as Markdown (its text escaped)."""
     if record["status"] == "held":
         command = (
             f"trainer-sync sync --provider {shlex.quote(run.provider)} "
@@ -192,9 +193,9 @@ def _fix(run: ProviderRun, record: dict[str, Any]) -> str:
         )
         return (
             "The mass-deletion guard held this trainer's deletions; nothing of them was "
-            f"written. If they are intended, apply them with `{command}`."
+            f"written. If they are intended, apply them with `{command.replace('`', '')}`."
         )
-    return str(record["error"])
+    return markdown_text(record["error"])
 
 
 def _markdown(run: ProviderRun, records: list[dict[str, Any]]) -> str:
@@ -202,15 +203,15 @@ def _markdown(run: ProviderRun, records: list[dict[str, Any]]) -> str:
     total = totals(records)
     mode = " (dry run: nothing written)" if run.dry_run else ""
     problems = [r for r in records if r["status"] in ("failed", "held")]
-    lines = [f"# Sync of {run.provider}{mode}", ""]
+    lines = [f"# Sync of {markdown_text(run.provider)}{mode}", ""]
     if problems:
         lines += [f"## Needs attention: {plural(len(problems), 'trainer')}", ""]
         for r in problems:
             streak = r["failures_in_a_row"]
             since = f"failed {plural(streak, 'run')} in a row, " if streak > 1 else ""
             lines.append(
-                f"- **{r['trainer']}** ({r['status']}; {since}last success {r['last_success']}): "
-                f"{_fix(run, r)}"
+                f"- **{markdown_text(r['trainer'])}** ({r['status']}; {since}last success "
+                f"{r['last_success']}): {_fix(run, r)}"
             )
         lines.append("")
     else:
@@ -283,6 +284,11 @@ def record_history(
         description=f"Per-trainer health after the latest sync of {scope}, problems first.",
     )
     create_markdown_artifact(key=f"{key}-summary" if key else None, markdown=_markdown(run, shown))
+    create_markdown_artifact(
+        key=f"{key}-changes" if key else None,
+        markdown=changes_markdown(run.provider, shown, flow_run_id, run.dry_run),
+        description=f"What the latest sync of {scope} changed, and why.",
+    )
     return shown
 
 

@@ -338,9 +338,13 @@ def last_results(session: Session, provider: Provider | None = None) -> list[dic
 
 
 def change_history(
-    session: Session, trainer: Trainer | None = None, limit: int = 50
+    session: Session,
+    trainer: Trainer | None = None,
+    limit: int = 50,
+    flow_run_id: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The newest changes with their reasons and runs, for `trainer-sync history`."""
+    """The newest changes with their reasons and runs (of one trainer, of one Prefect flow
+    run), for `trainer-sync history`."""
     query = (
         select(SyncChange, SyncRun.flow_run_id, Trainer.email)
         .join(SyncRun, SyncRun.id == SyncChange.run_id)
@@ -350,6 +354,8 @@ def change_history(
     )
     if trainer is not None:
         query = query.where(SyncChange.trainer_id == trainer.id)
+    if flow_run_id is not None:
+        query = query.where(SyncRun.flow_run_id == flow_run_id)
     return [
         {
             "at": change.created_at,

@@ -426,3 +426,14 @@ def test_text_that_is_not_utf8_is_refused_before_any_command(
 ) -> None:
     _refused(cli("provider", "add", value), phrase)
     assert cli("provider", "list", "--json").stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("run_id", ["last-tuesday", "", "<b>1</b>", "0f8c1d2e" * 40])
+def test_history_of_a_run_takes_a_flow_run_id(cli: Invoke, run_id: str) -> None:
+    _refused(cli("history", "--run", run_id), "--run takes a Prefect flow run id")
+
+
+def test_history_of_a_run_reads_its_id_in_any_case(cli: Invoke) -> None:
+    listed = cli("history", "--run", "0F8C1D2E-3B4A-4C5D-8E9F-A0B1C2D3E4F5", "--json")
+    assert listed.exit_code == 0, listed.output
+    assert as_json(listed) == []  # an id in capitals is the same run; this store has none

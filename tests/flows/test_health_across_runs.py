@@ -29,7 +29,12 @@ def _artifacts(flow_run_id: UUID) -> dict[str, Any]:
         found = client.read_artifacts(
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
         )
-    return {a.type: json.loads(a.data) if a.type == "table" else a.data for a in found}
+    # By key: the health table, the summary and the list of changes.
+    names = {"trainer-sync-acme": "table", "trainer-sync-acme-summary": "markdown"}
+    return {
+        names.get(a.key or "", a.key or ""): json.loads(a.data) if a.type == "table" else a.data
+        for a in found
+    }
 
 
 def _task_runs(flow_run_id: UUID) -> dict[str, str]:
@@ -104,7 +109,18 @@ def test_a_trainer_failing_cycle_after_cycle_leads_every_view_until_fixed(
     rows = {r["trainer"]: r for r in table}
     assert (rows[rex]["status"], rows[rex]["failures_in_a_row"]) == ("synced", 0)
     assert rows[rex]["last_error"] == "" and rows[rex]["changes_this_run"].startswith("Outlook +1")
-    assert "Every trainer is in step." in _artifacts(state.state_details.flow_run_id)["markdown"]
+    artifacts = _artifacts(state.state_details.flow_run_id)
+    assert "Every trainer is in step." in artifacts["markdown"]
+    changes = artifacts["trainer-sync-acme-changes"]
+    assert f"| {rex} | create 'First Aid — Leeds Centre': " in changes
+    assert "| Outlook | new on the platform: added to Outlook | applied |" in changes
+    command = f"trainer-sync history --run {state.state_details.flow_run_id}"
+    assert changes.rstrip().endswith(f"`{command}`")
+    listed = CliRunner().invoke(app, ["--database-url", world.url, *command.split()[1:], "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert [(c["trainer"], c["action"], c["reason"]) for c in json.loads(listed.stdout)] == [
+        (rex, "create", "new_in_platform")
+    ]
     status = _status(world)
     assert status[rex]["failures_in_a_row"] == 0 and status[rex]["last_success"] is not None
     assert status[rex]["error"] is None

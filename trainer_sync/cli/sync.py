@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from connectors.platform import configuration
 from connectors.platform.models import MAX_ROW_ID, Trainer
 from connectors.platform.state import change_history, last_results, save_access
 from sync_rules.errors import ConfigurationError, TrainerSyncError
+from sync_rules.render import fit
 from tasks.resources import Recorder, Resources, using
 from trainer_sync.cli.context import store
 from trainer_sync.cli.output import console, print_error, print_json, print_table
@@ -254,19 +256,29 @@ def history(
     provider: str | None = typer.Option(
         None, help="The trainer's provider, when its email is in several."
     ),
-    limit: int = typer.Option(50, help="How many changes, newest first."),
+    limit: int | None = typer.Option(
+        None, help="How many changes, newest first (default 50; all of them with --run)."
+    ),
+    run: str | None = typer.Option(
+        None,
+        "--run",
+        help="Only the changes of this Prefect flow run (its id, as a run's changes list ends).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Changes the sync made, with their reasons and Prefect flow runs."""
-    if limit < 1:
+    if limit is not None and limit < 1:
         raise ConfigurationError(
             f"--limit must be 1 or more, not {limit}.",
             "Give how many of the newest changes to show (default 50).",
         )
+    flow_run_id = _flow_run_id(run) if run is not None else None
+    if limit is None:
+        limit = MAX_ROW_ID if flow_run_id else 50
     with store() as session:
         who = configuration.find_trainer(session, trainer, provider) if trainer else None
         # More than the store can count is all of them.
-        rows = change_history(session, who, min(limit, MAX_ROW_ID))
+        rows = change_history(session, who, min(limit, MAX_ROW_ID), flow_run_id)
     if as_json:
         print_json(rows)
         return
@@ -275,6 +287,18 @@ def history(
         ["at", "trainer", "side", "action", "reason", "outcome", "summary", "flow_run_id"],
         rows,
     )
+
+
+def _flow_run_id(value: str) -> str:
+    """A Prefect flow run id as the history stores it (a UUID, lower case)."""
+    try:
+        return str(uuid.UUID(value.strip()))
+    except ValueError:
+        raise ConfigurationError(
+            f"--run takes a Prefect flow run id, such as "
+            f"0f8c1d2e-3b4a-4c5d-8e9f-a0b1c2d3e4f5, not {fit(value, 60)!r}.",
+            "Copy it from the run's page in the Prefect UI or from the end of its list of changes.",
+        ) from None
 
 
 @dataclass(frozen=True)
