@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import cast
 
 from prefect import get_client, serve
+from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterTags
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.deployments.runner import RunnerDeployment
 from prefect.exceptions import ObjectNotFound
@@ -21,10 +22,17 @@ from prefect.types.entrypoint import EntrypointType
 
 from flows.sync import sync_all, sync_provider, sync_trainer, verify_service
 from sync_rules.errors import ConfigurationError
+from sync_rules.text import plural
 
-#: Every deployment has this name, so full names read `sync-all/trainer-sync`, and stay the
-#: same whatever the schedule (a renamed deployment would orphan its run history).
-DEPLOYMENT_NAME = "trainer-sync"
+#: The deployments are named after their job, so the UI's deployment list and its run
+#: filters tell them apart: `sync-all/every-15-minutes`, `sync-provider/provider-on-demand`,
+#: `sync-trainer/trainer-rerun`, `verify-service/service-check` (and `sync-provider/
+#: provider-fan-out` for a fanned-out cycle). The schedule is in the cycle's name, so a new
+#: interval is a new deployment: registering removes the project's deployments of older
+#: names (their past runs stay, under the flow's name).
+PROVIDER_NAME = "provider-on-demand"
+TRAINER_NAME = "trainer-rerun"
+SERVICE_NAME = "service-check"
 DEFAULT_INTERVAL_MINUTES = 15
 MAX_INTERVAL_MINUTES = 7 * 24 * 60  # a schedule rarer than weekly is no sync at all
 INTERVAL_ENV = "TRAINER_SYNC_INTERVAL_MINUTES"
@@ -73,14 +81,19 @@ def resolve_interval(interval_minutes: int | None = None) -> int:
 #: The extra `sync-provider` deployment a fanned-out `sync-all` starts once per provider. It has
 #: no deployment concurrency limit (limit 1 would run the providers one at a time); the
 #: provider lock still keeps one run per provider.
-FAN_OUT_NAME = "fan-out"
+FAN_OUT_NAME = "provider-fan-out"
+
+
+def cycle_name(interval_minutes: int) -> str:
+    """The scheduled cycle's deployment name: `every-15-minutes`, `every-1-minute`."""
+    return "every-" + plural(interval_minutes, "minute").replace(" ", "-")
 
 
 def build_deployments(interval_minutes: int, fan_out: bool = False) -> list[RunnerDeployment]:
     """The four deployments, ready to `apply()` or serve; `sync-all` every `interval_minutes`.
 
     With `fan_out`, `sync-all` starts each provider as a run of a fifth deployment,
-    `sync-provider/fan-out`, so the workers of a work pool share one cycle.
+    `sync-provider/provider-fan-out`, so the workers of a work pool share one cycle.
     """
     if interval_minutes < 1:
         raise ConfigurationError(
@@ -90,7 +103,7 @@ def build_deployments(interval_minutes: int, fan_out: bool = False) -> list[Runn
     module = EntrypointType.MODULE_PATH
     deployments = [
         sync_all.to_deployment(
-            DEPLOYMENT_NAME,
+            cycle_name(interval_minutes),
             interval=timedelta(minutes=interval_minutes),
             parameters={"via_deployment": f"sync-provider/{FAN_OUT_NAME}"} if fan_out else {},
             concurrency_limit=CYCLE_LIMIT,
@@ -102,7 +115,7 @@ def build_deployments(interval_minutes: int, fan_out: bool = False) -> list[Runn
             entrypoint_type=module,
         ),
         sync_provider.to_deployment(
-            DEPLOYMENT_NAME,
+            PROVIDER_NAME,
             concurrency_limit=MANUAL_LIMIT,
             description=(
                 "Sync one provider now: all its linked trainers, or those listed by email. "
@@ -113,7 +126,7 @@ def build_deployments(interval_minutes: int, fan_out: bool = False) -> list[Runn
             entrypoint_type=module,
         ),
         sync_trainer.to_deployment(
-            DEPLOYMENT_NAME,
+            TRAINER_NAME,
             concurrency_limit=MANUAL_LIMIT,
             description=(
                 "Rerun one trainer (by email), e.g. after fixing its mailbox permissions. "
@@ -123,7 +136,7 @@ def build_deployments(interval_minutes: int, fan_out: bool = False) -> list[Runn
             entrypoint_type=module,
         ),
         verify_service.to_deployment(
-            DEPLOYMENT_NAME,
+            SERVICE_NAME,
             description=(
                 "Check a service's master account: credentials, endpoint and calendar access."
             ),
@@ -176,7 +189,27 @@ def serve_deployments(interval_minutes: int) -> None:
     Stopping pauses the `sync-all` schedule, so no cycles pile up as Late while nothing serves
     them; serving again resumes it.
     """
-    serve(*build_deployments(interval_minutes), print_starting_message=False, limit=SERVE_RUN_LIMIT)
+    deployments = build_deployments(interval_minutes)
+    remove_stale_deployments(deployments)
+    serve(*deployments, print_starting_message=False, limit=SERVE_RUN_LIMIT)
+
+
+def remove_stale_deployments(current: list[RunnerDeployment]) -> list[str]:
+    """Delete the project's deployments (tagged `trainer-sync`) of the four flows that are not
+    among `current`: a cycle of another interval would go on running beside the new one,
+    and the old names would crowd the UI. Returns the names removed."""
+    keep = {(d.flow_name, d.name) for d in current}
+    flows = {d.flow_name for d in current}
+    removed = []
+    with get_client(sync_client=True) as client:
+        for found in client.read_deployments(
+            deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=[TAG]))
+        ):
+            flow_name = client.read_flow(found.flow_id).name
+            if flow_name in flows and (flow_name, found.name) not in keep:
+                client.delete_deployment(found.id)
+                removed.append(f"{flow_name}/{found.name}")
+    return removed
 
 
 def apply_to_work_pool(work_pool: str, interval_minutes: int, fan_out: bool = False) -> list[str]:
@@ -194,7 +227,9 @@ def apply_to_work_pool(work_pool: str, interval_minutes: int, fan_out: bool = Fa
                 f"Create it with `prefect work-pool create {work_pool} --type process`.",
             ) from None
     names = []
-    for deployment in build_deployments(interval_minutes, fan_out):
+    deployments = build_deployments(interval_minutes, fan_out)
+    remove_stale_deployments(deployments)
+    for deployment in deployments:
         deployment.apply(work_pool_name=work_pool)
         names.append(f"{deployment.flow_name}/{deployment.name}")
     return names

@@ -13,7 +13,7 @@ and history (a state's data would be resolved, and fail, in served runs).
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any, cast
 
 from prefect import flow, get_run_logger
@@ -129,14 +129,20 @@ def sync_trainer(provider: str, trainer: str, allow_mass_delete: bool = False) -
         return _sync(resources, provider, [trainer], False, allow_mass_delete)
 
 
-@flow(name="sync-all", flow_run_name="sync-all-{scheduled_label}", persist_result=False)
-def sync_all(scheduled_label: str = "cycle", via_deployment: str | None = None) -> State:
+def _cycle_run_name() -> str:
+    """`sync-all 2026-12-07 09:15 UTC`: a cycle's run is named by the time it was due, so
+    the runs list reads as a timeline."""
+    when = flow_run.scheduled_start_time.astimezone(UTC)
+    return f"sync-all {when:%Y-%m-%d %H:%M} UTC"
+
+
+@flow(name="sync-all", flow_run_name=_cycle_run_name, persist_result=False)
+def sync_all(via_deployment: str | None = None) -> State:
     """Sync every provider whose sync engine is enabled.
 
     Args:
-        scheduled_label: A label for the run's name.
         via_deployment: Run each provider as a run of this deployment (e.g.
-            "sync-provider/fan-out"), so a work pool's workers share the cycle; by default
+            "sync-provider/provider-fan-out"), so a work pool's workers share the cycle; by default
             providers run one after another as subflows of this run.
     """
     log = get_run_logger()

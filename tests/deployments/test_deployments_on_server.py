@@ -17,8 +17,15 @@ from prefect.client.schemas.filters import (
     FlowRunFilter,
     FlowRunFilterId,
 )
+from prefect.exceptions import ObjectNotFound
 
-from deployments.serve import DEPLOYMENT_NAME, apply_to_work_pool, build_deployments
+from deployments.serve import (
+    FAN_OUT_NAME,
+    apply_to_work_pool,
+    build_deployments,
+    cycle_name,
+    remove_stale_deployments,
+)
 from flows.sync import sync_provider
 from sync_rules.errors import ConfigurationError
 from tests.flows.conftest import World, tomorrow
@@ -48,10 +55,17 @@ def test_deployments_exist_and_a_provider_run_publishes_its_table(
 
     with get_client(sync_client=True) as client:
         assert str(client.api_url).startswith(prefect_api)  # this server, not the harness
-        found = {
-            name: client.read_deployment_by_name(f"{name}/{DEPLOYMENT_NAME}")
-            for name in ("sync-all", "sync-provider", "sync-trainer", "verify-service")
+        names = {
+            "sync-all": "every-20-minutes",
+            "sync-provider": "provider-on-demand",
+            "sync-trainer": "trainer-rerun",
+            "verify-service": "service-check",
         }
+        found = {
+            flow: client.read_deployment_by_name(f"{flow}/{name}") for flow, name in names.items()
+        }
+        # Named after their job: the UI's list shows four different titles.
+        assert len({d.name for d in found.values()}) == 4
         cycle = found["sync-all"]
         assert [s.schedule.interval for s in cycle.schedules] == [timedelta(minutes=20)]
         assert all(s.active for s in cycle.schedules) and not cycle.paused
@@ -115,16 +129,23 @@ def test_deployments_go_to_an_existing_work_pool_for_workers_elsewhere(prefect_a
             assert deployment.work_pool_name == "trainer-sync", name
             # Workers import the flows from the installed package, wherever they run.
             assert deployment.entrypoint.startswith("flows.sync."), deployment.entrypoint
-        cycle = client.read_deployment_by_name(f"sync-all/{DEPLOYMENT_NAME}")
+        cycle = client.read_deployment_by_name(f"sync-all/{cycle_name(30)}")
         assert [s.schedule.interval for s in cycle.schedules] == [timedelta(minutes=30)]
+
+        # Another interval is another cycle: the old one goes, or both would run.
+        names = apply_to_work_pool("trainer-sync", 1)
+        assert "sync-all/every-1-minute" in names
+        with pytest.raises(ObjectNotFound):
+            client.read_deployment_by_name(f"sync-all/{cycle_name(30)}")
+        assert remove_stale_deployments(build_deployments(1)) == []
 
 
 def test_fan_out_registers_a_provider_deployment_that_sync_all_starts(prefect_api: str) -> None:
     with get_client(sync_client=True) as client:
         client.create_work_pool(WorkPoolCreate(name="fan-pool", type="process"))
         names = apply_to_work_pool("fan-pool", 15, fan_out=True)
-        assert "sync-provider/fan-out" in names
-        fan_out = client.read_deployment_by_name("sync-provider/fan-out")
+        assert f"sync-provider/{FAN_OUT_NAME}" in names
+        fan_out = client.read_deployment_by_name(f"sync-provider/{FAN_OUT_NAME}")
         assert fan_out.global_concurrency_limit is None  # providers run side by side
-        cycle = client.read_deployment_by_name(f"sync-all/{DEPLOYMENT_NAME}")
-        assert cycle.parameters == {"via_deployment": "sync-provider/fan-out"}
+        cycle = client.read_deployment_by_name(f"sync-all/{cycle_name(15)}")
+        assert cycle.parameters == {"via_deployment": f"sync-provider/{FAN_OUT_NAME}"}

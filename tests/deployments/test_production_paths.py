@@ -46,7 +46,7 @@ from typer.testing import CliRunner
 
 from connectors.platform import db
 from connectors.platform.models import SyncLock, SyncRun, Unavailability
-from deployments.serve import DEPLOYMENT_NAME
+from deployments.serve import PROVIDER_NAME, SERVICE_NAME, TRAINER_NAME, cycle_name
 from tests.deployments.conftest import BIN, stop_group
 from tests.flows.conftest import tomorrow
 from tests.flows.exchange_sides import DOMAIN, MASTER, MASTER_PW, EwsSide
@@ -238,10 +238,10 @@ def served(setup: Setup) -> Iterator[subprocess.Popen[bytes]]:
     process, _ = setup.trainer_sync("serve", "--interval-minutes", "60")
     try:
         _wait_for_deployments(
-            process, [f"{flow}/{DEPLOYMENT_NAME}" for flow in ("sync-all", "sync-provider")]
+            process, [f"sync-all/{cycle_name(60)}", f"sync-provider/{PROVIDER_NAME}"]
         )
         with get_client(sync_client=True) as client:
-            cycle = _deployment_id(f"sync-all/{DEPLOYMENT_NAME}")
+            cycle = _deployment_id(f"sync-all/{cycle_name(60)}")
             client.pause_deployment(cycle)
             for run in client.read_flow_runs(
                 flow_run_filter=FlowRunFilter(
@@ -262,7 +262,7 @@ def test_served_runs_resolve_prefect_secrets_and_one_bad_service_fails_only_its_
 ) -> None:
     setup.ews.control.faults(latency_ms=100)  # a run long enough to tell its start from its end
     try:
-        run = _run(f"sync-provider/{DEPLOYMENT_NAME}", provider="Acme")
+        run = _run(f"sync-provider/{PROVIDER_NAME}", provider="Acme")
     finally:
         setup.ews.control.clear_faults()
 
@@ -299,16 +299,16 @@ def test_served_runs_resolve_prefect_secrets_and_one_bad_service_fails_only_its_
     assert len(history) == 4
 
     # A rerun of one trainer has its own artifact; the provider's latest table still shows all.
-    rerun = _run(f"sync-trainer/{DEPLOYMENT_NAME}", provider="Acme", trainer=ANN)
+    rerun = _run(f"sync-trainer/{TRAINER_NAME}", provider="Acme", trainer=ANN)
     assert rerun.state is not None and rerun.state.is_completed(), rerun.state
     assert list(_by_trainer(_table(rerun.id))) == [ANN]
     assert sorted(_by_trainer(_table(key="trainer-sync-acme"))) == [ANN, BEN, CAT]
 
     # Verifying each service as a deployment run: the secret block resolves, the missing
     # variable is named, and neither run ends in a traceback.
-    verified = _run(f"verify-service/{DEPLOYMENT_NAME}", service="acme-ews")
+    verified = _run(f"verify-service/{SERVICE_NAME}", service="acme-ews")
     assert verified.state is not None and verified.state.is_completed(), verified.state
-    refused = _run(f"verify-service/{DEPLOYMENT_NAME}", service="acme-spare")
+    refused = _run(f"verify-service/{SERVICE_NAME}", service="acme-spare")
     assert refused.state is not None and refused.state.type == StateType.FAILED
     assert f"{MISSING_SECRET_ENV} is not set" in (refused.state.message or "")
     _no_engine_traceback(_logs(refused.id))
@@ -317,7 +317,7 @@ def test_served_runs_resolve_prefect_secrets_and_one_bad_service_fails_only_its_
 def test_a_mistyped_manual_run_fails_at_once_without_retrying(
     setup: Setup, served: subprocess.Popen[bytes]
 ) -> None:
-    run = _run(f"sync-trainer/{DEPLOYMENT_NAME}", provider="Acme", trainer="nobody@acme.test")
+    run = _run(f"sync-trainer/{TRAINER_NAME}", provider="Acme", trainer="nobody@acme.test")
     assert run.state is not None and run.state.type == StateType.FAILED
     assert "Not a linked trainer of 'Acme': nobody@acme.test" in (run.state.message or "")
     with get_client(sync_client=True) as client:
@@ -337,14 +337,14 @@ def test_a_process_worker_of_a_work_pool_runs_a_provider(setup: Setup) -> None:
     )
     assert deploy.wait(timeout=RUN_TIMEOUT) == 0, log.with_suffix(".err").read_text()
     with get_client(sync_client=True) as client:
-        client.pause_deployment(_deployment_id(f"sync-all/{DEPLOYMENT_NAME}"))
+        client.pause_deployment(_deployment_id(f"sync-all/{cycle_name(60)}"))
     # A worker's runs find the store where the docs say: TRAINER_SYNC_DATABASE_URL.
     worker, _ = setup.start(
         str(BIN / "prefect"), "worker", "start", "--pool", "acme-pool", "--type", "process",
         env={**setup.env, "TRAINER_SYNC_DATABASE_URL": setup.url},
     )  # fmt: skip
     try:
-        run = _run(f"sync-provider/{DEPLOYMENT_NAME}", provider="Acme")
+        run = _run(f"sync-provider/{PROVIDER_NAME}", provider="Acme")
     finally:
         stop_group(worker)
     assert run.state is not None and run.state.type == StateType.FAILED, run.state

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+
+from prefect import get_client
 from sqlalchemy import delete, func, select
 
 from connectors.platform import db
@@ -102,8 +105,13 @@ def test_sync_all_skips_providers_whose_engine_is_off(world: World) -> None:
     assert world.items(ann) == []
     with db.transaction(world.url) as s:
         configuration.get_provider(s, "Acme").sync_engine_enabled = True
-    assert sync_all(return_state=True).is_completed()
+    state = sync_all(return_state=True)
+    assert state.is_completed()
     assert len(world.items(ann)) == 1
+    # A cycle's run is named by the time it was due: the runs list reads as a timeline.
+    with get_client(sync_client=True) as client:
+        name = client.read_flow_run(state.state_details.flow_run_id).name
+    assert re.fullmatch(r"sync-all \d{4}-\d\d-\d\d \d\d:\d\d UTC", name), name
 
 
 def test_a_provider_without_linked_trainers_completes_quietly(ews_world: World) -> None:

@@ -34,7 +34,16 @@ def serve(interval_minutes: int | None = INTERVAL_OPTION) -> None:
 
     Stopping pauses the schedule; serving again resumes it.
     """
-    from deployments.serve import api_url, resolve_interval, serve_deployments, ui_url
+    from deployments.serve import (
+        PROVIDER_NAME,
+        SERVICE_NAME,
+        TRAINER_NAME,
+        api_url,
+        cycle_name,
+        resolve_interval,
+        serve_deployments,
+        ui_url,
+    )
 
     minutes = resolve_interval(interval_minutes)
     url = _absolute(db_url())
@@ -47,8 +56,8 @@ def serve(interval_minutes: int | None = INTERVAL_OPTION) -> None:
     console.print(f"Prefect UI:  {ui_url() or api}", highlight=False)
     console.print(f"Platform store: {safe_url(url)}", highlight=False)
     console.print(
-        f"Serving sync-all (every {minutes} min), sync-provider, sync-trainer and "
-        "verify-service. Press Ctrl+C to stop.",
+        f"Serving sync-all/{cycle_name(minutes)}, sync-provider/{PROVIDER_NAME}, "
+        f"sync-trainer/{TRAINER_NAME} and verify-service/{SERVICE_NAME}. Press Ctrl+C to stop.",
         highlight=False,
     )
     serve_deployments(minutes)
