@@ -1,6 +1,7 @@
 # `make ui`: a local Prefect server and UI on http://127.0.0.1:4200 serving the trainer-sync
-# deployments, on the demo's store and EWS emulator (`make demo` seeds them; run it first to
-# have a provider to sync). Everything stays in .demo/: the server's own PREFECT_HOME, so a
+# deployments, on the demo's store and EWS emulator. Without demo data it runs the demo on
+# that server first, so its runs are in the UI; `make demo` while the server is up sends its
+# runs there too. Everything stays in .demo/: the server's own PREFECT_HOME, so a
 # Prefect set up elsewhere on this machine is left alone. Ctrl+C stops serve, the server and
 # the emulator (those this target started).
 UI_HOST := 127.0.0.1
@@ -28,15 +29,6 @@ ui: $(STAMP)
 		for pid in $$ews $$server; do wait "$$pid" 2>/dev/null || true; done; \
 	}; \
 	trap stop EXIT; trap 'exit 130' INT TERM; \
-	choice=$$(DEMO_EWS_PORT=$(UI_EWS_PORT) "$(BIN)/python" -m trainer_sync.demo.ui_emulator \
-		"$(UI_DIR)/trainer_sync.db"); \
-	if [ "$$choice" = "reuse $(UI_EWS_PORT)" ]; then \
-		echo "Using the EWS emulator already running on $(UI_HOST):$(UI_EWS_PORT) (it holds the demo's accounts)."; \
-	else \
-		setsid "$(BIN)/trainer-sync" emulator ews --host $(UI_HOST) --port $(UI_EWS_PORT) \
-			--state "$(UI_DIR)/ews-state.json" > "$(UI_DIR)/ews.log" 2>&1 & ews=$$!; \
-		echo "Started the EWS emulator on $(UI_HOST):$(UI_EWS_PORT) (log: .demo/ews.log)."; \
-	fi; \
 	if answers "$$PREFECT_API_URL/health"; then \
 		echo "Using the Prefect server already running at $$PREFECT_API_URL."; \
 	else \
@@ -53,7 +45,17 @@ ui: $(STAMP)
 		done; \
 	fi; \
 	if [ ! -f "$(UI_DIR)/trainer_sync.db" ]; then \
-		echo "No demo data in .demo/ yet: serving an empty store (run \`make demo\` to seed it)."; \
+		echo "No demo data in .demo/ yet: running the demo on this server first."; \
+		DEMO_EWS_PORT=$(UI_EWS_PORT) "$(BIN)/python" -m trainer_sync.demo; \
+	fi; \
+	choice=$$(DEMO_EWS_PORT=$(UI_EWS_PORT) "$(BIN)/python" -m trainer_sync.demo.ui_emulator \
+		"$(UI_DIR)/trainer_sync.db"); \
+	if [ "$$choice" = "reuse $(UI_EWS_PORT)" ]; then \
+		echo "Using the EWS emulator already running on $(UI_HOST):$(UI_EWS_PORT) (it holds the demo's accounts)."; \
+	else \
+		setsid "$(BIN)/trainer-sync" emulator ews --host $(UI_HOST) --port $(UI_EWS_PORT) \
+			--state "$(UI_DIR)/ews-state.json" > "$(UI_DIR)/ews.log" 2>&1 & ews=$$!; \
+		echo "Started the EWS emulator on $(UI_HOST):$(UI_EWS_PORT) (log: .demo/ews.log)."; \
 	fi; \
 	"$(BIN)/trainer-sync" db upgrade > /dev/null; \
 	"$(BIN)/trainer-sync" serve

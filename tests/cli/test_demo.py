@@ -327,3 +327,32 @@ def test_make_ui_starts_one_on_a_free_port_and_reuses_the_demos(
         monkeypatch.setenv("DEMO_EWS_PORT", str(ews.port))
         assert ui_emulator.main([str(tmp_path / "none.db")]) == 0
         assert capsys.readouterr().out == f"reuse {ews.port}\n"
+
+
+def test_its_closing_line_says_where_its_runs_are_and_they_are_there(first_run: DemoRun) -> None:
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+    from prefect.settings import PREFECT_API_URL
+
+    api = str(PREFECT_API_URL.value()).rstrip("/")
+    last = first_run.stdout.strip().splitlines()[-1]
+    assert last.endswith(f"The runs are in the Prefect UI: {api.removesuffix('/api')}/runs")
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                name=FlowRunFilterName(any_=["sync-provider-Demo Training"])
+            )
+        )
+    assert len(runs) >= 2  # the first sync and the one after the trainer's edits
+
+
+def test_without_a_prefect_server_it_says_the_runs_are_gone(
+    monkeypatch: pytest.MonkeyPatch, squatter: int
+) -> None:
+    from trainer_sync.demo.prefect_server import choose_prefect_server, closing_line
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.setenv("UI_PORT", str(squatter))  # something listens there, but not Prefect
+    assert choose_prefect_server() is None
+    assert "temporary Prefect API that is gone now" in closing_line(None)
+    assert "start `make ui`" in closing_line(None)

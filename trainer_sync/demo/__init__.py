@@ -9,7 +9,8 @@
    `trainer-sync trainer import` / `events import`;
 3. enters the trainers' own Outlook appointments (one recurring) through EWS, as the
    trainers themselves;
-4. runs the `sync-provider` flow on Prefect's ephemeral API and prints what was created
+4. runs the `sync-provider` flow (on `make ui`'s server when it is up, else on Prefect's
+   ephemeral API) and prints what was created
    where and why, by trainer and in time order; says why the `in` trainer got no course;
    shows one pushed course as the trainer's Outlook reads it back from Exchange (venue
    address and joining-instruction links). On the first run it then plays the seed's FAQ —

@@ -16,6 +16,7 @@ from trainer_sync.demo.cast import (
     mailbox,
 )
 from trainer_sync.demo.emulator import demo_emulator, requested_port
+from trainer_sync.demo.prefect_server import choose_prefect_server, closing_line
 from trainer_sync.demo.report import say
 
 
@@ -72,6 +73,7 @@ def _run() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     url = f"sqlite:///{DEMO_DIR / 'trainer_sync.db'}"
+    api_url = choose_prefect_server()
     monday, first_run = anchor()
     with demo_emulator(port, DEMO_DIR / "ews-state.json") as (ews_url, control):
         say("Seeding the platform and Exchange")
@@ -87,9 +89,7 @@ def _run() -> None:
         if first_run:
             _play_faq(ews_url, url, tz)
     say("Done")
-    print(
-        "Run `make demo` again: nothing changes. `make ui` shows the same runs in the Prefect UI."
-    )
+    print(closing_line(api_url))
 
 
 def main() -> int:
