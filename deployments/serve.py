@@ -13,7 +13,13 @@ from datetime import timedelta
 from typing import cast
 
 from prefect import get_client, serve
-from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterTags
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterTags,
+    FlowFilter,
+    FlowFilterId,
+    FlowFilterName,
+)
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.deployments.runner import RunnerDeployment
 from prefect.exceptions import ObjectNotFound
@@ -199,16 +205,25 @@ def remove_stale_deployments(current: list[RunnerDeployment]) -> list[str]:
     among `current`: a cycle of another interval would go on running beside the new one,
     and the old names would crowd the UI. Returns the names removed."""
     keep = {(d.flow_name, d.name) for d in current}
-    flows = {d.flow_name for d in current}
-    removed = []
+    removed: list[str] = []
     with get_client(sync_client=True) as client:
+        # The four flows, read once: a deployment names its flow by id only.
+        flows = client.read_flows(
+            flow_filter=FlowFilter(
+                name=FlowFilterName(any_=[d.flow_name for d in current if d.flow_name])
+            )
+        )
+        flow_names = {f.id: f.name for f in flows}
+        if not flow_names:  # nothing registered yet
+            return removed
         for found in client.read_deployments(
-            deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=[TAG]))
+            flow_filter=FlowFilter(id=FlowFilterId(any_=list(flow_names))),
+            deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=[TAG])),
         ):
-            flow_name = client.read_flow(found.flow_id).name
-            if flow_name in flows and (flow_name, found.name) not in keep:
+            name = (flow_names[found.flow_id], found.name)
+            if name not in keep:
                 client.delete_deployment(found.id)
-                removed.append(f"{flow_name}/{found.name}")
+                removed.append("/".join(name))
     return removed
 
 

@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sync_rules.errors import ConfigurationError
+from sync_rules.text import plural
 from sync_rules.vocabulary import DeleteMode, WritableShowAs
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("default.yaml")
@@ -225,7 +226,7 @@ def load_rules(path: Path | None = None, overrides: Mapping[str, Any] | None = N
         if first["type"] == "extra_forbidden":
             reason = "unknown setting"
         more = len(exc.errors()) - 1
-        extra = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+        extra = f" (and {plural(more, 'more problem')})" if more else ""
         raise ConfigurationError(
             f"{label}: field '{field}': {reason}{extra}",
             f"fix '{field}' in {source}; defaults are in {DEFAULT_RULES_PATH.name}",

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 
-def plural(count: int, noun: str, many: str | None = None) -> str:
-    """`1 trainer`, `3 trainers`; `many` for nouns that do not take an s."""
-    return f"{count} {noun if count == 1 else many or noun + 's'}"
+def plural(count: int, noun: str) -> str:
+    """`1 trainer`, `3 trainers`."""
+    return f"{count} {noun if count == 1 else noun + 's'}"
 
 
 #: Characters that mean something inside a Markdown line (or as HTML), escaped in user text;

@@ -36,8 +36,7 @@ def failed_trainer_calls(
     FLAGGED_ONE_BY_ONE, then one for the rest."""
     failed = [r for r in records if r["status"] == "failed"]
     calls = [
-        (provider, str(r["trainer"]), str(r["last_error"] or r["error"]))
-        for r in failed[:FLAGGED_ONE_BY_ONE]
+        (provider, str(r["trainer"]), str(r["last_error"])) for r in failed[:FLAGGED_ONE_BY_ONE]
     ]
     rest = failed[FLAGGED_ONE_BY_ONE:]
     if rest:

@@ -37,8 +37,6 @@ from prefect.client.schemas.filters import (
     FlowRunFilterId,
     FlowRunFilterState,
     FlowRunFilterStateType,
-    LogFilter,
-    LogFilterFlowRunId,
 )
 from prefect.client.schemas.objects import FlowRun, StateType
 from sqlalchemy import func, select
@@ -50,6 +48,7 @@ from deployments.serve import PROVIDER_NAME, SERVICE_NAME, TRAINER_NAME, cycle_n
 from tests.deployments.conftest import BIN, stop_group
 from tests.flows.conftest import tomorrow
 from tests.flows.exchange_sides import DOMAIN, MASTER, MASTER_PW, EwsSide
+from tests.run_logs import run_logs
 from trainer_sync.cli import app
 
 RUN_TIMEOUT = 120
@@ -195,19 +194,6 @@ def _run(deployment: str, **parameters: Any) -> FlowRun:
     pytest.fail(f"{deployment} run {run.id} did not end within {RUN_TIMEOUT} s: {run.state}")
 
 
-def _logs(flow_run_id: UUID) -> list[str]:
-    """The run's logs on the server, once its last record (the final state) has arrived."""
-    deadline = time.monotonic() + 30
-    with get_client(sync_client=True) as client:
-        while True:
-            logs = client.read_logs(
-                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
-            )
-            messages = [log.message for log in logs]
-            if any("Finished in state" in m for m in messages) or time.monotonic() > deadline:
-                return messages
-
-
 def _table(flow_run_id: UUID | None = None, key: str | None = None) -> list[dict[str, Any]]:
     """The rows of a run's table artifact, or of the latest artifact with `key`."""
     with get_client(sync_client=True) as client:
@@ -270,7 +256,7 @@ def test_served_runs_resolve_prefect_secrets_and_one_bad_service_fails_only_its_
     assert run.state is not None and run.state.type == StateType.FAILED
     assert run.state.message is not None
     assert run.state.message.startswith(f"1 of 3 trainers failed ({CAT})"), run.state.message
-    _no_engine_traceback(_logs(run.id))
+    _no_engine_traceback(run_logs(run.id))
 
     # The healthy service's trainers were synced; the missing secret failed Cat alone.
     rows = _by_trainer(_table(run.id))
@@ -311,7 +297,7 @@ def test_served_runs_resolve_prefect_secrets_and_one_bad_service_fails_only_its_
     refused = _run(f"verify-service/{SERVICE_NAME}", service="acme-spare")
     assert refused.state is not None and refused.state.type == StateType.FAILED
     assert f"{MISSING_SECRET_ENV} is not set" in (refused.state.message or "")
-    _no_engine_traceback(_logs(refused.id))
+    _no_engine_traceback(run_logs(refused.id))
 
 
 def test_a_mistyped_manual_run_fails_at_once_without_retrying(
@@ -326,7 +312,7 @@ def test_a_mistyped_manual_run_fails_at_once_without_retrying(
         )
     (load,) = [t for t in tasks if t.name.startswith("load-provider")]
     assert load.run_count == 1  # a ConfigurationError is never worth a second try
-    _no_engine_traceback(_logs(run.id))
+    _no_engine_traceback(run_logs(run.id))
 
 
 def test_a_process_worker_of_a_work_pool_runs_a_provider(setup: Setup) -> None:
@@ -356,7 +342,7 @@ def test_a_process_worker_of_a_work_pool_runs_a_provider(setup: Setup) -> None:
     rows = _by_trainer(_table(run.id))
     assert rows[ANN]["status"] in ("idle", "synced") and rows[ANN]["last_error"] == ""
     assert f"{MISSING_SECRET_ENV} is not set" in rows[CAT]["last_error"]
-    _no_engine_traceback(_logs(run.id))
+    _no_engine_traceback(run_logs(run.id))
 
 
 def _wait_until_locked(setup: Setup, process: subprocess.Popen[bytes]) -> None:

@@ -14,13 +14,12 @@ from prefect.client.schemas.filters import (
     ArtifactFilterFlowRunId,
     FlowRunFilter,
     FlowRunFilterId,
-    LogFilter,
-    LogFilterFlowRunId,
 )
 from typer.testing import CliRunner
 
 from flows.sync import sync_provider
 from tests.flows.conftest import World, tomorrow
+from tests.run_logs import run_logs
 from trainer_sync.cli import app
 
 
@@ -85,9 +84,7 @@ def test_a_trainer_failing_cycle_after_cycle_leads_every_view_until_fixed(
     assert "Editor" in summary  # the fix: what to grant
 
     # Its warning is logged once in the run, however many steps saw it fail.
-    with get_client(sync_client=True) as client:
-        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))
-    warnings = [log.message for log in logs if log.message.startswith(f"{rex}: ")]
+    warnings = [m for m in run_logs(run_id) if m.startswith(f"{rex}: ")]
     assert len(warnings) == 1, warnings
 
     # The failure shows in the task graph, not an all-green run.

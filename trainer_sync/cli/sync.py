@@ -26,6 +26,7 @@ from connectors.platform.models import MAX_ROW_ID, Trainer
 from connectors.platform.state import change_history, last_results, save_access
 from sync_rules.errors import ConfigurationError, TrainerSyncError
 from sync_rules.render import fit
+from sync_rules.text import plural
 from tasks.resources import Recorder, Resources, using
 from trainer_sync.cli.context import store
 from trainer_sync.cli.output import console, print_error, print_json, print_table
@@ -163,7 +164,7 @@ def _report_failures(results: list[dict[str, Any]]) -> None:
             by_reason.setdefault(str(row["error"]), []).append(str(row["trainer"]))
     for reason, trainers in by_reason.items():
         message, _, hint = reason.partition(" — ")  # how TrainerSyncError joins the two
-        count = f"{len(trainers)} trainer{'s' if len(trainers) > 1 else ''}"
+        count = plural(len(trainers), "trainer")
         failed = f"{message.rstrip('.')}. ({count} failed: {', '.join(trainers)})"
         print_error(TrainerSyncError(failed, hint or None))
 
