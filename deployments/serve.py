@@ -26,6 +26,7 @@ from prefect.exceptions import ObjectNotFound
 from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
 from prefect.types.entrypoint import EntrypointType
 
+from deployments.alerts import ensure_automations
 from flows.sync import sync_all, sync_provider, sync_trainer, verify_service
 from sync_rules.errors import ConfigurationError
 from sync_rules.text import plural
@@ -190,13 +191,15 @@ def ui_url() -> str | None:
 
 
 def serve_deployments(interval_minutes: int) -> None:
-    """Register the deployments and run their flow runs from this process until stopped.
+    """Register the deployments and the alerts' automations, and run the deployments' flow
+    runs from this process until stopped.
 
     Stopping pauses the `sync-all` schedule, so no cycles pile up as Late while nothing serves
     them; serving again resumes it.
     """
     deployments = build_deployments(interval_minutes)
     remove_stale_deployments(deployments)
+    ensure_automations(interval_minutes)
     serve(*deployments, print_starting_message=False, limit=SERVE_RUN_LIMIT)
 
 
@@ -228,7 +231,8 @@ def remove_stale_deployments(current: list[RunnerDeployment]) -> list[str]:
 
 
 def apply_to_work_pool(work_pool: str, interval_minutes: int, fan_out: bool = False) -> list[str]:
-    """Register the deployments in a work pool instead of serving them; returns their names.
+    """Register the deployments in a work pool instead of serving them, and the alerts'
+    automations; returns the deployments' names.
 
     The pool's workers (`prefect worker start --pool <name>`, on any machine with trainer-sync
     installed and the same environment) then run the scheduled and manual runs.
@@ -244,6 +248,7 @@ def apply_to_work_pool(work_pool: str, interval_minutes: int, fan_out: bool = Fa
     names = []
     deployments = build_deployments(interval_minutes, fan_out)
     remove_stale_deployments(deployments)
+    ensure_automations(interval_minutes)
     for deployment in deployments:
         deployment.apply(work_pool_name=work_pool)
         names.append(f"{deployment.flow_name}/{deployment.name}")

@@ -17,6 +17,7 @@ from prefect import Task
 
 from sync_rules.errors import TrainerSyncError
 from sync_rules.text import plural
+from tasks.announce import announce_run
 from tasks.context import load_provider
 from tasks.exchange import TrainerOutcome, extract_exchange, load_exchange, validate_service
 from tasks.health import failed_trainer_calls, flag_failed_trainer
@@ -104,6 +105,7 @@ def sync_cycle(
         log.error(str(exc))
         return CycleEnd("failed", str(exc), [])
     holder = holder_for(flow_run_id)
+    back_offs_before = resources.back_offs()
     with provider_lock(resources, run.provider, run.provider_id, holder, skip=dry_run) as refusal:
         if refusal is not None:
             log.warning(refusal.message)
@@ -145,6 +147,10 @@ def sync_cycle(
         )
 
     steps.flag(flag_failed_trainer, failed_trainer_calls(run.provider, records))
+    if not dry_run:
+        by_service = {t.email for t in run.trainers if t.service in failed_services}
+        back_offs = resources.back_offs() - back_offs_before
+        announce_run(run.provider, records, run.rules.alerts, back_offs, by_service)
     resources.observer.finished(run.provider, records)
     failures = [r for r in records if r["status"] == "failed"]
     summary = _summary(run.provider, records, dry_run)

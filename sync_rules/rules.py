@@ -126,6 +126,13 @@ class MassDeleteGuard(_Frozen):
     min_count: int = Field(ge=0)
 
 
+class AlertRules(_Frozen):
+    """When the provider's runs raise an alert (the automations of `trainer-sync alerts`)."""
+
+    failures_in_a_row: int = Field(ge=1, le=1000)
+    throttled_over: int = Field(ge=1, le=1_000_000)
+
+
 class Rules(_Frozen):
     """The complete, validated rule settings of one provider."""
 
@@ -136,6 +143,7 @@ class Rules(_Frozen):
     delete_mode: DeleteMode
     mass_delete_guard: MassDeleteGuard
     on_direction_off: Literal["keep", "remove"]
+    alerts: AlertRules
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 

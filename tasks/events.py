@@ -39,6 +39,8 @@ CREDENTIAL_EXPIRING = f"{PREFIX}.service.credential-expiring"
 PROVIDER_LABEL = f"{PREFIX}.provider"
 TRAINER_LABEL = f"{PREFIX}.trainer"
 SERVICE_LABEL = f"{PREFIX}.service"
+#: "true" on an event that crosses its provider's alert threshold (the automations send those).
+ALERT_LABEL = f"{PREFIX}.alert"
 
 
 def slug(name: str) -> str:

@@ -34,6 +34,7 @@ from sync_rules.frames import EXCHANGE_COLUMNS, split_list
 from sync_rules.gate import read_valid_until
 from sync_rules.text import plural
 from tasks.context import ProviderRun, TrainerInfo
+from tasks.events import SERVICE_VERIFICATION_FAILED, emit, service_resource
 from tasks.resources import Resources
 from tasks.runtime import run_logger
 
@@ -122,6 +123,7 @@ def validate_service(resources: Resources, config: ServiceConfig) -> Verificatio
         result = VerificationResult(False, config.name, f"unexpected error: {exc!r}")
     with resources.store() as session:
         service = configuration.get_service(session, config.name)
+        provider = service.provider.name
         message = result.message + (f" {result.hint}" if result.hint and not result.ok else "")
         configuration.record_verification(session, service, result.ok, message, utcnow())
     if result.ok:
@@ -129,6 +131,14 @@ def validate_service(resources: Resources, config: ServiceConfig) -> Verificatio
     else:
         log.error(
             "Service %s failed verification: %s %s", config.name, result.message, result.hint or ""
+        )
+        emit(
+            SERVICE_VERIFICATION_FAILED,
+            service_resource(provider, config.name),
+            f"Service {config.name} ({provider}) failed verification, so its trainers are not "
+            f"synced: {message}",
+            provider,
+            error=result.error,
         )
     return result
 

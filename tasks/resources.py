@@ -137,6 +137,11 @@ class Resources:
                 )
             return found
 
+    def back_offs(self) -> int:
+        """How often Exchange asked this run's connectors to back off, so far."""
+        with self._lock:
+            return sum(c.stats.back_offs for c in self._connectors.values())
+
     def __enter__(self) -> Resources:
         return self
 

@@ -131,6 +131,9 @@ class ActionResult:
 class ExchangeConnector(Protocol):
     """What the engine needs from an Exchange backend (EWS or Microsoft Graph)."""
 
+    #: The requests sent and back-offs asked for so far.
+    stats: RequestStats
+
     def verify_service(self) -> VerificationResult:
         """Check the master account's credentials and endpoint; failures are returned."""
         ...
@@ -214,14 +217,23 @@ def is_engine_write(
 
 @dataclass
 class RequestStats:
-    """Requests a connector sent, by EWS operation (for benchmarks and logs)."""
+    """Requests a connector sent, by EWS operation, and the back-offs the server asked for (for
+    benchmarks, logs and the throttling alert)."""
 
     counts: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
+    #: How often the server asked this connector to back off (throttling), all requests.
+    back_offs: int = 0
+
     def add(self, operation: str) -> None:
         with self._lock:
             self.counts[operation] = self.counts.get(operation, 0) + 1
+
+    def backed_off(self) -> None:
+        """The server throttled a request (or some items of a batch) and asked to wait."""
+        with self._lock:
+            self.back_offs += 1
 
     @property
     def total(self) -> int:

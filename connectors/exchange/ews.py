@@ -118,6 +118,7 @@ class EwsConnector:
             classify=lambda exc: classify(exc, ctx),
             policy=policy or self.retry_policy,
             idempotent=idempotent,
+            on_back_off=self.stats.backed_off,
         )
 
     def close(self) -> None:
@@ -402,6 +403,7 @@ class EwsConnector:
             pending = busy
             if busy:
                 self._gate.hold(back_off or self.retry_policy.default_busy_backoff)
+                self.stats.backed_off()
                 raise RefusedForNow
 
         repeat_while_refused(

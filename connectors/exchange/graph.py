@@ -155,6 +155,7 @@ class GraphConnector:
             gate=self._gate(mailbox),
             classify=lambda exc: classify(exc, self._context(mailbox)),
             policy=policy or self.retry_policy,
+            on_back_off=self.stats.backed_off,
         )
 
     def close(self) -> None:
@@ -533,6 +534,7 @@ class GraphConnector:
             outcomes.set(index, _result(outcomes.actions[index], status, body, headers, ctx))
         if back_off:
             self._gate(mailbox).hold(back_off)
+            self.stats.backed_off()
         return resend, retried
 
 

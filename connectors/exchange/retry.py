@@ -184,11 +184,13 @@ def run_with_retry(
     classify: Callable[[BaseException], Failure],
     policy: RetryPolicy,
     idempotent: bool = True,
+    on_back_off: Callable[[], object] = lambda: None,
 ) -> T:
     """Run `op` (one request) under the account gate, retrying as the policy allows.
 
     Non-idempotent requests (creates) are repeated only when the failure shows the server did
-    not process them (refused connection, throttling, 503).
+    not process them (refused connection, throttling, 503). `on_back_off` is told of each
+    throttling answer.
     """
     waits = _Waits(gate, policy)
     transient_failures = 0
@@ -204,6 +206,7 @@ def run_with_retry(
                 raise failure.error from exc
             if failure.kind == "busy":
                 gate.hold(policy.busy_back_off(failure.back_off))
+                on_back_off()
             else:
                 transient_failures += 1
                 if not (idempotent or failure.repeatable):

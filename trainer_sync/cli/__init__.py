@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from sync_rules.errors import ConfigurationError, TrainerSyncError
-from trainer_sync.cli import calendar, db, emulator, provider, serve, service, sync, trainer
+from trainer_sync.cli import alerts, calendar, db, emulator, provider, serve, service, sync, trainer
 from trainer_sync.cli.context import set_database_url
 from trainer_sync.cli.help import fix_typer_help
 from trainer_sync.cli.output import print_error
@@ -109,6 +109,7 @@ app.command("history")(sync.history)
 app.command("validate")(sync.validate)
 app.command("serve")(serve.serve)
 app.command("deploy")(serve.deploy)
+app.add_typer(alerts.app, name="alerts")
 app.add_typer(emulator.app, name="emulator")
 
 

@@ -60,6 +60,11 @@ def serve(interval_minutes: int | None = INTERVAL_OPTION) -> None:
         f"sync-trainer/{TRAINER_NAME} and verify-service/{SERVICE_NAME}. Press Ctrl+C to stop.",
         highlight=False,
     )
+    console.print(
+        "Alerts: the 'trainer-sync: …' automations send to the channels of "
+        "`trainer-sync alerts list`.",
+        highlight=False,
+    )
     serve_deployments(minutes)
 
 
