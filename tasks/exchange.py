@@ -29,12 +29,18 @@ from connectors.exchange.config import ServiceConfig
 from connectors.platform import configuration
 from connectors.platform.models import utcnow
 from connectors.platform.state import save_links
+from sync_rules.credentials import expiry_notice
 from sync_rules.errors import TrainerSyncError
 from sync_rules.frames import EXCHANGE_COLUMNS, split_list
 from sync_rules.gate import read_valid_until
 from sync_rules.text import plural
 from tasks.context import ProviderRun, TrainerInfo
-from tasks.events import SERVICE_VERIFICATION_FAILED, emit, service_resource
+from tasks.events import (
+    CREDENTIAL_EXPIRING,
+    SERVICE_VERIFICATION_FAILED,
+    emit,
+    service_resource,
+)
 from tasks.resources import Resources
 from tasks.runtime import run_logger
 
@@ -124,6 +130,9 @@ def validate_service(resources: Resources, config: ServiceConfig) -> Verificatio
     with resources.store() as session:
         service = configuration.get_service(session, config.name)
         provider = service.provider.name
+        expiry = expiry_notice(
+            config.name, config.backend, service.secret_expires_on, resources.clock().date()
+        )
         message = result.message + (f" {result.hint}" if result.hint and not result.ok else "")
         configuration.record_verification(session, service, result.ok, message, utcnow())
     if result.ok:
@@ -140,6 +149,9 @@ def validate_service(resources: Resources, config: ServiceConfig) -> Verificatio
             provider,
             error=result.error,
         )
+    if expiry is not None:
+        log.warning(expiry)
+        emit(CREDENTIAL_EXPIRING, service_resource(provider, config.name), expiry, provider)
     return result
 
 

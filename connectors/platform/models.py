@@ -6,13 +6,14 @@ match them (a test compares the two).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
     CheckConstraint,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -105,6 +106,9 @@ class Service(Base):
     last_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     last_verification_ok: Mapped[bool | None] = mapped_column(Boolean, default=None)
     last_verification_message: Mapped[str | None] = mapped_column(Text, default=None)
+    #: When the secret stops working (a Graph client secret's end date), as its admin set it:
+    #: Exchange does not tell an application when its own secret expires.
+    secret_expires_on: Mapped[date | None] = mapped_column(Date, default=None)
 
     provider: Mapped[Provider] = relationship(back_populates="services")
 

@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -18,7 +19,7 @@ from typer.testing import CliRunner
 from connectors.platform import db
 from connectors.platform.models import EventSession, EventTrainer
 from deployments.alerts import NAME_PREFIX, alert_definitions, ensure_automations
-from flows.sync import sync_provider
+from flows.sync import sync_provider, verify_service
 from tests.deployments.conftest import drain_prefect_workers
 from tests.flows.conftest import World, tomorrow
 from trainer_sync.cli import app
@@ -154,3 +155,30 @@ def test_serving_twice_keeps_one_automation_of_each_kind_and_follows_the_interva
     quiet = automations[NAME_PREFIX + "no sync cycle"].trigger
     assert quiet.within.total_seconds() == 2 * 5 * 60  # type: ignore[union-attr]
     assert quiet.posture == "Proactive"  # type: ignore[union-attr]
+
+
+def test_a_service_failing_and_a_secret_near_its_end_reach_the_webhook(
+    prefect_api: str, ews_world: World, receiver: Receiver
+) -> None:
+    world = ews_world
+    ensure_automations(15)
+    _cli("alerts", "add", "--webhook", receiver.url, "--name", "ops-2")
+    soon = (world.clock() + timedelta(days=10)).date()
+    url = ["--database-url", world.url]
+    assert "expires on" in _cli(*url, "service", "secret-expires", world.service, f"{soon}")
+
+    assert verify_service(service=world.service, return_state=True).is_completed()
+    expiring = receiver.wait_for("credential expiring")
+    assert expiring["body"].startswith(
+        f"The secret of service {world.service} expires on {soon}, in 10 days"
+    )
+    assert f"Service: {world.service}" in expiring["body"]
+
+    # The service's endpoint moved to where nothing answers.
+    closed = "http://127.0.0.1:9/EWS/Exchange.asmx"
+    _cli(*url, "service", "set", world.service, "--endpoint", closed, "--no-verify")
+    assert verify_service(service=world.service, return_state=True).is_failed()
+    failing = receiver.wait_for("service failing verification")
+    assert failing["body"].startswith(f"Service {world.service} (Acme) failed verification")
+    assert "127.0.0.1:9" in failing["body"]  # what failed, named
+    _cli("alerts", "remove", "ops-2")

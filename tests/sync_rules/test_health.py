@@ -49,3 +49,20 @@ def test_a_short_error_is_its_first_sentence_on_one_line() -> None:
     assert short_error(None) == ""
     long = "x" * 500
     assert short_error(long) == "x" * 199 + "…"
+
+
+def test_a_secret_is_announced_from_two_weeks_before_its_expiry() -> None:
+    from datetime import date
+
+    from sync_rules.credentials import expiry_notice
+
+    today = date(2027, 3, 1)
+    assert expiry_notice("acme-graph", "graph", None, today) is None
+    assert expiry_notice("acme-graph", "graph", date(2027, 3, 16), today) is None
+    notice = expiry_notice("acme-graph", "graph", date(2027, 3, 15), today)
+    assert notice is not None
+    assert notice.startswith("The client secret of service acme-graph expires on 2027-03-15, in 14")
+    assert "--secret-stdin" in notice
+    assert "expires today" in (expiry_notice("s", "ews", today, today) or "")
+    assert "in 1 day:" in (expiry_notice("s", "ews", date(2027, 3, 2), today) or "")
+    assert "expired on 2027-02-27" in (expiry_notice("s", "graph", date(2027, 2, 27), today) or "")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from secrets import token_hex
 
 import typer
@@ -18,6 +18,7 @@ from connectors.exchange.config import (
 )
 from connectors.platform import configuration, lifecycle
 from connectors.platform.models import Service
+from connectors.platform.parsing import shown as shown_text
 from connectors.secrets import (
     is_own_prefect_secret,
     prefect_secret_for,
@@ -42,6 +43,7 @@ SERVICE_COLUMNS = [
     "last_verified_at",
     "last_verification_ok",
     "last_verification_message",
+    "secret_expires_on",
 ]
 
 
@@ -188,6 +190,7 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
                 "last_verified_at": s.last_verified_at,
                 "last_verification_ok": s.last_verification_ok,
                 "last_verification_message": s.last_verification_message,
+                "secret_expires_on": s.secret_expires_on,
             }
             for s in configuration.list_services(session)
         ]
@@ -217,6 +220,7 @@ def _show_row(service: Service) -> dict[str, object]:
         "last_verified_at": service.last_verified_at,
         "last_verification_ok": service.last_verification_ok,
         "last_verification_message": service.last_verification_message,
+        "secret_expires_on": service.secret_expires_on,
     }
 
 
@@ -359,6 +363,34 @@ def _delete_old_block(ref: str) -> None:
         delete_secret(parse_secret_ref(ref))
     except Exception:  # the new secret is saved; a leftover block harms nothing
         console.print(f"The old secret block {ref} could not be deleted; delete it in Prefect.")
+
+
+@app.command("secret-expires")
+def secret_expires(
+    name: str = typer.Argument(..., help="Service name."),
+    day: str = typer.Argument(
+        ..., help="The day the secret stops working (YYYY-MM-DD), or 'never' to forget it."
+    ),
+) -> None:
+    """Record when the service's secret expires (a Graph client secret's end date, from the
+    app registration); the credential-expiring alert fires from 14 days before."""
+    expires = None if day.strip().lower() == "never" else _expiry_day(day)
+    with store() as session:
+        service = configuration.get_service(session, name)
+        service.secret_expires_on = expires
+        shown = service.name
+    when = f"expires on {expires:%Y-%m-%d}" if expires else "has no known expiry"
+    console.print(f"The secret of service {shown!r} {when}.", markup=False, highlight=False)
+
+
+def _expiry_day(text: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigurationError(
+            f"{shown_text(text)} is not a day.",
+            "Give the secret's end date as YYYY-MM-DD (e.g. 2027-06-30), or 'never'.",
+        ) from None
 
 
 @app.command("remove")
