@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 from prefect import get_client
+from sqlalchemy import delete
 from typer.testing import CliRunner
 
-from connectors.platform import db
+from connectors.platform import configuration, db
 from connectors.platform.models import EventSession, EventTrainer
 from deployments.alerts import NAME_PREFIX, alert_definitions, ensure_automations
 from flows.sync import sync_provider, verify_service
@@ -182,3 +183,28 @@ def test_a_service_failing_and_a_secret_near_its_end_reach_the_webhook(
     assert failing["body"].startswith(f"Service {world.service} (Acme) failed verification")
     assert "127.0.0.1:9" in failing["body"]  # what failed, named
     _cli("alerts", "remove", "ops-2")
+
+
+def test_throttling_over_the_providers_threshold_and_a_held_mass_deletion_are_sent(
+    prefect_api: str, ews_world: World, receiver: Receiver
+) -> None:
+    world = ews_world
+    ensure_automations(15)
+    _cli("alerts", "add", "--webhook", receiver.url, "--name", "ops-3")
+    with db.transaction(world.url) as s:  # this provider alerts from the second back-off
+        configuration.get_provider(s, "Acme").rules = {"alerts": {"throttled_over": 1}}
+    trainers = [world.trainer(name, "out") for name in ("ann", "bob", "cat")]
+    world.event("First Aid", [tomorrow(9, days=d) for d in range(1, 13)], trainers)
+    with world.side.throttling_storm():
+        assert sync_provider(provider="Acme", return_state=True).is_completed()
+    throttled = receiver.wait_for("exchange throttling")
+    assert "Exchange asked the sync of Acme to back off" in throttled["body"]
+    assert "(alert above 1)" in throttled["body"]
+
+    with db.transaction(world.url) as s:  # the platform's sessions wiped by mistake
+        s.execute(delete(EventSession))
+    sync_provider(provider="Acme", return_state=True)
+    held = receiver.wait_for("mass deletion held")
+    assert "held 12 deletions of" in held["body"]
+    assert "--allow-mass-delete" in held["body"]
+    _cli("alerts", "remove", "ops-3")
