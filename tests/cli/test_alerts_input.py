@@ -4,6 +4,7 @@ refusal says what was wrong and what to do (exit 2)."""
 from __future__ import annotations
 
 import pytest
+from prefect.settings import PREFECT_API_URL, temporary_settings
 from typer.testing import CliRunner
 
 from trainer_sync.cli import app
@@ -27,20 +28,18 @@ from trainer_sync.cli import app
     ],
 )  # fmt: skip
 def test_a_channel_that_cannot_work_is_refused_with_the_fix(
-    args: list[str], stdin: str | None, says: str, monkeypatch: pytest.MonkeyPatch
+    args: list[str], stdin: str | None, says: str
 ) -> None:
-    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")  # never reached
-    result = CliRunner().invoke(app, ["alerts", "add", *args], input=stdin)
+    with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}):  # unreached
+        result = CliRunner().invoke(app, ["alerts", "add", *args], input=stdin)
     assert result.exit_code == 2, result.output
     assert says in result.output
     assert "What to do:" in result.output
     assert "Traceback" not in result.output
 
 
-def test_without_a_prefect_server_the_commands_say_how_to_start_one(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
-    result = CliRunner().invoke(app, ["alerts", "list"])
+def test_without_a_prefect_server_the_commands_say_how_to_start_one() -> None:
+    with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}):
+        result = CliRunner().invoke(app, ["alerts", "list"])
     assert result.exit_code == 2
     assert "does not answer" in result.output and "prefect server start" in result.output
