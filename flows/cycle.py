@@ -18,6 +18,7 @@ from prefect import Task
 from sync_rules.errors import TrainerSyncError
 from sync_rules.text import plural
 from tasks.announce import announce_run
+from tasks.clashes import find_run_clashes
 from tasks.context import load_provider
 from tasks.exchange import TrainerOutcome, extract_exchange, load_exchange, validate_service
 from tasks.health import failed_trainer_calls, flag_failed_trainer
@@ -132,6 +133,7 @@ def sync_cycle(
         extractions = extracted()
         outcomes = [o for e in extractions for o in e.outcomes]
         plan, adopt = steps.one(plan_provider, resources, run, platform, extractions)
+        clashes = steps.one(find_run_clashes, run, platform, extractions)
         del extractions, extracted  # the mailboxes' contents are planned: let them go
 
         if not dry_run:
@@ -143,7 +145,14 @@ def sync_cycle(
             outcomes = [o for chunk in loaded() for o in chunk]
 
         records = steps.one(
-            record_history, resources, run, outcomes + skipped, plan, fingerprints, flow_run_id
+            record_history,
+            resources,
+            run,
+            outcomes + skipped,
+            plan,
+            fingerprints,
+            clashes,
+            flow_run_id,
         )
 
     steps.flag(flag_failed_trainer, failed_trainer_calls(run.provider, records))

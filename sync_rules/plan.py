@@ -39,7 +39,7 @@ from sync_rules.frames import (
 from sync_rules.guard import hold_reasons
 from sync_rules.pairs import Mask, Positions, isin, keepers, lookup, pair_codes
 from sync_rules.render import render_entries
-from sync_rules.rules import Rules
+from sync_rules.rules import InRules, Rules
 from sync_rules.summary import BEFORE_COLUMNS, summary_lines
 from sync_rules.vocabulary import MANAGED_FIELDS
 
@@ -63,6 +63,18 @@ def in_window(
 ) -> pd.Series:
     """Rows overlapping [win_start, win_end) (zero-length rows count if they sit inside)."""
     return (start < win_end) & ((end > win_start) | ((end == start) & (start >= win_start)))
+
+
+def blocking(items: pd.DataFrame, in_rules: InRules) -> Mask:
+    """Which of a trainer's own items (rows of the exchange frame) block their time
+    (docs/sync-semantics.md §Directions): Busy, OOF, WorkingElsewhere and NoData always; Free
+    only with `in.free_blocks`, Tentative unless `in.tentative_blocks` is false; a cancelled
+    item never."""
+    non_blocking = [] if in_rules.free_blocks else ["Free"]
+    if not in_rules.tentative_blocks:
+        non_blocking.append("Tentative")
+    cancelled = items["is_cancelled"].to_numpy(dtype=bool)
+    return np.asarray(~cancelled & ~items["show_as"].isin(non_blocking).to_numpy(dtype=bool))
 
 
 def window_bounds(rules: Rules, now: datetime | pd.Timestamp) -> Bounds:
@@ -417,11 +429,8 @@ def _plan_in(
     item = np.concatenate([lookup(mirror_pair, item_pair), unmirrored])
     trainer = np.concatenate([_ids(mirrors["trainer_id"]), _ids(items["trainer_id"])[unmirrored]])
 
-    non_blocking = [] if rules.in_.free_blocks else ["Free"]
-    if not rules.in_.tentative_blocks:
-        non_blocking.append("Tentative")
     cancelled = items["is_cancelled"].to_numpy(dtype=bool)
-    blocks = ~cancelled & ~items["show_as"].isin(non_blocking).to_numpy(dtype=bool)
+    blocks = blocking(items, rules.in_)
     has_mirror, has_item = mirror >= 0, item >= 0
     moved = (
         has_mirror

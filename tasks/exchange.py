@@ -90,6 +90,19 @@ class Extraction:
     items: pd.DataFrame
 
 
+def read_trainer_ids(extractions: Sequence[Extraction]) -> set[int]:
+    """The trainers whose mailbox the run read (the others take no part in planning)."""
+    return {o.trainer.trainer_id for e in extractions for o in e.outcomes if o.status == "read"}
+
+
+def exchange_frame(extractions: Sequence[Extraction]) -> pd.DataFrame:
+    """The calendar items of every chunk, as one exchange frame."""
+    read = [e.items for e in extractions if not e.items.empty]
+    if not read:
+        return pd.DataFrame(columns=list(EXCHANGE_COLUMNS))
+    return pd.concat(read, ignore_index=True)
+
+
 def _chunk_run_name(stage: str) -> Callable[[], str]:
     """Task-run names that say which provider a chunk is of and how many trainers it holds
     (not who: a chunk named after its first trainer read as that trainer's failure when

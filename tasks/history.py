@@ -28,6 +28,7 @@ from sync_rules.health import Health, after_run, attention_order, short_error
 from sync_rules.run_report import changes_markdown
 from sync_rules.text import markdown_text, plural
 from sync_rules.vocabulary import SIDES
+from tasks import clashes
 from tasks.context import ProviderRun
 from tasks.exchange import TrainerOutcome
 from tasks.resources import Resources
@@ -238,10 +239,13 @@ def record_history(
     outcomes: list[TrainerOutcome],
     plan: pd.DataFrame,
     fingerprints: dict[int, str],
+    found: clashes.FoundClashes,
     flow_run_id: str | None,
 ) -> list[dict[str, Any]]:
-    """Write sync_runs / sync_changes, cursors and each trainer's health (not in a dry run);
-    publish the artifacts (in a flow run: outside one there is no run to show them on).
+    """Write sync_runs / sync_changes, cursors, each trainer's health and the clashes (not in
+    a dry run), in one transaction; announce the clashes seen for the first time once it has
+    committed; publish the artifacts (in a flow run: outside one there is no run to show them
+    on).
 
     Returns one record per trainer, trainers needing attention first, as the health table
     artifact shows them.
@@ -256,6 +260,7 @@ def record_history(
 
     with resources.snapshot() as session:
         before = load_health(session, ids)
+        clash_changes = clashes.compare(run, clashes.known_clashes(session, ids), found)
     after = {
         o.trainer.trainer_id: after_run(
             before.get(o.trainer.trainer_id), r["status"], o.error, run.now
@@ -266,6 +271,8 @@ def record_history(
         with resources.store() as session:
             _write_history(session, run, outcomes, records, changes, fingerprints, flow_run_id)
             save_health(session, {t: h for t, h in after.items() if h}, flow_run_id)
+            clashes.store_clashes(session, run, clash_changes)
+        clashes.announce(run, clash_changes)
     shown = with_health(
         records,
         {o.trainer.email: after[o.trainer.trainer_id] or before.get(o.trainer.trainer_id)
@@ -289,6 +296,7 @@ def record_history(
         markdown=changes_markdown(run.provider, shown, flow_run_id, run.dry_run),
         description=f"What the latest sync of {scope} changed, and why.",
     )
+    clashes.publish(run, clash_changes, key, scope)
     return shown
 
 

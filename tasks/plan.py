@@ -14,10 +14,10 @@ from prefect.cache_policies import NO_CACHE
 from connectors.platform.calendar import entries_by_key, mirrors_of_items
 from connectors.platform.state import load_links
 from sync_rules.adopt import adoptable_links
-from sync_rules.frames import EXCHANGE_COLUMNS, LINKS_COLUMNS, PLATFORM_COLUMNS
+from sync_rules.frames import LINKS_COLUMNS, PLATFORM_COLUMNS
 from sync_rules.plan import build_plan
 from tasks.context import ProviderRun
-from tasks.exchange import Extraction
+from tasks.exchange import Extraction, exchange_frame, read_trainer_ids
 from tasks.resources import Resources
 from tasks.runtime import chunks
 
@@ -41,11 +41,8 @@ def plan_provider(
       item back in instead of being made twice.
     Returns the plan and the tagged items to adopt into the link state (`sync_rules.adopt`).
     """
-    read_ids = {o.trainer.trainer_id for e in extractions for o in e.outcomes if o.status == "read"}
-    read = [e.items for e in extractions if not e.items.empty]
-    exchange = (
-        pd.concat(read, ignore_index=True) if read else pd.DataFrame(columns=list(EXCHANGE_COLUMNS))
-    )
+    read_ids = read_trainer_ids(extractions)
+    exchange = exchange_frame(extractions)
     tagged = exchange["tag_key"].notna()
     orphans = _missing(
         exchange.loc[tagged, ["trainer_id", "tag_key"]], platform[["trainer_id", "entry_key"]]

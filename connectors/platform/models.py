@@ -32,7 +32,7 @@ from connectors.exchange.config import (
     DEFAULT_MAX_CONNECTIONS,
 )
 from connectors.platform.types import UTCDateTime
-from sync_rules.vocabulary import DIRECTIONS, ORIGINS
+from sync_rules.vocabulary import DIRECTIONS, ORIGINS, SHOW_AS
 
 EVENT_STATUSES = ("scheduled", "cancelled")
 
@@ -314,6 +314,38 @@ class TrainerHealth(Base):
     failures_in_a_row: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     last_flow_run_id: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+class TrainerClash(Base):
+    """A session assigned to a trainer on time their own Outlook calendar shows as taken
+    (sync_rules/clashes.py), from the run that first saw it. The times and free/busy status
+    of the trainer's item only, never its text. Resolved, not deleted, by the first run that
+    reads the trainer and no longer finds it, so when it went away stays known."""
+
+    __tablename__ = "trainer_clashes"
+    __table_args__ = (
+        UniqueConstraint(
+            "trainer_id", "entry_key", "item_id", name="uq_trainer_clashes_trainer_entry_item"
+        ),
+        CheckConstraint(_in("show_as", SHOW_AS), name="show_as"),
+        CheckConstraint("session_end >= session_start", name="session_ends_after_start"),
+        CheckConstraint("busy_end >= busy_start", name="busy_ends_after_start"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trainer_id: Mapped[int] = mapped_column(ForeignKey("trainers.id", ondelete="CASCADE"))
+    entry_key: Mapped[str] = mapped_column(String(100))
+    item_id: Mapped[str] = mapped_column(String(512))
+    course: Mapped[str | None] = mapped_column(String(300), default=None)
+    session_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    session_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    busy_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    busy_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    busy_all_day: Mapped[bool] = mapped_column(Boolean, default=False)
+    show_as: Mapped[str] = mapped_column(String(16))
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
 
 class SyncLock(Base):

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from connectors.platform.calendar import UNAVAILABILITY_PREFIX
@@ -20,12 +20,14 @@ from connectors.platform.models import (
     SyncChange,
     SyncRun,
     Trainer,
+    TrainerClash,
     TrainerCursor,
     TrainerHealth,
     TrainerLink,
     Unavailability,
     utcnow,
 )
+from sync_rules.clashes import CLASH_COLUMNS, KNOWN_COLUMNS
 from sync_rules.health import Health
 
 MIRROR_TITLE = "Unavailable"
@@ -229,6 +231,74 @@ def save_health(session: Session, healths: Mapping[int, Health], flow_run_id: st
     session.flush()
 
 
+# --- clashes ------------------------------------------------------------------------------------
+
+
+def load_clashes(session: Session, trainer_ids: Iterable[int]) -> list[dict[str, Any]]:
+    """Every stored clash of these trainers, resolved ones included (`clashes.KNOWN_COLUMNS`)."""
+    columns = [getattr(TrainerClash, name) for name in KNOWN_COLUMNS]
+    rows = session.execute(select(*columns).where(TrainerClash.trainer_id.in_(list(trainer_ids))))
+    return [dict(row._mapping) for row in rows]
+
+
+def save_clashes(
+    session: Session,
+    new: Sequence[Mapping[str, Any]],
+    ongoing: Sequence[Mapping[str, Any]],
+    resolved: Sequence[int],
+    at: datetime,
+) -> None:
+    """Store what a run found (as `clashes.reconcile` sorted it): first-seen clashes are
+    added (a resolved row of the same clash is reopened), ongoing ones take their current
+    times and `last_seen_at`, gone ones get `resolved_at`. Four statements at most, whatever
+    the number of clashes, in the caller's transaction."""
+    fields = [name for name in CLASH_COLUMNS if name != "trainer_id"]
+    seen = {"last_seen_at": at, "resolved_at": None}
+    first = [{**{f: c[f] for f in ("trainer_id", *fields)}, "first_seen_at": at, **seen}
+             for c in new]  # fmt: skip
+    inserts = [row for row, c in zip(first, new, strict=True) if c.get("id") is None]
+    reopened = [{**row, "id": c["id"]} for row, c in zip(first, new, strict=True)
+                if c.get("id") is not None]  # fmt: skip
+    updates = reopened + [{"id": c["id"], **{f: c[f] for f in fields}, **seen} for c in ongoing]
+    if inserts:
+        session.execute(insert(TrainerClash), inserts)
+    if updates:
+        session.execute(update(TrainerClash), updates)
+    if resolved:
+        session.execute(
+            update(TrainerClash)
+            .where(TrainerClash.id.in_(list(resolved)))
+            .values(resolved_at=at)
+            .execution_options(synchronize_session=False)
+        )
+    session.flush()
+
+
+def list_clashes(
+    session: Session, provider: Provider | None = None, resolved: bool = False
+) -> list[dict[str, Any]]:
+    """The clashes of linked trainers (of one provider), earliest session first: the
+    unresolved ones, or with `resolved` those too; for `trainer-sync report clashes`."""
+    query = (
+        select(TrainerClash, Trainer.email, Provider.name, Provider.timezone)
+        .join(Trainer, Trainer.id == TrainerClash.trainer_id)
+        .join(TrainerLink, TrainerLink.trainer_id == Trainer.id)
+        .join(Provider, Provider.id == Trainer.provider_id)
+        .order_by(TrainerClash.session_start, Trainer.email, TrainerClash.busy_start,
+                  TrainerClash.id)
+    )  # fmt: skip
+    if provider is not None:
+        query = query.where(Trainer.provider_id == provider.id)
+    if not resolved:
+        query = query.where(TrainerClash.resolved_at.is_(None))
+    shown = [n for n in KNOWN_COLUMNS if n not in ("id", "trainer_id", "item_id")]
+    return [
+        {"provider": name, "timezone": zone, "trainer": email,
+         **{n: getattr(clash, n) for n in shown}}
+        for clash, email, name, zone in session.execute(query)
+    ]  # fmt: skip
+
+
 # --- run history -------------------------------------------------------------------------------
 
 
@@ -291,7 +361,8 @@ def record_changes(session: Session, run_id: int, changes: Iterable[Mapping[str,
 def last_results(session: Session, provider: Provider | None = None) -> list[dict[str, Any]]:
     """Each linked trainer's health and most recent run with changes, for `trainer-sync
     status`: its status in the latest run (idle ones included), failures in a row, last
-    success, and the counts and error of its latest run that left history."""
+    success, the counts and error of its latest run that left history, and how many
+    unresolved clashes it has."""
     latest = (
         select(SyncRun.trainer_id, SyncRun.id)
         .where(SyncRun.trainer_id.is_not(None))
@@ -313,6 +384,12 @@ def last_results(session: Session, provider: Provider | None = None) -> list[dic
     runs = {
         r.id: r for r in session.scalars(select(SyncRun).where(SyncRun.id.in_(newest.values())))
     }
+    open_clashes = (
+        select(TrainerClash.trainer_id, func.count())
+        .where(TrainerClash.resolved_at.is_(None))
+        .group_by(TrainerClash.trainer_id)
+    )
+    clashes = {trainer_id: count for trainer_id, count in session.execute(open_clashes)}
     results = []
     for trainer, link, prov, health in session.execute(query):
         run = runs.get(newest.get(trainer.id, -1))
@@ -329,6 +406,7 @@ def last_results(session: Session, provider: Provider | None = None) -> list[dic
                 "finished_at": health.last_run_at if health else run.finished_at if run else None,
                 "counts": run.counts if run else None,
                 "error": (health.last_error if health else run.error if run else None),
+                "clashes": clashes.get(trainer.id, 0),
                 "flow_run_id": (
                     health.last_flow_run_id if health else run.flow_run_id if run else None
                 ),

@@ -29,6 +29,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from connectors.platform import db
+from connectors.platform import configuration, db
+from connectors.platform.models import TrainerClash
 from tests.cli.conftest import EWS_URL, service_add
 from tests.conftest import migrated_sqlite
 from trainer_sync.cli import app
@@ -131,7 +133,14 @@ COMMANDS = list(_commands(typer.main.get_command(app)))
 def test_the_commands_are_all_found() -> None:
     # Guards the enumeration itself: a typer change that hid the commands would pass vacuously.
     names = {str(c) for c in COMMANDS}
-    assert {"sync", "provider add", "service set", "unavailability remove", "emulator ews"} <= names
+    assert {
+        "sync",
+        "provider add",
+        "service set",
+        "unavailability remove",
+        "emulator ews",
+        "report clashes",
+    } <= names
     assert len(COMMANDS) >= 40
 
 
@@ -221,7 +230,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory, files: Path, sqlite_template: Path) -> Path:
     """A store with two providers, services, linked and unlinked trainers (Ann in both
-    providers), an imported event and a block of unavailability."""
+    providers), an imported event, a block of unavailability and a clash of Ann's session
+    with her own Outlook item (one current, one resolved)."""
     path = tmp_path_factory.mktemp("store") / "template.db"
     url = migrated_sqlite(sqlite_template, path)
     runner = CliRunner()
@@ -246,8 +256,34 @@ def template(tmp_path_factory: pytest.TempPathFactory, files: Path, sqlite_templ
         ):  # fmt: skip
             result = runner.invoke(app, ["--database-url", url, *args])
             assert result.exit_code == 0, (args, result.output)
+    _add_clashes(url)
     db.get_engine(url).dispose()
     return path
+
+
+def _add_clashes(url: str) -> None:
+    """Ann's session of the imported event overlaps two of her Outlook items; one of the
+    clashes has been resolved. (Only a sync finds clashes: it is not run here.)"""
+    start = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    with db.transaction(url) as s:
+        ann = configuration.find_trainer(s, "ann@acme.test", "Acme")
+        for n, resolved in enumerate((None, start)):
+            s.add(
+                TrainerClash(
+                    trainer_id=ann.id,
+                    entry_key="session:1",
+                    item_id=f"OWN-{n}",
+                    course="First Aid",
+                    session_start=start,
+                    session_end=start + timedelta(hours=8),
+                    busy_start=start + timedelta(hours=n + 1),
+                    busy_end=start + timedelta(hours=n + 2),
+                    show_as="OOF",
+                    first_seen_at=start,
+                    last_seen_at=start,
+                    resolved_at=resolved,
+                )
+            )
 
 
 @pytest.fixture(scope="module")

@@ -149,8 +149,9 @@ class World:
         start: datetime,
         end: datetime,
         repeat: Repeat | None = None,
+        show_as: str = "Busy",
     ) -> str:
-        return self.side.add_appointment(email, subject, start, end, repeat=repeat)
+        return self.side.add_appointment(email, subject, start, end, repeat=repeat, show_as=show_as)
 
 
 def _world(

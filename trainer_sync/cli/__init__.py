@@ -15,7 +15,18 @@ import typer
 from typer.core import TyperGroup
 
 from sync_rules.errors import ConfigurationError, TrainerSyncError
-from trainer_sync.cli import alerts, calendar, db, emulator, provider, serve, service, sync, trainer
+from trainer_sync.cli import (
+    alerts,
+    calendar,
+    db,
+    emulator,
+    provider,
+    report,
+    serve,
+    service,
+    sync,
+    trainer,
+)
 from trainer_sync.cli.context import set_database_url
 from trainer_sync.cli.help import fix_typer_help
 from trainer_sync.cli.output import print_error
@@ -111,6 +122,7 @@ app.command("serve")(serve.serve)
 app.command("deploy")(serve.deploy)
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(emulator.app, name="emulator")
+app.add_typer(report.app, name="report")
 
 
 def _stop_on_sigterm(signum: int, _frame: FrameType | None) -> None:

@@ -240,6 +240,7 @@ def status(
             "last_success",
             "finished_at",
             "counts",
+            "clashes",
             "error",
         ],
         shown,

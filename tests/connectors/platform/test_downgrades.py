@@ -25,6 +25,7 @@ from connectors.platform.models import (
     SyncChange,
     SyncLock,
     SyncRun,
+    TrainerClash,
     TrainerCursor,
     TrainerHealth,
     TrainingEvent,
@@ -35,8 +36,10 @@ from sync_rules.errors import ConfigurationError
 
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
 #: Tables whose rows every revision from 0001 on keeps: all of them but the provider locks,
-#: which 0002 added, and the trainers' health, which 0007 added (going below it forgets it).
-KEPT = tuple(sorted(set(Base.metadata.tables) - {"sync_locks", "trainer_health"}))
+#: which 0002 added, the trainers' health, which 0007 added, and their clashes, which 0009
+#: added (going below one forgets what it holds).
+ADDED_LATER = {"sync_locks", "trainer_health", "trainer_clashes"}
+KEPT = tuple(sorted(set(Base.metadata.tables) - ADDED_LATER))
 
 
 def _revisions_newest_first(url: str) -> list[str]:
@@ -46,7 +49,7 @@ def _revisions_newest_first(url: str) -> list[str]:
 
 def _fill(url: str) -> None:
     """A provider, its EWS service, a linked trainer with an event, unavailability, an
-    Outlook item link, cursors, history and a held lock."""
+    Outlook item link, cursors, health, a clash, history and a held lock."""
     ews = ServiceConfig(
         name="acme-ews",
         endpoint="https://mail.acme.test/EWS/Exchange.asmx",
@@ -75,6 +78,19 @@ def _fill(url: str) -> None:
                 ItemLink(trainer_id=ann.id, entry_key="session:1", item_id="I1", content_hash="h"),
                 TrainerCursor(trainer_id=ann.id, exchange_sync_state="cursor", access_ok=True),
                 TrainerHealth(trainer_id=ann.id, last_status="failed", last_run_at=T0),
+                TrainerClash(
+                    trainer_id=ann.id,
+                    entry_key="session:1",
+                    item_id="OWN-1",
+                    course="First Aid",
+                    session_start=T0,
+                    session_end=T0 + timedelta(hours=3),
+                    busy_start=T0 + timedelta(hours=1),
+                    busy_end=T0 + timedelta(hours=2),
+                    show_as="Busy",
+                    first_seen_at=T0,
+                    last_seen_at=T0,
+                ),
                 SyncLock(provider_id=acme.id, holder="run-1", expires_at=T0),
             ]
         )

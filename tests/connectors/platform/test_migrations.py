@@ -23,6 +23,7 @@ TABLES = {
     "item_links",
     "trainer_cursors",
     "trainer_health",
+    "trainer_clashes",
     "sync_runs",
     "sync_changes",
     "sync_locks",
