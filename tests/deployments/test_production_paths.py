@@ -195,7 +195,7 @@ def _run(deployment: str, **parameters: Any) -> FlowRun:
 
 
 def _table(flow_run_id: UUID | None = None, key: str | None = None) -> list[dict[str, Any]]:
-    """The rows of a run's table artifact, or of the latest artifact with `key`."""
+    """The rows of a run's health table, or of the latest table artifact with `key`."""
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(
             artifact_filter=ArtifactFilter(
@@ -203,9 +203,17 @@ def _table(flow_run_id: UUID | None = None, key: str | None = None) -> list[dict
                 key=ArtifactFilterKey(any_=[key]) if key else None,
             ),
         )
-    tables = sorted((a for a in artifacts if a.type == "table"), key=lambda a: a.created)
+    # A run also publishes its clashes table; the health table is the one that says so.
+    tables = sorted(
+        (a for a in artifacts if a.type == "table" and (key or _is_health(a.description))),
+        key=lambda a: a.created,
+    )
     assert tables, f"no table artifact (run {flow_run_id}, key {key})"
     return list(json.loads(tables[-1].data))
+
+
+def _is_health(description: str | None) -> bool:
+    return (description or "").startswith("Per-trainer health")
 
 
 def _by_trainer(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -421,7 +429,7 @@ def test_sigterm_stops_a_cli_sync_and_everything_it_started(setup: Setup) -> Non
         code = sync.wait(timeout=60)
     finally:
         setup.ews.control.clear_faults()
-    assert code == 128 + signal.SIGTERM
+    assert code == 128 + signal.SIGTERM, log.with_suffix(".err").read_text()
     deadline = time.monotonic() + 15
     while any(_alive(pid) for pid in started) and time.monotonic() < deadline:
         time.sleep(0.2)
