@@ -353,10 +353,12 @@ def test_a_process_worker_of_a_work_pool_runs_a_provider(setup: Setup) -> None:
     _no_engine_traceback(run_logs(run.id))
 
 
-def _wait_until_locked(setup: Setup, process: subprocess.Popen[bytes]) -> None:
+def _wait_until_locked(setup: Setup, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + RUN_TIMEOUT
     while setup.count(SyncLock) == 0:
-        assert process.poll() is None, "the sync ended before it took its lock"
+        assert process.poll() is None, (
+            f"the sync ended before it took its lock: {log.with_suffix('.err').read_text()}"
+        )
         assert time.monotonic() < deadline, "the sync never took its lock"
         time.sleep(0.1)
 
@@ -398,8 +400,8 @@ def _state_of(pid: int) -> str:
 def test_a_sync_killed_mid_run_does_not_lock_its_provider(setup: Setup) -> None:
     setup.ews.control.faults(latency_ms=300)
     try:
-        first, _ = setup.trainer_sync("sync", "--provider", "Acme")
-        _wait_until_locked(setup, first)
+        first, first_log = setup.trainer_sync("sync", "--provider", "Acme")
+        _wait_until_locked(setup, first, first_log)
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=30)
         killed_at = datetime.now(UTC)
@@ -419,10 +421,13 @@ def test_a_sync_killed_mid_run_does_not_lock_its_provider(setup: Setup) -> None:
 
 def test_sigterm_stops_a_cli_sync_and_everything_it_started(setup: Setup) -> None:
     env = {k: v for k, v in setup.env.items() if k != "PREFECT_API_URL"}  # Prefect's own API
+    # On a machine busy with the rest of the suite, the temporary API server can take longer
+    # than Prefect's 20 s to start; the CLI then stops with that message before any sync.
+    env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "120"
     setup.ews.control.faults(latency_ms=300)
     try:
         sync, log = setup.trainer_sync("sync", "--provider", "Acme", env=env)
-        _wait_until_locked(setup, sync)
+        _wait_until_locked(setup, sync, log)
         started = _descendants(sync.pid)
         assert started, "the sync started no temporary Prefect server"
         sync.send_signal(signal.SIGTERM)
