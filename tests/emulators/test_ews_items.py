@@ -22,7 +22,7 @@ from exchangelib.items import (
 from exchangelib.recurrence import DailyPattern, DailyRegeneration, Recurrence, WeeklyPattern
 from exchangelib.services import SyncFolderItems
 
-from .conftest import LONDON, TRAINER, account, at, event
+from .conftest import LONDON, TRAINER, TRAINER_PW, account, at, event
 
 UTC = EWSTimeZone("UTC")
 
@@ -311,3 +311,31 @@ def test_text_body_is_derived_from_the_stored_body(org):
     got.body = HTMLBody("<p>Moved to <i>Room 3</i></p>")
     got.save(update_fields=["body"])
     assert acc.calendar.get(id=rich.id).text_body == "Moved to Room 3"
+
+
+def test_last_modified_name_is_whoever_saved_the_item_last(org):
+    org.control.add_account(TRAINER, TRAINER_PW, name="Trainer One")  # a display name
+    master = account(org)
+    item = event(master, "Excel basics")
+    item.save()
+    assert master.calendar.get(id=item.id).last_modified_name == "master"
+
+    own = account(org, user=TRAINER, password=TRAINER_PW)
+    edited = own.calendar.get(id=item.id)
+    edited.start, edited.end = at(4, 11), at(4, 12)
+    edited.save(update_fields=["start", "end"])
+
+    got = master.calendar.get(id=item.id)
+    assert got.last_modified_name == "Trainer One"
+    assert got.last_modified_time >= got.datetime_created
+    (shown,) = [i for i in org.control.items(TRAINER) if i["id"] == item.id]
+    assert shown["last_modified_name"] == "Trainer One"
+
+
+def test_last_modified_name_comes_only_when_asked_for(org):
+    master = account(org)
+    item = event(master)
+    item.save()
+    # exchangelib asks for IdOnly plus the fields it names: without the field, no element.
+    assert master.calendar.all().only("subject").get(id=item.id).last_modified_name is None
+    assert master.calendar.all().only("last_modified_name").get(id=item.id).last_modified_name
