@@ -22,6 +22,7 @@ import pandas as pd
 
 from sync_rules.frames import split_list
 from sync_rules.reasons import DELETED_IN_EXCHANGE, TAMPERED_IN_EXCHANGE
+from sync_rules.text import markdown_text, plural
 
 #: The reasons of changes that undid something a trainer did in Outlook.
 OVERRIDE_REASONS = (TAMPERED_IN_EXCHANGE, DELETED_IN_EXCHANGE)
@@ -127,3 +128,52 @@ def worst_first(report: pd.DataFrame, days: int | None = None) -> pd.DataFrame:
     )
     ordered = keys.sort_values(["_first", "_all", "_last", "_provider", "_trainer"], kind="stable")
     return ordered.loc[:, list(REPORT_COLUMNS)].reset_index(drop=True)
+
+
+#: How the report shows a time (UTC: the report spans a provider's trainers, not a session).
+WHEN = "%Y-%m-%d %H:%M UTC"
+#: Trainers the Markdown summary names; the table artifact and the CLI list all of them.
+WORST_SHOWN = 5
+
+
+def report_rows(report: pd.DataFrame) -> list[dict[str, object]]:
+    """The report as plain rows (REPORT_COLUMNS; counts as ints, `last_at` as WHEN text), for
+    a table artifact or the CLI."""
+    rows: list[dict[str, object]] = []
+    for record in report.to_dict("records"):
+        row = {name: record[name] for name in REPORT_COLUMNS}
+        row.update({name: int(record[name]) for name in COUNT_COLUMNS})
+        row["last_at"] = pd.Timestamp(record["last_at"]).strftime(WHEN)
+        rows.append(row)
+    return rows
+
+
+def tamper_markdown(provider: str, report: pd.DataFrame, shown: int = WORST_SHOWN) -> str:
+    """A short summary of a provider's report: the worst offenders first, each with what they
+    did in the last 7 and 30 days and who Exchange says made the changes."""
+    title = f"# Outlook overrides at {markdown_text(provider)}"
+    if report.empty:
+        return f"{title}\n\nNo trainer edited or deleted a pushed session in the last 30 days."
+    lines = [
+        title,
+        "",
+        f"{plural(len(report), 'trainer')} edited or deleted pushed sessions in Outlook in the "
+        "last 30 days; the sync put each back as the platform has it. Worst first:",
+        "",
+    ]
+    for row in report.head(shown).to_dict("records"):
+        periods = "; ".join(
+            f"{days} days: {plural(int(row[f'edits_{days}d']), 'edit')} "
+            f"({int(row[f'moves_{days}d'])} moved), "
+            f"{plural(int(row[f'deletions_{days}d']), 'deletion')}"
+            for days in PERIODS
+        )
+        lines.append(
+            f"- **{markdown_text(row['trainer'])}**: {periods}. Last found "
+            f"{pd.Timestamp(row['last_at']).strftime(WHEN)}; changed by "
+            f"{markdown_text(row['modified_by'])}."
+        )
+    if len(report) > shown:
+        lines += ["", f"The other {len(report) - shown} are in the table artifact."]
+    lines += ["", "Every trainer with their counts: `trainer-sync report tamper`"]
+    return "\n".join(lines)

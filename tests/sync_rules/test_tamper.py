@@ -21,6 +21,8 @@ from sync_rules.tamper import (
     UNKNOWN,
     is_move,
     modifier_names,
+    report_rows,
+    tamper_markdown,
     tamper_report,
 )
 
@@ -209,3 +211,28 @@ def test_the_report_is_ordered_worst_first_whatever_order_the_history_has(
     pd.testing.assert_frame_equal(tamper_report(history(*shuffled), NOW), report)
     week = report["edits_7d"] + report["deletions_7d"]
     assert list(week) == sorted(week, reverse=True)
+
+
+def test_the_summary_leads_with_the_worst_and_escapes_names() -> None:
+    report = tamper_report(
+        history(
+            change("calm@acme.test", 20),
+            change("[b]|worst@acme.test", 1, fields="start;end", by="Ann | <b>Smith</b>"),
+            change("[b]|worst@acme.test", 2, DELETED_IN_EXCHANGE),
+        ),
+        NOW,
+    )
+    text = tamper_markdown("Acme", report, shown=1)
+    worst = next(line for line in text.splitlines() if line.startswith("- "))
+    assert "worst@acme.test" in worst and "calm@" not in text.split("The other")[0]
+    assert "7 days: 1 edit (1 moved), 1 deletion" in worst
+    assert "<b>" not in text and "Ann \\| " in text
+    assert "The other 1 are in the table artifact." in text
+    assert "No trainer" in tamper_markdown("Acme", report.iloc[:0])
+
+
+def test_report_rows_are_plain_values() -> None:
+    (row,) = report_rows(tamper_report(history(change("ann@acme.test", 1, by="Ann")), NOW))
+    assert row["edits_7d"] == 1 and isinstance(row["edits_7d"], int)
+    assert row["last_at"] == (NOW - pd.Timedelta(days=1)).strftime("%Y-%m-%d %H:%M UTC")
+    assert row["modified_by"] == "Ann ×1"
