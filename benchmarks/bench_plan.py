@@ -141,6 +141,8 @@ def make_inputs(trainers: int, seed: int = 7) -> dict[str, object]:
             "sensitivity": "Normal",
             "tag_key": entries["entry_key"],
             "tag_hash": rendered["content_hash"],
+            "modified_by": "Master",
+            "modified_at": pd.Timestamp("2026-01-05T09:00:00Z"),
         }
     )
     links = tagged[["trainer_id", "tag_key", "item_id", "change_key", "tag_hash"]].set_axis(
@@ -171,6 +173,8 @@ def make_inputs(trainers: int, seed: int = 7) -> dict[str, object]:
             "sensitivity": "Private",
             "tag_key": None,
             "tag_hash": None,
+            "modified_by": None,
+            "modified_at": None,
         }
     )
     mirrors = pd.DataFrame({c: None for c in entries.columns}, index=own.index).assign(

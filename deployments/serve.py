@@ -28,18 +28,23 @@ from prefect.types.entrypoint import EntrypointType
 
 from deployments.alerts import ensure_automations
 from flows.sync import sync_all, sync_provider, sync_trainer, verify_service
+from flows.tamper import tamper_report
 from sync_rules.errors import ConfigurationError
 from sync_rules.text import plural
 
 #: The deployments are named after their job, so the UI's deployment list and its run
 #: filters tell them apart: `sync-all/every-15-minutes`, `sync-provider/provider-on-demand`,
-#: `sync-trainer/trainer-rerun`, `verify-service/service-check` (and `sync-provider/
+#: `sync-trainer/trainer-rerun`, `verify-service/service-check`, `tamper-report/weekly` (and
+#: `sync-provider/
 #: provider-fan-out` for a fanned-out cycle). The schedule is in the cycle's name, so a new
 #: interval is a new deployment: registering removes the project's deployments of older
 #: names (their past runs stay, under the flow's name).
 PROVIDER_NAME = "provider-on-demand"
 TRAINER_NAME = "trainer-rerun"
 SERVICE_NAME = "service-check"
+#: `tamper-report/weekly`: who overrides the platform in Outlook, every Monday morning.
+TAMPER_NAME = "weekly"
+TAMPER_SCHEDULE = "0 6 * * 1"  # Mondays 06:00 UTC, before the week's planning
 DEFAULT_INTERVAL_MINUTES = 15
 MAX_INTERVAL_MINUTES = 7 * 24 * 60  # a schedule rarer than weekly is no sync at all
 INTERVAL_ENV = "TRAINER_SYNC_INTERVAL_MINUTES"
@@ -97,7 +102,7 @@ def cycle_name(interval_minutes: int) -> str:
 
 
 def build_deployments(interval_minutes: int, fan_out: bool = False) -> list[RunnerDeployment]:
-    """The four deployments, ready to `apply()` or serve; `sync-all` every `interval_minutes`.
+    """The five deployments, ready to `apply()` or serve; `sync-all` every `interval_minutes`.
 
     With `fan_out`, `sync-all` starts each provider as a run of a fifth deployment,
     `sync-provider/provider-fan-out`, so the workers of a work pool share one cycle.
@@ -148,6 +153,16 @@ def build_deployments(interval_minutes: int, fan_out: bool = False) -> list[Runn
                 "Check a service's master account: credentials, endpoint and calendar access."
             ),
             tags=[TAG, "manual"],
+            entrypoint_type=module,
+        ),
+        tamper_report.to_deployment(
+            TAMPER_NAME,
+            cron=TAMPER_SCHEDULE,
+            description=(
+                "Weekly: per provider, the trainers who edited, moved or deleted pushed "
+                "sessions in Outlook in the last 7 and 30 days, as artifacts."
+            ),
+            tags=[TAG, "scheduled"],
             entrypoint_type=module,
         ),
     ]
@@ -204,13 +219,13 @@ def serve_deployments(interval_minutes: int) -> None:
 
 
 def remove_stale_deployments(current: list[RunnerDeployment]) -> list[str]:
-    """Delete the project's deployments (tagged `trainer-sync`) of the four flows that are not
+    """Delete the project's deployments (tagged `trainer-sync`) of the five flows that are not
     among `current`: a cycle of another interval would go on running beside the new one,
     and the old names would crowd the UI. Returns the names removed."""
     keep = {(d.flow_name, d.name) for d in current}
     removed: list[str] = []
     with get_client(sync_client=True) as client:
-        # The four flows, read once: a deployment names its flow by id only.
+        # The five flows, read once: a deployment names its flow by id only.
         flows = client.read_flows(
             flow_filter=FlowFilter(
                 name=FlowFilterName(any_=[d.flow_name for d in current if d.flow_name])

@@ -110,6 +110,9 @@ ExchangeSchema = pa.DataFrameSchema(
         "sensitivity": _text(),
         "tag_key": _text(),
         "tag_hash": _text(),
+        # Who last saved the item and when, as Exchange tells it (missing when it does not).
+        "modified_by": _text(),
+        "modified_at": _ts(nullable=True),
     },
     checks=[_END_NOT_BEFORE_START],
     unique=["trainer_id", "item_id"],
@@ -159,6 +162,9 @@ PlanSchema = pa.DataFrameSchema(
         "content_hash": _text(),
         "source_item_id": _text(),
         "changed_fields": _text(),
+        # For an edit in Outlook (tampered_in_exchange): who saved the item and when.
+        "modified_by": _text(),
+        "modified_at": _ts(nullable=True),
     },
     strict=True,
     ordered=True,

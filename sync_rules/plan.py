@@ -148,7 +148,7 @@ def build_plan(
         ],
         ignore_index=True,
     )
-    for name in ("start", "end", "_before_start", "_before_end"):
+    for name in ("start", "end", "modified_at", "_before_start", "_before_end"):
         plan[name] = pd.to_datetime(plan[name], utc=True).astype(UTC_TS)
     held_because = (
         pd.Series(None, index=plan.index, dtype=object)
@@ -318,6 +318,11 @@ def _plan_out(
             **{name: _only(writes, texts[name][acted]) for name in _TEXT_FIELDS},
             **{name: _take(rendered[name], rendering) for name in _RENDERED_FIELDS},
             "changed_fields": _only(a_action == "update", changed_fields),
+            # Who edited the item in Outlook, for the tamper report; a deleted item has none.
+            **{
+                name: _only(a_reason == R.TAMPERED_IN_EXCHANGE, _take(tagged[name], a_item))
+                for name in ("modified_by", "modified_at")
+            },
             **_before(tagged, a_item),
         },
     )

@@ -58,6 +58,8 @@ class ExchangeRow:
     """One calendar item (an occurrence, for recurring series) for the exchange frame.
 
     `tag_key`/`tag_hash` come from the engine's tag; both None means the trainer's own item.
+    `modified_by`/`modified_at`: who last saved the item and when, where the backend says
+    (EWS LastModifiedName/Time; Graph has no modifier's name, see docs/sync-semantics.md).
     """
 
     item_id: str
@@ -73,6 +75,8 @@ class ExchangeRow:
     sensitivity: str
     tag_key: str | None
     tag_hash: str | None
+    modified_by: str | None = None
+    modified_at: dt.datetime | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The row as a plain dict with the exchange frame's column names."""

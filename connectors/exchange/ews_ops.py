@@ -276,6 +276,9 @@ def _read_fields() -> list[FieldPath]:
         "legacy_free_busy_status",
         "is_cancelled",
         "sensitivity",
+        # Who last saved the item and when (read-only; Exchange sends them only when asked).
+        "last_modified_name",
+        "last_modified_time",
         TAG_FIELD,
     )
     return [FieldPath(field=CalendarItem.get_field_by_fieldname(n)) for n in names]
@@ -339,6 +342,8 @@ def row_from_xml(elem: Element) -> ExchangeRow:
         sensitivity=_text(elem, "Sensitivity") or "Normal",
         tag_key=tag_key,
         tag_hash=tag_hash,
+        modified_by=(_text(elem, "LastModifiedName") or "").strip() or None,
+        modified_at=_parse_dt(_text(elem, "LastModifiedTime")),
     )
 
 

@@ -22,7 +22,11 @@ from connectors.exchange.tag import (
     encode_tag,
 )
 
-SELECT = "subject,body,start,end,isAllDay,location,showAs,isCancelled,sensitivity,changeKey,type"
+SELECT = (
+    "subject,body,start,end,isAllDay,location,showAs,isCancelled,sensitivity,changeKey,type,"
+    # Graph names no one who last saved an event: its organizer stands in for the modifier.
+    "lastModifiedDateTime,organizer"
+)
 EXPAND_TAG = f"singleValueExtendedProperties($filter=id eq '{GRAPH_TAG_PROPERTY_ID}')"
 SHOW_AS_IN = {
     "free": "Free",
@@ -79,7 +83,23 @@ def row_from_event(event: dict[str, Any]) -> ExchangeRow:
         sensitivity=SENSITIVITY_IN.get(event.get("sensitivity") or "normal", "Normal"),
         tag_key=tag_key,
         tag_hash=tag_hash,
+        modified_by=_organizer_name(event),
+        modified_at=_parse_instant(event.get("lastModifiedDateTime")),
     )
+
+
+def _organizer_name(event: dict[str, Any]) -> str | None:
+    """The organizer's name (or address) of an event: Graph's nearest word on who changed it."""
+    address = (event.get("organizer") or {}).get("emailAddress") or {}
+    name = str(address.get("name") or address.get("address") or "").strip()
+    return name or None
+
+
+def _parse_instant(value: object) -> dt.datetime | None:
+    """A Graph timestamp ("2026-03-02T09:00:00.1234567Z") as a UTC datetime, None if absent."""
+    if not isinstance(value, str) or not value:
+        return None
+    return _parse_dtz({"dateTime": value, "timeZone": "UTC"})
 
 
 # --- writes ----------------------------------------------------------------------------------

@@ -400,3 +400,8 @@ class SyncChange(Base):
     outcome: Mapped[str] = mapped_column(String(16), default="applied")
     summary: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: The `;`-joined fields an update wrote back (for an edit in Outlook: what the trainer
+    #: changed), and who last saved the item and when as Exchange tells it (migration 0010).
+    changed_fields: Mapped[str | None] = mapped_column(String(200), default=None)
+    modified_by: Mapped[str | None] = mapped_column(String(320), default=None)
+    modified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -29,6 +30,7 @@ from connectors.platform.models import (
 )
 from sync_rules.clashes import CLASH_COLUMNS, KNOWN_COLUMNS
 from sync_rules.health import Health
+from sync_rules.tamper import OVERRIDE_REASONS
 
 MIRROR_TITLE = "Unavailable"
 
@@ -342,7 +344,8 @@ def finish_run(
 
 
 def record_changes(session: Session, run_id: int, changes: Iterable[Mapping[str, Any]]) -> int:
-    """Append change rows (trainer, side, action, reason, keys, summary, held, outcome)."""
+    """Append change rows (trainer, side, action, reason, keys, summary, held, outcome, and
+    for an edit in Outlook the fields it changed and who saved it when)."""
     fields = ("trainer_id", "side", "action", "reason", "entry_key", "item_id", "summary")
     rows = [
         SyncChange(
@@ -350,12 +353,25 @@ def record_changes(session: Session, run_id: int, changes: Iterable[Mapping[str,
             held=bool(change.get("held", False)),
             outcome=str(change.get("outcome", "applied")),
             **{f: change.get(f) for f in fields},
+            **{f: _present(change.get(f)) for f in ("changed_fields", "modified_by")},
+            modified_at=_instant(change.get("modified_at")),
         )
         for change in changes
     ]
     session.add_all(rows)
     session.flush()
     return len(rows)
+
+
+def _present(value: Any) -> Any:
+    """None for a missing value of a plan row (NaN, NaT, pandas' NA), else the value."""
+    return None if value is None or pd.isna(value) else value
+
+
+def _instant(value: Any) -> datetime | None:
+    """A plan row's time as a datetime the store takes (None when missing)."""
+    present = _present(value)
+    return None if present is None else pd.Timestamp(present).to_pydatetime()
 
 
 def last_results(session: Session, provider: Provider | None = None) -> list[dict[str, Any]]:
@@ -446,7 +462,44 @@ def change_history(
             "entry_key": change.entry_key,
             "item_id": change.item_id,
             "summary": change.summary,
+            "changed_fields": change.changed_fields,
+            "modified_by": change.modified_by,
+            "modified_at": change.modified_at,
             "flow_run_id": flow_run_id,
         }
         for change, flow_run_id, email in session.execute(query)
+    ]
+
+
+def overrides_since(
+    session: Session, since: datetime, provider: Provider | None = None
+) -> list[dict[str, Any]]:
+    """The applied or held changes since `since` that undid a trainer's edit or deletion in
+    Outlook (sync_rules.tamper.OVERRIDE_REASONS), with trainer, provider and modifier, for the
+    tamper report; a dry run records none, so none is counted."""
+    query = (
+        select(SyncChange, Trainer.email, Provider.name)
+        .join(Trainer, Trainer.id == SyncChange.trainer_id)
+        .join(Provider, Provider.id == Trainer.provider_id)
+        .where(
+            SyncChange.created_at >= since,
+            SyncChange.side == "exchange",
+            SyncChange.reason.in_(OVERRIDE_REASONS),
+        )
+        .order_by(SyncChange.created_at, SyncChange.id)
+    )
+    if provider is not None:
+        query = query.where(Trainer.provider_id == provider.id)
+    return [
+        {
+            "provider": name,
+            "trainer": email,
+            "at": change.created_at,
+            "reason": change.reason,
+            "outcome": change.outcome,
+            "changed_fields": change.changed_fields,
+            "modified_by": change.modified_by,
+            "modified_at": change.modified_at,
+        }
+        for change, email, name in session.execute(query)
     ]

@@ -15,9 +15,12 @@ class ControlClient(BaseControlClient):
     Endpoints are documented in emulators/ews/README.md.
     """
 
-    def add_account(self, email: str, password: str) -> None:
-        """Create a mailbox whose owner signs in with email + password (Basic auth)."""
-        self._call("POST", "accounts", {"email": email, "password": password})
+    def add_account(self, email: str, password: str, name: str | None = None) -> None:
+        """Create a mailbox whose owner signs in with email + password (Basic auth); `name`
+        is its display name (LastModifiedName of what it saves; by default the address'
+        local part)."""
+        body = {"email": email, "password": password}
+        self._call("POST", "accounts", {**body, "name": name} if name else body)
 
     def grant(
         self, owner: str, grantee: str, kind: str = "delegate", calendar_role: str = "Editor"

@@ -28,7 +28,7 @@ def handle_control(
         if route == ("GET", ("health",)):
             return 200, {"ok": True}
         if route == ("POST", ("accounts",)):
-            store.add_account(data["email"], data["password"])
+            store.add_account(data["email"], data["password"], data.get("name"))
             store.save()
             return 200, {"email": data["email"]}
         if route == ("GET", ("accounts",)):
@@ -170,6 +170,7 @@ def item_json(item: Item) -> dict[str, Any]:
         "extended_properties": item.ext_values(),
         "created": item.created.isoformat(),
         "last_modified": item.modified.isoformat(),
+        "last_modified_name": item.modified_by,
     }
 
 

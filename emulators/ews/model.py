@@ -11,7 +11,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from lxml import etree
 
@@ -103,6 +103,8 @@ class Item:
     field_versions: dict[str, int] = field(default_factory=dict)
     created: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     modified: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    #: LastModifiedName: the display name of the account that last saved the item.
+    modified_by: str = ""
     uid: str = field(default_factory=lambda: uuid.uuid4().hex.upper())
     exceptions: dict[int, dict[str, etree._Element]] = field(default_factory=dict)
     deleted_occurrences: set[int] = field(default_factory=set)
@@ -145,10 +147,12 @@ class Item:
         """IsAllDayEvent."""
         return parse_bool(self.text("IsAllDayEvent"))
 
-    def touch(self, names: list[str]) -> None:
-        """Record a modification of the given properties."""
+    def touch(self, names: list[str], by: str | None = None) -> None:
+        """Record a modification of the given properties (saved by `by`, a display name)."""
         self.version += 1
         self.modified = dt.datetime.now(dt.UTC)
+        if by is not None:
+            self.modified_by = by
         for n in names:
             self.field_versions[n] = self.version
 
@@ -184,6 +188,7 @@ class Item:
             "field_versions": self.field_versions,
             "created": self.created.isoformat(),
             "modified": self.modified.isoformat(),
+            "modified_by": self.modified_by,
             "uid": self.uid,
             "exceptions": {
                 str(i): {k: etree.tostring(v).decode() for k, v in p.items()}
@@ -207,6 +212,7 @@ class Item:
             field_versions=d["field_versions"],
             created=dt.datetime.fromisoformat(d["created"]),
             modified=dt.datetime.fromisoformat(d["modified"]),
+            modified_by=d.get("modified_by", ""),  # state files of older versions lack it
             uid=d["uid"],
             exceptions={
                 int(i): {k: etree.fromstring(v) for k, v in p.items()}
@@ -223,6 +229,7 @@ class Account(TypedDict):
 
     email: str  # as first given: the mailbox's canonical spelling
     password: str
+    name: NotRequired[str]  # its display name, when one was given
 
 
 class IssuedToken(TypedDict):
@@ -276,9 +283,12 @@ class Store:
         self.secret = secrets.token_hex(16)
 
     # --- accounts and permissions -------------------------------------------------------------
-    def add_account(self, email: str, password: str) -> None:
-        """Create (or re-password) a mailbox."""
+    def add_account(self, email: str, password: str, name: str | None = None) -> None:
+        """Create (or re-password) a mailbox; `name` is its display name (by default the
+        address' local part)."""
         self.accounts[email.lower()] = {"email": email, "password": password}
+        if name:
+            self.accounts[email.lower()]["name"] = name
 
     def account(self, email: str | None) -> Account | None:
         """The account record of an address (case-insensitive), or None."""

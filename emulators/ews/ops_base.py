@@ -99,8 +99,9 @@ class OperationsBase:
         return {"Read": True}
 
     def display(self, mailbox: str) -> str:
-        """Display name of a mailbox."""
-        return mailbox.split("@")[0]
+        """Display name of a mailbox: its account's, or the address' local part."""
+        acct = self.store.account(mailbox)
+        return (acct.get("name") if acct else None) or mailbox.split("@")[0]
 
     # --- folder and item addressing -----------------------------------------------------------
     def resolve_folder(self, ctx: Ctx, el: etree._Element) -> tuple[str, str]:

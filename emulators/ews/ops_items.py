@@ -216,7 +216,11 @@ class ItemOps(OperationsBase):
                 "ErrorInvalidRequest",
                 f"This emulator stores calendar items only, not {local(el.tag)}.",
             )
-        item = Item(id=new_item_id(), mailbox=mailbox, folder=folder)
+        # Whoever saves it is its LastModifiedName: the owner, a delegate, or with
+        # impersonation the impersonated mailbox.
+        item = Item(
+            id=new_item_id(), mailbox=mailbox, folder=folder, modified_by=self.display(ctx.acting)
+        )
         for c in children(el):
             self.set_prop(item.props, item.ext, c)
         uid = item.props.pop("UID", None)
@@ -312,6 +316,7 @@ class ItemOps(OperationsBase):
                             "The update conflicts with changes made since that change key.",
                         )
             self.apply_updates(item, occ, updates)
+            item.modified_by = self.display(ctx.acting)
             self.store.record(item, "Update")
             msg = self.ok(msgs, "UpdateItem")
             out = sub(sub(msg, m("Items")), t("CalendarItem"))

@@ -187,6 +187,8 @@ def computed(
     )
     out["ItemClass"] = _el("ItemClass", "IPM.Appointment")
     out["DateTimeCreated"] = _el("DateTimeCreated", format_dt(item.created))
+    if item.modified_by:
+        out["LastModifiedName"] = _el("LastModifiedName", item.modified_by)
     out["LastModifiedTime"] = _el("LastModifiedTime", format_dt(item.modified))
     out["HasAttachments"] = _el("HasAttachments", "false")
     out["IsAssociated"] = _el("IsAssociated", "false")

@@ -538,6 +538,8 @@ class Api:
                 createdDateTime=now.strftime("%Y-%m-%dT%H:%M:%S.0000000Z"),
                 iCalUId="040000008200E00074C5B7101A82E008" + uuid.uuid4().hex.upper(),
                 _folder="calendar",
+                # The mailbox owner organizes an event made in their calendar, whoever made it.
+                organizer=E.organizer(mb.email),
             )
             ev["singleValueExtendedProperties"] = E.merge_props(
                 [], ev.get("singleValueExtendedProperties") or []

@@ -175,6 +175,11 @@ def normalise_prop_id(prop_id: str) -> str:
     return " ".join(prop_id.split()).lower()
 
 
+def organizer(mailbox: str) -> dict[str, Any]:
+    """The organizer of an event made in `mailbox` (its display name: the address' local part)."""
+    return {"emailAddress": {"name": mailbox.split("@")[0], "address": mailbox}}
+
+
 def touch(ev: dict[str, Any], seq: int, now: dt.datetime) -> None:
     """Give an event a new change key and mark it changed at `seq`."""
     ev["changeKey"] = new_change_key()
@@ -306,6 +311,7 @@ def render(
         "isAllDay": bool(fields.get("isAllDay")),
         "isCancelled": bool(fields.get("isCancelled")),
         "isOrganizer": True,
+        "organizer": fields.get("organizer") or {"emailAddress": {"name": "", "address": ""}},
         "showAs": fields.get("showAs", "busy"),
         "type": kind,
         "seriesMasterId": fields["id"].split(".")[0]

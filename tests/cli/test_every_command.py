@@ -40,7 +40,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from connectors.platform import configuration, db
-from connectors.platform.models import TrainerClash
+from connectors.platform.models import SyncChange, SyncRun, TrainerClash
 from tests.cli.conftest import EWS_URL, service_add
 from tests.conftest import migrated_sqlite
 from trainer_sync.cli import app
@@ -140,6 +140,7 @@ def test_the_commands_are_all_found() -> None:
         "unavailability remove",
         "emulator ews",
         "report clashes",
+        "report tamper",
     } <= names
     assert len(COMMANDS) >= 40
 
@@ -257,6 +258,7 @@ def template(tmp_path_factory: pytest.TempPathFactory, files: Path, sqlite_templ
             result = runner.invoke(app, ["--database-url", url, *args])
             assert result.exit_code == 0, (args, result.output)
     _add_clashes(url)
+    _add_overrides(url)
     db.get_engine(url).dispose()
     return path
 
@@ -282,6 +284,34 @@ def _add_clashes(url: str) -> None:
                     first_seen_at=start,
                     last_seen_at=start,
                     resolved_at=resolved,
+                )
+            )
+
+
+def _add_overrides(url: str) -> None:
+    """Ann moved one pushed session in Outlook and deleted another, lately: the sync put both
+    back (the tamper report's rows). Her display name is markup, as a hostile one would be."""
+    now = datetime.now(UTC)
+    with db.transaction(url) as s:
+        ann = configuration.find_trainer(s, "ann@acme.test", "Acme")
+        run = SyncRun(provider_id=ann.provider_id, trainer_id=ann.id, status="synced")
+        s.add(run)
+        s.flush()
+        for reason, by in (
+            ("tampered_in_exchange", "[bold]Ann[/bold]"),
+            ("deleted_in_exchange", None),
+        ):
+            s.add(
+                SyncChange(
+                    run_id=run.id,
+                    trainer_id=ann.id,
+                    side="exchange",
+                    action="update" if by else "create",
+                    reason=reason,
+                    changed_fields="start;end" if by else None,
+                    modified_by=by,
+                    modified_at=now if by else None,
+                    created_at=now - timedelta(days=1),
                 )
             )
 

@@ -21,12 +21,14 @@ from prefect.exceptions import ObjectNotFound
 
 from deployments.serve import (
     FAN_OUT_NAME,
+    TAMPER_SCHEDULE,
     apply_to_work_pool,
     build_deployments,
     cycle_name,
     remove_stale_deployments,
 )
 from flows.sync import sync_provider
+from flows.tamper import tamper_report
 from sync_rules.errors import ConfigurationError
 from tests.flows.conftest import World, tomorrow
 
@@ -60,15 +62,20 @@ def test_deployments_exist_and_a_provider_run_publishes_its_table(
             "sync-provider": "provider-on-demand",
             "sync-trainer": "trainer-rerun",
             "verify-service": "service-check",
+            "tamper-report": "weekly",
         }
         found = {
             flow: client.read_deployment_by_name(f"{flow}/{name}") for flow, name in names.items()
         }
-        # Named after their job: the UI's list shows four different titles.
-        assert len({d.name for d in found.values()}) == 4
+        # Named after their job: the UI's list shows five different titles.
+        assert len({d.name for d in found.values()}) == 5
         cycle = found["sync-all"]
         assert [s.schedule.interval for s in cycle.schedules] == [timedelta(minutes=20)]
         assert all(s.active for s in cycle.schedules) and not cycle.paused
+        weekly = found["tamper-report"]
+        assert [s.schedule.cron for s in weekly.schedules] == [TAMPER_SCHEDULE]
+        assert "provider" in weekly.parameter_openapi_schema["properties"]
+        assert weekly.parameter_openapi_schema.get("required", []) == []
         for manual in ("sync-provider", "sync-trainer", "verify-service"):
             assert found[manual].schedules == [], manual
         # The UI builds its run form from the parameter schema.
@@ -123,12 +130,12 @@ def test_deployments_go_to_an_existing_work_pool_for_workers_elsewhere(prefect_a
     with get_client(sync_client=True) as client:
         client.create_work_pool(WorkPoolCreate(name="trainer-sync", type="process"))
         names = apply_to_work_pool("trainer-sync", 30)
-        assert len(names) == 4
+        assert len(names) == 5 and "tamper-report/weekly" in names
         for name in names:
             deployment = client.read_deployment_by_name(name)
             assert deployment.work_pool_name == "trainer-sync", name
             # Workers import the flows from the installed package, wherever they run.
-            assert deployment.entrypoint.startswith("flows.sync."), deployment.entrypoint
+            assert deployment.entrypoint.startswith("flows."), deployment.entrypoint
         cycle = client.read_deployment_by_name(f"sync-all/{cycle_name(30)}")
         assert [s.schedule.interval for s in cycle.schedules] == [timedelta(minutes=30)]
 
@@ -149,3 +156,36 @@ def test_fan_out_registers_a_provider_deployment_that_sync_all_starts(prefect_ap
         assert fan_out.global_concurrency_limit is None  # providers run side by side
         cycle = client.read_deployment_by_name(f"sync-all/{cycle_name(15)}")
         assert cycle.parameters == {"via_deployment": f"sync-provider/{FAN_OUT_NAME}"}
+
+
+def test_the_tamper_report_publishes_its_table_on_the_server(
+    prefect_api: str, ews_world: World
+) -> None:
+    world = ews_world
+    ann = world.trainer("ann", "out")
+    world.event("First Aid", [tomorrow(9)], [ann])
+    assert sync_provider(provider="Acme", return_state=True).is_completed()
+    (item,) = world.items(ann)
+    world.side.delete(ann, item["id"])
+    assert sync_provider(provider="Acme", return_state=True).is_completed()
+
+    state = tamper_report(return_state=True)
+    assert state.is_completed(), state.message
+    with get_client(sync_client=True) as client:
+        assert str(client.api_url).startswith(prefect_api)
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(
+                    any_=["trainer-sync-acme-tamper", "trainer-sync-acme-tamper-summary"]
+                ),
+                flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id]),
+            )
+        )
+    by_type = {a.type: a for a in artifacts}
+    assert set(by_type) == {"table", "markdown"}
+    rows = json.loads(by_type["table"].data)
+    assert [(r["trainer"], r["deletions_7d"], r["edits_7d"]) for r in rows] == [(ann, 1, 0)]
+    assert rows[0]["modified_by"] == "unknown ×1"  # a deletion leaves no one to name
+    summary = str(by_type["markdown"].data)
+    assert summary.splitlines()[0] == "# Outlook overrides at Acme"
+    assert "First Aid" not in summary

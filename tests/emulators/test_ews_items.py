@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+import requests
 from exchangelib import CalendarItem, EWSDateTime, EWSTimeZone, ExtendedProperty, HTMLBody
 from exchangelib.errors import (
     ErrorInvalidSyncStateData,
@@ -21,8 +22,9 @@ from exchangelib.items import (
 )
 from exchangelib.recurrence import DailyPattern, DailyRegeneration, Recurrence, WeeklyPattern
 from exchangelib.services import SyncFolderItems
+from lxml import etree
 
-from .conftest import LONDON, TRAINER, account, at, event
+from .conftest import LONDON, MASTER, MASTER_PW, TRAINER, TRAINER_PW, account, at, event
 
 UTC = EWSTimeZone("UTC")
 
@@ -311,3 +313,70 @@ def test_text_body_is_derived_from_the_stored_body(org):
     got.body = HTMLBody("<p>Moved to <i>Room 3</i></p>")
     got.save(update_fields=["body"])
     assert acc.calendar.get(id=rich.id).text_body == "Moved to Room 3"
+
+
+def test_last_modified_name_is_whoever_saved_the_item_last(org):
+    org.control.add_account(TRAINER, TRAINER_PW, name="Trainer One")  # a display name
+    master = account(org)
+    item = event(master, "Excel basics")
+    item.save()
+    assert master.calendar.get(id=item.id).last_modified_name == "master"
+
+    own = account(org, user=TRAINER, password=TRAINER_PW)
+    edited = own.calendar.get(id=item.id)
+    edited.start, edited.end = at(4, 11), at(4, 12)
+    edited.save(update_fields=["start", "end"])
+
+    got = master.calendar.get(id=item.id)
+    assert got.last_modified_name == "Trainer One"
+    assert got.last_modified_time >= got.datetime_created
+    (shown,) = [i for i in org.control.items(TRAINER) if i["id"] == item.id]
+    assert shown["last_modified_name"] == "Trainer One"
+
+
+def test_last_modified_name_comes_only_when_asked_for(org):
+    master = account(org)
+    item = event(master)
+    item.save()
+    # exchangelib asks for IdOnly plus the fields it names: without the field, no element.
+    assert master.calendar.all().only("subject").get(id=item.id).last_modified_name is None
+    assert master.calendar.all().only("last_modified_name").get(id=item.id).last_modified_name
+
+
+_M = "http://schemas.microsoft.com/exchange/services/2006/messages"
+_T = "http://schemas.microsoft.com/exchange/services/2006/types"
+
+
+def _get_item_children(org, item_id: str, shape: str) -> list[str]:
+    """The element names of one item, as GetItem returns it for the given ItemShape."""
+    body = f"""<?xml version="1.0" encoding="utf-8"?>
+<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" xmlns:m="{_M}" xmlns:t="{_T}">
+ <s:Header><t:RequestServerVersion Version="Exchange2016"/></s:Header>
+ <s:Body><m:GetItem><m:ItemShape>{shape}</m:ItemShape>
+  <m:ItemIds><t:ItemId Id="{item_id}"/></m:ItemIds></m:GetItem></s:Body></s:Envelope>"""
+    answer = requests.post(org.url, data=body.encode(), auth=(MASTER, MASTER_PW), timeout=10)
+    assert answer.status_code == 200, answer.text
+    (item,) = etree.fromstring(answer.content).iterfind(f".//{{{_T}}}CalendarItem")
+    return [etree.QName(c).localname for c in item]
+
+
+def test_last_modified_name_in_all_properties_and_when_named_in_schema_order(org):
+    item = event(account(org))
+    item.save()
+    default = _get_item_children(org, item.id, "<t:BaseShape>Default</t:BaseShape>")
+    assert "LastModifiedName" not in default and "LastModifiedTime" in default
+    everything = _get_item_children(org, item.id, "<t:BaseShape>AllProperties</t:BaseShape>")
+    named = _get_item_children(
+        org,
+        item.id,
+        "<t:BaseShape>IdOnly</t:BaseShape><t:AdditionalProperties>"
+        '<t:FieldURI FieldURI="item:LastModifiedTime"/>'
+        '<t:FieldURI FieldURI="item:LastModifiedName"/></t:AdditionalProperties>',
+    )
+    assert named == ["ItemId", "LastModifiedName", "LastModifiedTime"]
+    at_name = everything.index("LastModifiedName")
+    assert everything[at_name - 1 : at_name + 2] == [
+        "EffectiveRights",
+        "LastModifiedName",
+        "LastModifiedTime",
+    ]

@@ -30,13 +30,15 @@ INTERVAL_OPTION = typer.Option(
 def serve(interval_minutes: int | None = INTERVAL_OPTION) -> None:
     """Serve the sync deployments to the Prefect server of PREFECT_API_URL, until Ctrl+C.
 
-    sync-all runs on its schedule; the other deployments run when started from the Prefect UI.
+    sync-all runs on its schedule, tamper-report weekly; the other deployments run when
+    started from the Prefect UI.
 
     Stopping pauses the schedule; serving again resumes it.
     """
     from deployments.serve import (
         PROVIDER_NAME,
         SERVICE_NAME,
+        TAMPER_NAME,
         TRAINER_NAME,
         api_url,
         cycle_name,
@@ -57,7 +59,8 @@ def serve(interval_minutes: int | None = INTERVAL_OPTION) -> None:
     console.print(f"Platform store: {safe_url(url)}", highlight=False)
     console.print(
         f"Serving sync-all/{cycle_name(minutes)}, sync-provider/{PROVIDER_NAME}, "
-        f"sync-trainer/{TRAINER_NAME} and verify-service/{SERVICE_NAME}. Press Ctrl+C to stop.",
+        f"sync-trainer/{TRAINER_NAME}, verify-service/{SERVICE_NAME} and "
+        f"tamper-report/{TAMPER_NAME}. Press Ctrl+C to stop.",
         highlight=False,
     )
     console.print(

@@ -187,3 +187,21 @@ def test_a_monthly_team_meeting_comes_in_occurrence_by_occurrence(world, connect
     ]  # fmt: skip  (Amsterdam is UTC+1 until 28 March, UTC+2 after)
     assert all(r.subject == "Team meeting" for r in rows)
     assert len({r.item_id for r in rows}) == 5 and master.id not in {r.item_id for r in rows}
+
+
+def test_each_row_says_who_saved_the_item_last_and_when(world, connector):
+    created = connector.apply(
+        TRAINER,
+        [ExchangeAction("create", "s-1", start=utc(2026, 12, 2, 9), end=utc(2026, 12, 2, 17))],
+    )
+    (pushed,) = connector.read_window(TRAINER, *WINDOW)
+    assert pushed.modified_by == "master"  # the master account wrote it
+    assert pushed.modified_at is not None and pushed.modified_at.tzinfo == dt.UTC
+
+    trainer = as_trainer(world, TRAINER)
+    item = trainer.calendar.get(id=created[0].item_id)
+    item.subject = "Moved by me"
+    item.save(update_fields=["subject"])
+    (edited,) = connector.read_window(TRAINER, *WINDOW)
+    assert edited.modified_by == "editor"  # the trainer's own display name
+    assert edited.modified_at is not None and edited.modified_at >= pushed.modified_at

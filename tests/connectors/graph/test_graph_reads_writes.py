@@ -197,3 +197,20 @@ def test_invalid_actions_fail_alone_before_sending(world, connector):
     results = connector.apply(TRAINER, [bad_all_day, _create("S-3", utc(2026, 12, 2, 9))])
     assert (results[0].ok, results[0].error) == (False, "InvalidItem")
     assert "midnight" in results[0].message and results[1].ok
+
+
+def test_rows_carry_the_last_change_time_and_the_organizer(world, connector):
+    me = as_trainer(world)
+    made = trainer_event(me, world, "Dentist", "2026-12-03T09:00:00", "2026-12-03T10:00:00")
+    (before,) = connector.read_window(TRAINER, *WINDOW)
+    # Graph names no one who last saved an event: the organizer (the mailbox) stands in.
+    assert before.modified_by == TRAINER.split("@")[0]
+    assert before.modified_at is not None and before.modified_at.tzinfo == dt.UTC
+
+    moved = {
+        "start": {"dateTime": "2026-12-03T11:00:00", "timeZone": "UTC"},
+        "end": {"dateTime": "2026-12-03T12:00:00", "timeZone": "UTC"},
+    }
+    assert me.patch(f"{world.url}/me/events/{made['id']}", json=moved).status_code == 200
+    (after,) = connector.read_window(TRAINER, *WINDOW)
+    assert after.modified_at is not None and after.modified_at >= before.modified_at

@@ -102,6 +102,18 @@ def _fill(url: str) -> None:
                 run_id=run.id, trainer_id=ann.id, side="exchange", action="create", reason="new"
             )
         )
+        s.add(
+            SyncChange(
+                run_id=run.id,
+                trainer_id=ann.id,
+                side="exchange",
+                action="update",
+                reason="tampered_in_exchange",
+                changed_fields="start;end",
+                modified_by="Ann Smith",
+                modified_at=T0,
+            )
+        )
 
 
 def _counts(url: str) -> dict[str, int]:
@@ -186,3 +198,21 @@ def test_a_batch_table_left_behind_does_not_block_later_downgrades(
     assert "_alembic_tmp_services" not in _tables(url)
     db.upgrade(url)
     _assert_schema_matches_models(url)
+
+
+def test_the_modifier_columns_go_with_0010_and_keep_older_changes(db_url: str) -> None:
+    _fill(db_url)
+    db.downgrade(db_url, "0009")
+    columns = {c["name"] for c in inspect(db.get_engine(db_url)).get_columns("sync_changes")}
+    assert not columns & {"changed_fields", "modified_by", "modified_at"}
+    assert _counts(db_url)["sync_changes"] == 2
+
+    db.upgrade(db_url, "0010")
+    with db.transaction(db_url) as s:  # what was recorded before 0010 knows no modifier
+        known = {c.reason: (c.changed_fields, c.modified_by) for c in s.query(SyncChange)}
+        assert known == {"new": (None, None), "tampered_in_exchange": (None, None)}
+        edit = s.query(SyncChange).filter_by(reason="tampered_in_exchange").one()
+        edit.modified_by, edit.modified_at = "Ann Smith", T0
+    with db.transaction(db_url) as s:
+        edit = s.query(SyncChange).filter_by(reason="tampered_in_exchange").one()
+        assert (edit.modified_by, edit.modified_at) == ("Ann Smith", T0)

@@ -233,3 +233,36 @@ def test_a_repeated_transaction_id_answers_with_the_first_event(world):
     assert anew.status_code == 201 and anew.json()["id"] != first.json()["id"]
     plain = event("Own", "2026-12-02T09:00:00", "2026-12-02T10:00:00")
     assert "transactionId" not in s.post(f"{world.url}/users/{TRAINER}/events", json=plain).json()
+
+
+def test_events_keep_their_last_change_time_and_organizer(world):
+    s = app_session(world)  # the app writes to the trainer's calendar, as the sync does
+    made = s.post(
+        f"{world.url}/users/{TRAINER}/events",
+        json=event("Course", "2026-12-02T09:00:00", "2026-12-02T10:00:00"),
+    )
+    assert made.status_code == 201, made.text
+    first = made.json()["lastModifiedDateTime"]
+    # Graph has no last modifier's name; the organizer is the calendar's owner, whoever wrote.
+    assert made.json()["organizer"]["emailAddress"]["address"] == TRAINER
+
+    me = user_session(world)
+    moved = me.patch(
+        f"{world.url}/me/events/{made.json()['id']}",
+        json={
+            "start": {"dateTime": "2026-12-02T11:00:00", "timeZone": "UTC"},
+            "end": {"dateTime": "2026-12-02T12:00:00", "timeZone": "UTC"},
+        },
+    )
+    assert moved.status_code == 200, moved.text
+    (seen,) = view(
+        s,
+        world,
+        TRAINER,
+        "2026-12-01T00:00:00Z",
+        "2026-12-31T00:00:00Z",
+        **{"$select": "subject,lastModifiedDateTime,organizer"},
+    )
+    assert seen["lastModifiedDateTime"] >= first
+    assert seen["organizer"]["emailAddress"]["address"] == TRAINER
+    assert "body" not in seen  # only what was selected
